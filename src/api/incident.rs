@@ -1,0 +1,1 @@
+//! CryptojackIncident (owned by the api helper)

@@ -1,0 +1,280 @@
+//! `PodView`: the part of a Pod (or of a workload's pod template) that detection needs.
+//!
+//! Built from typed `k8s-openapi` objects; holds owned strings so that it can be
+//! built once and evaluated against several policies.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// Where a container sits in the pod spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerKind {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    /// The PodSpec field holding this kind of container.
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Regular => "containers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// A literal environment variable (`valueFrom` is not resolved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvView {
+    /// Index in the container's `env` list.
+    pub index: usize,
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortView {
+    /// Index in the container's `ports` list.
+    pub index: usize,
+    pub container_port: i32,
+    pub protocol: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerView {
+    pub kind: ContainerKind,
+    /// Index within its list (`initContainers`, `containers` or `ephemeralContainers`).
+    pub index: usize,
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub env: Vec<EnvView>,
+    pub ports: Vec<PortView>,
+    /// Resource requests as written (quantity strings).
+    pub requests: BTreeMap<String, String>,
+    pub limits: BTreeMap<String, String>,
+}
+
+impl ContainerView {
+    /// Field path of this container, e.g. `spec.initContainers[0]`.
+    pub fn path(&self, spec_path: &str) -> String {
+        format!("{spec_path}.{}[{}]", self.kind.field(), self.index)
+    }
+}
+
+/// A node affinity requirement (`requiredDuringScheduling...` and `preferred...` alike).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRequirement {
+    pub key: String,
+    pub operator: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TolerationView {
+    pub key: Option<String>,
+    pub operator: Option<String>,
+    pub value: Option<String>,
+    pub effect: Option<String>,
+}
+
+/// What detection sees of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodView {
+    /// Kind of the object this view was built from (`Pod`, `Deployment`, ...).
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// Labels the pod carries (for a workload: its pod template's labels).
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Labels of the pod's namespace, when known (the operator knows them; `scan` does not).
+    pub namespace_labels: Option<BTreeMap<String, String>>,
+    pub service_account: Option<String>,
+    /// Path of the PodSpec in the source object: `spec`, `spec.template.spec`,
+    /// `spec.jobTemplate.spec.template.spec`, `template.spec`.
+    pub spec_path: String,
+    pub containers: Vec<ContainerView>,
+    pub node_name: Option<String>,
+    pub node_selector: BTreeMap<String, String>,
+    pub node_affinity: Vec<NodeRequirement>,
+    pub tolerations: Vec<TolerationView>,
+}
+
+impl PodView {
+    /// A view of a Pod.
+    pub fn from_pod(pod: &Pod) -> PodView {
+        let empty = PodSpec::default();
+        let spec = pod.spec.as_ref().unwrap_or(&empty);
+        let mut view = PodView::from_spec("Pod", &pod.metadata, spec, "spec");
+        view.labels = pod.metadata.labels.clone().unwrap_or_default();
+        view.annotations = pod.metadata.annotations.clone().unwrap_or_default();
+        view
+    }
+
+    /// A view of a workload's pod template. `owner` is the workload's metadata (name and
+    /// namespace come from it), labels and annotations from the template.
+    pub fn from_template(
+        kind: &str,
+        owner: &ObjectMeta,
+        template: &PodTemplateSpec,
+        spec_path: &str,
+    ) -> PodView {
+        let empty = PodSpec::default();
+        let spec = template.spec.as_ref().unwrap_or(&empty);
+        let mut view = PodView::from_spec(kind, owner, spec, spec_path);
+        if let Some(meta) = &template.metadata {
+            view.labels = meta.labels.clone().unwrap_or_default();
+            view.annotations = meta.annotations.clone().unwrap_or_default();
+        }
+        view
+    }
+
+    /// A view from any PodSpec; labels and annotations start empty.
+    pub fn from_spec(kind: &str, meta: &ObjectMeta, spec: &PodSpec, spec_path: &str) -> PodView {
+        let mut containers = Vec::new();
+        for (i, c) in spec.init_containers.iter().flatten().enumerate() {
+            containers.push(container_view(ContainerKind::Init, i, c));
+        }
+        for (i, c) in spec.containers.iter().enumerate() {
+            containers.push(container_view(ContainerKind::Regular, i, c));
+        }
+        for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
+            containers.push(ephemeral_view(i, c));
+        }
+        let mut node_affinity = Vec::new();
+        if let Some(na) = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()) {
+            let required = na
+                .required_during_scheduling_ignored_during_execution
+                .iter()
+                .flat_map(|s| s.node_selector_terms.iter());
+            let preferred = na
+                .preferred_during_scheduling_ignored_during_execution
+                .iter()
+                .flatten()
+                .map(|p| &p.preference);
+            for term in required.chain(preferred) {
+                for e in term.match_expressions.iter().flatten() {
+                    node_affinity.push(NodeRequirement {
+                        key: e.key.clone(),
+                        operator: e.operator.clone(),
+                        values: e.values.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        PodView {
+            kind: kind.to_string(),
+            name: meta
+                .name
+                .clone()
+                .or_else(|| meta.generate_name.clone())
+                .unwrap_or_default(),
+            namespace: meta.namespace.clone(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            namespace_labels: None,
+            service_account: spec.service_account_name.clone(),
+            spec_path: spec_path.to_string(),
+            containers,
+            node_name: spec.node_name.clone(),
+            node_selector: spec.node_selector.clone().unwrap_or_default(),
+            node_affinity,
+            tolerations: spec
+                .tolerations
+                .iter()
+                .flatten()
+                .map(|t| TolerationView {
+                    key: t.key.clone(),
+                    operator: t.operator.clone(),
+                    value: t.value.clone(),
+                    effect: t.effect.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn quantities(
+    map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> BTreeMap<String, String> {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+        .unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_container(
+    kind: ContainerKind,
+    index: usize,
+    name: &str,
+    image: Option<&String>,
+    command: Option<&Vec<String>>,
+    args: Option<&Vec<String>>,
+    env: Option<&Vec<k8s_openapi::api::core::v1::EnvVar>>,
+    ports: Option<&Vec<k8s_openapi::api::core::v1::ContainerPort>>,
+    resources: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
+) -> ContainerView {
+    ContainerView {
+        kind,
+        index,
+        name: name.to_string(),
+        image: image.cloned().unwrap_or_default(),
+        command: command.cloned().unwrap_or_default(),
+        args: args.cloned().unwrap_or_default(),
+        env: env
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                e.value.as_ref().map(|v| EnvView { index: i, name: e.name.clone(), value: v.clone() })
+            })
+            .collect(),
+        ports: ports
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, p)| PortView {
+                index: i,
+                container_port: p.container_port,
+                protocol: p.protocol.clone(),
+                name: p.name.clone(),
+            })
+            .collect(),
+        requests: quantities(resources.and_then(|r| r.requests.as_ref())),
+        limits: quantities(resources.and_then(|r| r.limits.as_ref())),
+    }
+}
+
+fn container_view(kind: ContainerKind, index: usize, c: &Container) -> ContainerView {
+    build_container(
+        kind,
+        index,
+        &c.name,
+        c.image.as_ref(),
+        c.command.as_ref(),
+        c.args.as_ref(),
+        c.env.as_ref(),
+        c.ports.as_ref(),
+        c.resources.as_ref(),
+    )
+}
+
+fn ephemeral_view(index: usize, c: &EphemeralContainer) -> ContainerView {
+    build_container(
+        ContainerKind::Ephemeral,
+        index,
+        &c.name,
+        c.image.as_ref(),
+        c.command.as_ref(),
+        c.args.as_ref(),
+        c.env.as_ref(),
+        c.ports.as_ref(),
+        c.resources.as_ref(),
+    )
+}
