@@ -1,1 +1,28 @@
-fn main() {}
+//! The `cryptojack` command: parse the command line, start the chosen subcommand.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cryptojack", version, about = "Detect and contain cryptojacking in Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan manifests offline with the detection engine (CI gates, triage of a cluster dump).
+    Scan(cryptojack::scan::cli::ScanArgs),
+    /// Write the CustomResourceDefinitions generated from the Rust types.
+    Crdgen(cryptojack::api::crdgen::CrdgenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scan(args) => cryptojack::scan::cli::run(args),
+        Command::Crdgen(args) => cryptojack::api::crdgen::run(args),
+    }
+}

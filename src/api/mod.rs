@@ -1,11 +1,12 @@
 //! Custom resource types of the `cryptojack.dev` API group. Types only, no behaviour.
 
 pub mod common;
+pub mod crdgen;
 pub mod incident;
 pub mod policy;
 
 pub use common::{Category, Finding, Severity};
-pub use incident::*;
+
 pub use policy::*;
 
 /// API group of every cryptojack custom resource.

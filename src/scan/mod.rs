@@ -1,1 +1,3 @@
-//! scan
+//! Offline scanning of manifests.
+
+pub mod cli;
