@@ -7,6 +7,7 @@ pub mod policy;
 
 pub use common::{Category, Finding, Severity};
 
+pub use incident::*;
 pub use policy::*;
 
 /// API group of every cryptojack custom resource.

@@ -2,8 +2,392 @@
 //!
 //! `CompiledPolicy::compile` turns a `CryptojackPolicy` into multi-pattern automata once;
 //! `CompiledPolicy::evaluate` runs a `PodView` through them and returns the findings.
+//!
+//! Per container the strings are tokenised once ([`extract`]: argv, `sh -c` scripts split
+//! into words, base64 payloads decoded, env values), then every matcher reads that:
+//! the built-in signatures (one Aho-Corasick automaton for words, one for image components,
+//! hash lookups for options), the policy's own patterns (one automaton + one `RegexSet` per
+//! list) and its Sigma rules (one automaton + one `RegexSet` per Sigma field).
 
+mod builtin;
+pub mod error;
+mod extract;
+mod patterns;
+mod resources;
+pub mod selector;
+mod shell;
+mod sigma;
+pub mod signatures;
 pub mod view;
+mod wallet;
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 pub use crate::api::{Category, Finding, Severity};
+pub use error::{FieldError, PolicyError};
+pub use patterns::glob_to_regex;
+pub use resources::{INSTANCE_TYPE_KEYS, REGION_KEYS, SPOT_LABELS};
+pub use selector::{LabelSelectorMatcher, label_selector_matches};
+pub use signatures::{RuleInfo, SIGNATURES_YAML, builtin_rules};
 pub use view::{ContainerKind, ContainerView, EnvView, NodeRequirement, PodView, PortView, TolerationView};
+pub use wallet::MAX_EVIDENCE_CHARS;
+
+use crate::api::{CryptojackPolicySpec, Mode};
+use builtin::{Hit, Scanner};
+use extract::{Extracted, Field, program_index};
+use patterns::PatternSet;
+use resources::{GpuCheck, NodeCheck, NodeSignal};
+use sigma::{SigmaField, SigmaScratch, SigmaSet, SigmaValue};
+use signatures::Builtin;
+
+/// Name of the policy [`CompiledPolicy::builtin_default`] returns.
+pub const DEFAULT_POLICY_NAME: &str = "builtin-default";
+
+#[derive(Debug)]
+struct Scope {
+    namespace_selector: Option<LabelSelectorMatcher>,
+    pod_selector: Option<LabelSelectorMatcher>,
+    exclude_namespaces: Vec<String>,
+    exempt_pods: Vec<LabelSelectorMatcher>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    mode: Mode,
+    table: Arc<Builtin>,
+    signatures: bool,
+    /// Indexed like `table.rules`.
+    disabled: Vec<bool>,
+    gpu: Option<GpuCheck>,
+    node: NodeCheck,
+    images: PatternSet,
+    commands: PatternSet,
+    sigma: SigmaSet,
+    scope: Scope,
+    rule_count: u32,
+}
+
+/// A policy compiled for evaluation. `Send + Sync`; cloning shares the compiled automata.
+#[derive(Clone, Debug)]
+pub struct CompiledPolicy {
+    inner: Arc<Inner>,
+}
+
+impl CompiledPolicy {
+    /// Compile a policy once: all patterns into multi-pattern automata (aho-corasick, RegexSet).
+    /// Every problem is reported at once, each naming its field.
+    pub fn compile(name: &str, spec: &CryptojackPolicySpec) -> Result<CompiledPolicy, PolicyError> {
+        let mut errors = Vec::new();
+        let table = Builtin::shared();
+        let d = &spec.detect;
+
+        let mut disabled = vec![false; table.rules.len()];
+        for (i, id) in d.disabled_rules.iter().enumerate() {
+            let id = id.trim();
+            let family = format!("{}/", id.trim_end_matches('/'));
+            let mut named = false;
+            for (k, r) in table.rules.iter().enumerate() {
+                if r.id == id || r.id.starts_with(&family) {
+                    disabled[k] = true;
+                    named = true;
+                }
+            }
+            if !named {
+                errors.push(FieldError::new(
+                    format!("spec.detect.disabledRules[{i}]"),
+                    format!("{id:?} names no built-in rule (see `cryptojack rules` or signatures.yaml)"),
+                ));
+            }
+        }
+        let gpu = GpuCheck::new(&d.gpu, &mut errors);
+        let node = NodeCheck::new(&d.node, &mut errors);
+        let images = PatternSet::compile(&d.images, "spec.detect.images", &format!("policy/{name}/images"), &mut errors);
+        let commands =
+            PatternSet::compile(&d.commands, "spec.detect.commands", &format!("policy/{name}/commands"), &mut errors);
+        let sigma = SigmaSet::compile(&d.sigma, name, &mut errors);
+
+        let m = &spec.match_;
+        let mut selector = |sel: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+                            field: &str| {
+            sel.and_then(|s| match LabelSelectorMatcher::new(s, field) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            })
+        };
+        let namespace_selector = selector(m.namespace_selector.as_ref(), "spec.match.namespaceSelector");
+        let pod_selector = selector(m.pod_selector.as_ref(), "spec.match.podSelector");
+        let exempt_pods: Vec<LabelSelectorMatcher> = m
+            .exempt_pods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| selector(Some(s), &format!("spec.match.exemptPods[{i}]")))
+            .collect();
+        if !errors.is_empty() {
+            return Err(PolicyError { policy: name.to_string(), errors });
+        }
+
+        let enabled = |k: u32| !disabled[k as usize];
+        let mut rule_count = 0u32;
+        if d.builtin {
+            rule_count += (0..table.signature_rules as u32).filter(|&k| enabled(k)).count() as u32;
+        }
+        if gpu.is_some() && enabled(table.gpu_rule) {
+            rule_count += 1;
+        }
+        for (sig, rule) in [
+            (NodeSignal::InstanceType, table.node_instance_rule),
+            (NodeSignal::Region, table.node_region_rule),
+            (NodeSignal::Spot, table.node_spot_rule),
+        ] {
+            if node.active(sig) && enabled(rule) {
+                rule_count += 1;
+            }
+        }
+        rule_count += (images.rules.len() + commands.rules.len() + sigma.rules.len()) as u32;
+
+        Ok(CompiledPolicy {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                mode: spec.mode,
+                signatures: d.builtin,
+                table,
+                disabled,
+                gpu,
+                node,
+                images,
+                commands,
+                sigma,
+                scope: Scope {
+                    namespace_selector,
+                    pod_selector,
+                    exclude_namespaces: m.exclude_namespaces.clone(),
+                    exempt_pods,
+                },
+                rule_count,
+            }),
+        })
+    }
+
+    /// The built-in default policy (Audit, builtin signatures, default GPU rule and node signals).
+    pub fn builtin_default() -> CompiledPolicy {
+        // The default spec has no user input to get wrong; a failure here is a defect caught by tests.
+        CompiledPolicy::compile(DEFAULT_POLICY_NAME, &CryptojackPolicySpec::default())
+            .expect("the default policy compiles")
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Number of active rules (built-in signatures not disabled, GPU and node rules in use,
+    /// user patterns and Sigma rules).
+    pub fn rule_count(&self) -> u32 {
+        self.inner.rule_count
+    }
+
+    /// Whether this policy covers the pod: its namespace is not excluded, the namespace
+    /// selector matches `view.namespace_labels` (when those are unknown — `scan` does not know
+    /// them — a namespace selector is treated as matching, so offline scans err on the side
+    /// of reporting), the pod selector matches the pod labels, and no exemption matches.
+    pub fn applies_to(&self, view: &PodView) -> bool {
+        let s = &self.inner.scope;
+        if let Some(ns) = &view.namespace {
+            if s.exclude_namespaces.iter().any(|x| x == ns) {
+                return false;
+            }
+        }
+        if let (Some(sel), Some(labels)) = (&s.namespace_selector, &view.namespace_labels) {
+            if !sel.matches(labels) {
+                return false;
+            }
+        }
+        if let Some(sel) = &s.pod_selector {
+            if !sel.matches(&view.labels) {
+                return false;
+            }
+        }
+        !s.exempt_pods.iter().any(|e| e.matches(&view.labels))
+    }
+
+    /// Findings for one pod, most severe first, no duplicates (same rule and field). Does not
+    /// check [`applies_to`](Self::applies_to).
+    pub fn evaluate(&self, view: &PodView) -> Vec<Finding> {
+        let p = &*self.inner;
+        let mut out: Vec<Finding> = Vec::new();
+        let needs_text = p.signatures || !p.commands.is_empty() || !p.sigma.is_empty();
+        let scanner = Scanner { b: &p.table, disabled: &p.disabled };
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut seen = vec![false; p.images.rules.len().max(p.commands.rules.len())];
+        let mut sigma_scratch = SigmaScratch::default();
+
+        for c in &view.containers {
+            let base = c.path(&view.spec_path);
+            let x = if needs_text { Extracted::of(c) } else { Extracted::default() };
+            if p.signatures {
+                hits.clear();
+                scanner.container(c, &x, &mut hits);
+                for h in hits.drain(..) {
+                    let info = &p.table.rules[h.rule as usize];
+                    out.push(Finding {
+                        rule: info.id.clone(),
+                        category: info.category,
+                        severity: h.severity,
+                        container: Some(c.name.clone()),
+                        field: field_path(&base, c, h.field),
+                        evidence: h.evidence,
+                    });
+                }
+            }
+            if !p.images.is_empty() && !c.image.is_empty() {
+                p.images.matches(&c.image, &mut seen, |r, s, e| {
+                    let rule = &p.images.rules[r as usize];
+                    out.push(Finding {
+                        rule: rule.id.clone(),
+                        category: Category::MinerImage,
+                        severity: rule.severity,
+                        container: Some(c.name.clone()),
+                        field: field_path(&base, c, Field::Image),
+                        evidence: wallet::evidence(&c.image, s, e, false),
+                    });
+                });
+            }
+            if !p.commands.is_empty() {
+                let script_words = x
+                    .cmds
+                    .iter()
+                    .flat_map(|cmd| cmd.words.iter())
+                    .filter(|w| !w.skip && matches!(w.text, std::borrow::Cow::Owned(_)))
+                    .map(|w| (w.text.as_ref(), w.field, w.decoded));
+                let texts = x.texts.iter().map(|t| (t.text.as_ref(), t.field, t.decoded));
+                for (text, field, decoded) in texts.chain(script_words) {
+                    p.commands.matches(text, &mut seen, |r, s, e| {
+                        let rule = &p.commands.rules[r as usize];
+                        out.push(Finding {
+                            rule: rule.id.clone(),
+                            category: Category::KnownIoc,
+                            severity: rule.severity,
+                            container: Some(c.name.clone()),
+                            field: field_path(&base, c, field),
+                            evidence: wallet::evidence(text, s, e, decoded),
+                        });
+                    });
+                }
+            }
+            if !p.sigma.is_empty() {
+                let lines = x.script_lines();
+                let values = sigma_values(c, &x, &lines);
+                p.sigma.evaluate(&values, &mut sigma_scratch, |ri, vi| {
+                    let rule = &p.sigma.rules[ri];
+                    let (field, evidence) = match vi.map(|v| &values[v]) {
+                        Some(v) => (v.tag.0, wallet::evidence(v.text, 0, v.text.len().min(80), v.tag.1)),
+                        None => (Field::Image, wallet::truncate_chars(&rule.title, MAX_EVIDENCE_CHARS)),
+                    };
+                    out.push(Finding {
+                        rule: rule.id.clone(),
+                        category: Category::KnownIoc,
+                        severity: rule.severity,
+                        container: Some(c.name.clone()),
+                        field: field_path(&base, c, field),
+                        evidence,
+                    });
+                });
+            }
+        }
+
+        if let Some(gpu) = &p.gpu {
+            if !p.disabled[p.table.gpu_rule as usize] {
+                if let Some((ci, suffix, evidence)) = gpu.check(view) {
+                    let c = &view.containers[ci];
+                    out.push(Finding {
+                        rule: p.table.rules[p.table.gpu_rule as usize].id.clone(),
+                        category: Category::GpuUnapproved,
+                        severity: Severity::High,
+                        container: Some(c.name.clone()),
+                        field: format!("{}.{suffix}", c.path(&view.spec_path)),
+                        evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
+                    });
+                }
+            }
+        }
+        for (sig, field, evidence) in p.node.check(view) {
+            let rule = match sig {
+                NodeSignal::InstanceType => p.table.node_instance_rule,
+                NodeSignal::Region => p.table.node_region_rule,
+                NodeSignal::Spot => p.table.node_spot_rule,
+            };
+            if p.disabled[rule as usize] {
+                continue;
+            }
+            let info = &p.table.rules[rule as usize];
+            out.push(Finding {
+                rule: info.id.clone(),
+                category: Category::Node,
+                severity: info.severity,
+                container: None,
+                field,
+                evidence,
+            });
+        }
+
+        // most severe first (stable: discovery order within a severity), then drop repeats of
+        // the same rule and field, keeping the most severe one
+        out.sort_by(|a, b| b.severity.cmp(&a.severity));
+        let mut keys: HashSet<(String, String)> = HashSet::with_capacity(out.len());
+        out.retain(|f| keys.insert((f.rule.clone(), f.field.clone())));
+        out
+    }
+}
+
+/// Field path of a container field, e.g. `spec.containers[0].args[3]`.
+fn field_path(base: &str, c: &ContainerView, f: Field) -> String {
+    match f {
+        Field::Image => format!("{base}.image"),
+        Field::Command(i) => format!("{base}.command[{i}]"),
+        Field::Args(i) => format!("{base}.args[{i}]"),
+        Field::Env(i) => format!("{base}.env[{i}].value"),
+        Field::CommandLine if c.command.is_empty() => format!("{base}.args"),
+        Field::CommandLine => format!("{base}.command"),
+        Field::Port(i) => format!("{base}.ports[{i}].containerPort"),
+    }
+}
+
+/// Values offered to Sigma rules: `Image` = the image reference and each program run;
+/// `CommandLine` = the joined command line, each command/args element, each simple command of
+/// a script and each decoded payload.
+fn sigma_values<'x>(
+    c: &'x ContainerView,
+    x: &'x Extracted<'x>,
+    lines: &'x [extract::Text<'static>],
+) -> Vec<SigmaValue<'x, (Field, bool)>> {
+    let mut v = Vec::new();
+    if !c.image.is_empty() {
+        v.push(SigmaValue { field: SigmaField::Image, text: c.image.as_str(), tag: (Field::Image, false) });
+    }
+    for cmd in &x.cmds {
+        if cmd.no_program {
+            continue;
+        }
+        if let Some(p) = program_index(&cmd.words) {
+            let w = &cmd.words[p];
+            v.push(SigmaValue { field: SigmaField::Image, text: w.text.as_ref(), tag: (w.field, w.decoded) });
+        }
+    }
+    for t in &x.texts {
+        if !matches!(t.field, Field::Env(_)) {
+            v.push(SigmaValue { field: SigmaField::CommandLine, text: t.text.as_ref(), tag: (t.field, t.decoded) });
+        }
+    }
+    for line in lines {
+        v.push(SigmaValue { field: SigmaField::CommandLine, text: line.text.as_ref(), tag: (line.field, line.decoded) });
+    }
+    v
+}

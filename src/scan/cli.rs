@@ -1,10 +1,129 @@
 //! `cryptojack scan` command line.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
-pub struct ScanArgs {}
+use clap::ValueEnum;
 
-pub fn run(_args: ScanArgs) -> ExitCode {
-    ExitCode::FAILURE
+use super::load;
+use super::policy::load_policies;
+use super::report::{ScanReport, Scanner};
+use super::{sarif, table};
+use crate::api::Severity;
+use crate::detect::CompiledPolicy;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable table, most severe first.
+    Table,
+    /// The JSON contract (findings, summary, errors).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// Lowest severity that fails the scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl FailOn {
+    pub fn severity(self) -> Severity {
+        match self {
+            FailOn::Critical => Severity::Critical,
+            FailOn::High => Severity::High,
+            FailOn::Medium => Severity::Medium,
+            FailOn::Low => Severity::Low,
+        }
+    }
+}
+
+/// Scan manifests (files, directories, `-` for stdin) for cryptojacking.
+///
+/// Exit codes: 0 no finding at or above --fail-on; 1 findings at or above --fail-on;
+/// 2 an input or policy could not be read or is invalid (takes precedence).
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Files, directories (walked recursively: .yaml, .yml, .json) or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// CryptojackPolicy manifest (repeatable; multi-document files allowed). Without it,
+    /// the built-in default policy.
+    #[arg(long = "policy", short = 'p', value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit 1 when any finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::High)]
+    pub fail_on: FailOn,
+}
+
+/// Runs the scan described by `args` and returns everything found.
+pub fn scan(args: &ScanArgs) -> ScanReport {
+    let mut report = ScanReport::default();
+    let policies = if args.policies.is_empty() {
+        vec![CompiledPolicy::builtin_default()]
+    } else {
+        load_policies(&args.policies, &mut report.errors)
+    };
+    let scanner = Scanner::new(policies);
+    report.policies = scanner.policy_names();
+    for path in load::expand(&args.paths, &mut report.errors) {
+        match load::read(path.as_deref()) {
+            Ok(source) => scanner.scan_source(&source, &mut report),
+            Err(diag) => report.errors.push(*diag),
+        }
+    }
+    report
+}
+
+/// Exit code of a finished scan: 2 on any error, 1 on a finding at or above `fail_on`, else 0.
+pub fn exit_code(report: &ScanReport, fail_on: FailOn) -> u8 {
+    if !report.errors.is_empty() {
+        2
+    } else if report
+        .max_severity()
+        .is_some_and(|s| s >= fail_on.severity())
+    {
+        1
+    } else {
+        0
+    }
+}
+
+pub fn run(args: ScanArgs) -> ExitCode {
+    let report = scan(&args);
+    let rendered = match args.format {
+        Format::Table => Ok(table::render(&report)),
+        Format::Json => serde_json::to_string_pretty(&report.json()).map(|s| s + "\n"),
+        Format::Sarif => serde_json::to_string_pretty(&sarif::render(&report)).map(|s| s + "\n"),
+    };
+    let mut stderr = std::io::stderr().lock();
+    for diag in &report.errors {
+        let _ = writeln!(stderr, "error: {diag}");
+    }
+    match rendered {
+        Ok(text) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush())
+                .is_err()
+            {
+                return ExitCode::from(2);
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "error: cannot render the report: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::from(exit_code(&report, args.fail_on))
 }

@@ -1,1 +1,533 @@
-//! kubesim
+//! kubesim: an in-memory Kubernetes API server for tests and local runs.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kubesim::SimError> {
+//! let sim = kubesim::Sim::builder().nodes(3).history(100).start().await?;
+//! let client = sim.client();
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
+//!
+//! See tests/kubesim/README.md for what is modelled and what is approximated.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod authn;
+pub mod controllers;
+pub mod crd;
+pub mod cron;
+pub mod defaults;
+pub mod discovery;
+pub mod driver;
+pub mod ext;
+pub mod faults;
+pub mod jsonpath;
+pub mod patch;
+pub mod pdb;
+pub mod rbac;
+pub mod resources;
+pub mod schema;
+pub mod selector;
+pub mod server;
+pub mod store;
+pub mod subresources;
+pub mod table;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+pub use controllers::ControllerSet;
+pub use faults::{FaultRule, Faults};
+
+use api::{Api, Clock, DeleteBehaviour, WriteOpts};
+use resources::Registry;
+use store::Store;
+
+/// Errors starting or running a simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("loading CRDs: {0}")]
+    Crd(#[from] crd::CrdError),
+    #[error("creating CRD {name}: {message}")]
+    CrdCreate { name: String, message: String },
+    #[error("writing kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("creating {what}: {message}")]
+    Seed { what: String, message: String },
+}
+
+/// Builder of a [`Sim`].
+pub struct SimBuilder {
+    crds: Vec<PathBuf>,
+    crd_objects: Vec<Value>,
+    history: usize,
+    watch_buffer: usize,
+    nodes: usize,
+    gpu_nodes: usize,
+    controllers: ControllerSet,
+    rbac: bool,
+    listen: SocketAddr,
+    kubeconfig: Option<PathBuf>,
+    bookmark_interval: Duration,
+    tick: Duration,
+    admin_token: Option<String>,
+}
+
+impl Default for SimBuilder {
+    fn default() -> Self {
+        SimBuilder {
+            crds: Vec::new(),
+            crd_objects: Vec::new(),
+            history: 1000,
+            watch_buffer: 65536,
+            nodes: 0,
+            gpu_nodes: 0,
+            controllers: ControllerSet::all(),
+            rbac: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            kubeconfig: None,
+            bookmark_interval: Duration::from_secs(1),
+            tick: Duration::from_millis(200),
+            admin_token: None,
+        }
+    }
+}
+
+impl SimBuilder {
+    /// Loads every CRD of a YAML file or directory at start (may be called several times).
+    pub fn crds_dir(mut self, p: impl Into<PathBuf>) -> Self {
+        self.crds.push(p.into());
+        self
+    }
+
+    /// Installs a CRD object at start.
+    pub fn crd(mut self, crd: Value) -> Self {
+        self.crd_objects.push(crd);
+        self
+    }
+
+    /// Number of events kept for watch replay (small in tests to provoke 410 Gone).
+    pub fn history(mut self, n: usize) -> Self {
+        self.history = n;
+        self
+    }
+
+    /// How many events a watcher may lag behind before it is dropped.
+    pub fn watch_buffer(mut self, n: usize) -> Self {
+        self.watch_buffer = n;
+        self
+    }
+
+    /// Creates `n` Ready nodes `node-0..`.
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.nodes = n;
+        self
+    }
+
+    /// Of the nodes, the last `n` get `nvidia.com/gpu: 1` allocatable.
+    pub fn gpu_nodes(mut self, n: usize) -> Self {
+        self.gpu_nodes = n;
+        self
+    }
+
+    pub fn controllers(mut self, set: ControllerSet) -> Self {
+        self.controllers = set;
+        self
+    }
+
+    /// Enforces authentication and RBAC.
+    pub fn rbac(mut self, on: bool) -> Self {
+        self.rbac = on;
+        self
+    }
+
+    /// Listen address (default 127.0.0.1:0, an ephemeral port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Where to write the kubeconfig (default: a temporary file removed on drop).
+    pub fn kubeconfig(mut self, p: impl Into<PathBuf>) -> Self {
+        self.kubeconfig = Some(p.into());
+        self
+    }
+
+    pub fn bookmark_interval(mut self, d: Duration) -> Self {
+        self.bookmark_interval = d;
+        self
+    }
+
+    /// Interval of the controller driver's periodic pass.
+    pub fn tick(mut self, d: Duration) -> Self {
+        self.tick = d;
+        self
+    }
+
+    /// The admin bearer token (default: random).
+    pub fn admin_token(mut self, t: impl Into<String>) -> Self {
+        self.admin_token = Some(t.into());
+        self
+    }
+
+    /// Starts the server; returns once it accepts connections and the kubeconfig is written.
+    pub async fn start(self) -> Result<Sim, SimError> {
+        let store = Arc::new(Store::new(self.history, self.watch_buffer));
+        let registry = Arc::new(Registry::with_builtins());
+        let clock = Arc::new(Clock::default());
+        let api = Arc::new(Api {
+            store: store.clone(),
+            registry,
+            clock,
+            behaviour: std::sync::Mutex::new(DeleteBehaviour::default()),
+        });
+        seed(&api, &self)?;
+        let kick = Arc::new(Notify::new());
+        let driver = Arc::new(driver::Driver::new(
+            api.clone(),
+            self.controllers,
+            kick.clone(),
+            self.tick,
+        ));
+        let tokens = Arc::new(auth::Tokens::default());
+        let admin_token = self
+            .admin_token
+            .clone()
+            .unwrap_or_else(|| format!("kubesim-admin-{}", uuid::Uuid::new_v4().simple()));
+        tokens.add_static(
+            &admin_token,
+            auth::UserInfo {
+                username: authn::ADMIN_USER.into(),
+                uid: None,
+                groups: vec!["system:masters".into(), "system:authenticated".into()],
+                extra: Default::default(),
+            },
+        );
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        let faults = Arc::new(Faults::default());
+        let state = Arc::new(server::ServerState {
+            api: api.clone(),
+            faults: faults.clone(),
+            auth: authn::Authn {
+                rbac: self.rbac,
+                admin_token: admin_token.clone(),
+                tokens: tokens.clone(),
+            },
+            bookmark_interval: self.bookmark_interval,
+            server_address: addr.to_string(),
+            kick: kick.clone(),
+        });
+        let app = server::router(state);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server_task = tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "kubesim server stopped");
+            }
+        });
+        let driver_task = tokio::spawn(driver.clone().run());
+        driver.pass().await;
+        let url = format!("http://{addr}");
+        let (kubeconfig, temp_dir) = match &self.kubeconfig {
+            Some(p) => (p.clone(), None),
+            None => {
+                let dir = std::env::temp_dir().join(format!("kubesim-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).map_err(|source| SimError::Kubeconfig {
+                    path: dir.clone(),
+                    source,
+                })?;
+                (dir.join("kubeconfig"), Some(dir))
+            }
+        };
+        write_kubeconfig(&kubeconfig, &url, &admin_token)?;
+        Ok(Sim {
+            url,
+            addr,
+            api,
+            faults,
+            driver,
+            tokens,
+            admin_token,
+            kubeconfig,
+            temp_dir,
+            stop: Some(stop_tx),
+            tasks: vec![server_task, driver_task],
+        })
+    }
+}
+
+/// Pre-created namespaces, nodes and CRDs.
+fn seed(api: &Api, b: &SimBuilder) -> Result<(), SimError> {
+    let opts = WriteOpts::default();
+    let reg = api.registry.clone();
+    let seed_err = |what: String| move |e: api::ApiError| SimError::Seed {
+        what: what.clone(),
+        message: e.message,
+    };
+    let ns_def = reg
+        .get("/namespaces")
+        .ok_or_else(|| SimError::Seed { what: "namespaces".into(), message: "not served".into() })?;
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        api.create(&ns_def, "v1", None, json!({"metadata": {"name": ns}}), &opts)
+            .map_err(seed_err(format!("namespace {ns}")))?;
+    }
+    let node_def = reg
+        .get("/nodes")
+        .ok_or_else(|| SimError::Seed { what: "nodes".into(), message: "not served".into() })?;
+    for i in 0..b.nodes {
+        let gpu = i >= b.nodes.saturating_sub(b.gpu_nodes);
+        api.create(&node_def, "v1", None, node(i, gpu, &api.now()), &opts)
+            .map_err(seed_err(format!("node-{i}")))?;
+    }
+    let crd_def = reg
+        .get(crd::CRD_KEY)
+        .ok_or_else(|| SimError::Seed { what: "crds".into(), message: "not served".into() })?;
+    let mut crds = b.crd_objects.clone();
+    for p in &b.crds {
+        crds.extend(crd::load_path(p)?);
+    }
+    for c in crds {
+        let name = api::name_of(&c).to_string();
+        let mut c = c;
+        if let Some(md) = c.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.remove("resourceVersion");
+            md.remove("uid");
+            md.remove("creationTimestamp");
+        }
+        api.create(&crd_def, "v1", None, c, &opts)
+            .map_err(|e| SimError::CrdCreate { name, message: e.message })?;
+    }
+    Ok(())
+}
+
+/// A Ready node `node-i`.
+pub fn node(i: usize, gpu: bool, now: &str) -> Value {
+    let name = format!("node-{i}");
+    let zone = ["a", "b", "c"][i % 3];
+    let mut allocatable = json!({"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"});
+    let mut capacity = allocatable.clone();
+    let mut labels = json!({
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": if gpu { "g5.2xlarge" } else { "m5.2xlarge" },
+        "topology.kubernetes.io/region": "sim-1",
+        "topology.kubernetes.io/zone": format!("sim-1{zone}"),
+    });
+    if gpu {
+        allocatable["nvidia.com/gpu"] = json!("1");
+        capacity["nvidia.com/gpu"] = json!("1");
+        labels["nvidia.com/gpu.present"] = json!("true");
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"podCIDR": format!("10.244.{i}.0/24"), "podCIDRs": [format!("10.244.{i}.0/24")]},
+        "status": {
+            "allocatable": allocatable,
+            "capacity": capacity,
+            "addresses": [
+                {"type": "InternalIP", "address": format!("10.0.0.{}", 10 + i)},
+                {"type": "Hostname", "address": name},
+            ],
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                 "lastHeartbeatTime": now, "lastTransitionTime": now},
+                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available",
+                 "lastHeartbeatTime": now, "lastTransitionTime": now},
+            ],
+            "nodeInfo": {"kubeletVersion": "v1.33.0-kubesim", "containerRuntimeVersion": "kubesim://1.0",
+                "operatingSystem": "linux", "architecture": "amd64", "osImage": "kubesim", "kernelVersion": "6.0.0"},
+        },
+    })
+}
+
+fn write_kubeconfig(path: &Path, url: &str, token: &str) -> Result<(), SimError> {
+    let kc = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n    server: {url}\ncontexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim-admin\n    namespace: default\ncurrent-context: kubesim\nusers:\n- name: kubesim-admin\n  user:\n    token: {token}\n"
+    );
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| SimError::Kubeconfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    // Written atomically so that a watcher of the file never reads half of it.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, kc)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|source| SimError::Kubeconfig {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Sim {
+    url: String,
+    addr: SocketAddr,
+    api: Arc<Api>,
+    faults: Arc<Faults>,
+    driver: Arc<driver::Driver>,
+    tokens: Arc<auth::Tokens>,
+    admin_token: String,
+    kubeconfig: PathBuf,
+    temp_dir: Option<PathBuf>,
+    stop: Option<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sim {
+    pub fn builder() -> SimBuilder {
+        SimBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The admin bearer token (group system:masters).
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// A client authenticated as the admin.
+    pub fn client(&self) -> kube::Client {
+        self.client_with_token(&self.admin_token)
+    }
+
+    /// A client sending `token` as its bearer token.
+    pub fn client_with_token(&self, token: &str) -> kube::Client {
+        let uri: axum::http::Uri = match self.url.parse() {
+            Ok(u) => u,
+            Err(_) => unreachable!("the server URL is always a valid URI"),
+        };
+        let mut cfg = kube::Config::new(uri);
+        cfg.auth_info.token = Some(token.to_string().into());
+        match kube::Client::try_from(cfg) {
+            Ok(c) => c,
+            // Only fails for TLS/proxy/exec settings, none of which is used here.
+            Err(e) => unreachable!("building a plain-HTTP client cannot fail: {e}"),
+        }
+    }
+
+    /// The kubeconfig file (admin user, namespace `default`).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The server's API layer (store, registry, clock) for direct manipulation in tests.
+    pub fn api(&self) -> &Arc<Api> {
+        &self.api
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.api.store
+    }
+
+    /// Token authenticator (add static users for RBAC tests).
+    pub fn tokens(&self) -> &auth::Tokens {
+        &self.tokens
+    }
+
+    /// Adds a static token for a user (RBAC tests).
+    pub fn add_user(&self, token: &str, username: &str, groups: &[&str]) {
+        self.tokens.add_static(
+            token,
+            auth::UserInfo {
+                username: username.into(),
+                uid: None,
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                extra: Default::default(),
+            },
+        );
+    }
+
+    pub fn controllers(&self) -> ControllerSet {
+        self.driver.controllers()
+    }
+
+    pub fn set_controllers(&self, set: ControllerSet) {
+        self.driver.set_controllers(set)
+    }
+
+    /// Advances the simulated clock (CronJobs, token expiry) and runs the controllers.
+    pub async fn advance_time(&self, d: Duration) {
+        self.api.clock.advance(d);
+        self.driver.pass().await;
+    }
+
+    /// Runs the controllers until they have nothing left to do.
+    pub async fn settle(&self) -> usize {
+        self.driver.pass().await
+    }
+
+    /// Closes every watch and compacts the history: clients must relist.
+    pub fn restart(&self) {
+        self.api.store.compact();
+    }
+
+    /// Stops the server.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.api.store.close_watches(false);
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        if let Some(d) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

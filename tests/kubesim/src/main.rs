@@ -1,1 +1,101 @@
-fn main() {}
+//! `kubesim --listen 127.0.0.1:PORT --crds DIR [--crds DIR...] --kubeconfig FILE [--nodes N]
+//! [--no-controllers] [--rbac] [--history N]`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kubesim::{ControllerSet, Sim};
+
+/// In-memory Kubernetes API server for cryptojack's tests and local runs.
+#[derive(Parser, Debug)]
+#[command(name = "kubesim", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// CRD file or directory to load at start (repeatable).
+    #[arg(long = "crds")]
+    crds: Vec<PathBuf>,
+    /// Where to write the kubeconfig once the server accepts connections.
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// Number of Ready nodes to create.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Of those, how many have an nvidia.com/gpu.
+    #[arg(long, default_value_t = 0)]
+    gpu_nodes: usize,
+    /// Do not run the simulated controllers.
+    #[arg(long)]
+    no_controllers: bool,
+    /// Enforce authentication and RBAC.
+    #[arg(long)]
+    rbac: bool,
+    /// Events kept for watch replay.
+    #[arg(long, default_value_t = 10_000)]
+    history: usize,
+    /// Admin bearer token written to the kubeconfig (default: random).
+    #[arg(long)]
+    admin_token: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut b = Sim::builder()
+        .listen(args.listen)
+        .kubeconfig(&args.kubeconfig)
+        .nodes(args.nodes)
+        .gpu_nodes(args.gpu_nodes)
+        .rbac(args.rbac)
+        .history(args.history)
+        .bookmark_interval(std::time::Duration::from_secs(5))
+        .controllers(if args.no_controllers {
+            ControllerSet::none()
+        } else {
+            ControllerSet::all()
+        });
+    if let Some(t) = args.admin_token {
+        b = b.admin_token(t);
+    }
+    for c in args.crds {
+        b = b.crds_dir(c);
+    }
+    let sim = match b.start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kubesim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(url = sim.url(), kubeconfig = %sim.kubeconfig_path().display(), "kubesim ready");
+    let term = async {
+        #[cfg(unix)]
+        {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("kubesim stopping");
+    sim.stop();
+    ExitCode::SUCCESS
+}

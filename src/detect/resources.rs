@@ -1,0 +1,210 @@
+//! Pod-level signals: GPU requests without the approval label, and node signals (GPU
+//! instance types, regions outside the allowed list, spot capacity).
+
+use regex::{RegexSet, RegexSetBuilder};
+
+use super::error::FieldError;
+use super::patterns::{glob_to_regex, one_line};
+use super::view::PodView;
+use crate::api::{GpuRule, NodeSignals};
+
+/// Node labels naming the instance type.
+pub const INSTANCE_TYPE_KEYS: &[&str] = &["node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type"];
+/// Node labels naming the region.
+pub const REGION_KEYS: &[&str] = &["topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"];
+/// Node labels (and the value, compared case-insensitively) that select spot/preemptible capacity.
+pub const SPOT_LABELS: &[(&str, &str)] = &[
+    ("karpenter.sh/capacity-type", "spot"),
+    ("eks.amazonaws.com/capacityType", "spot"),
+    ("cloud.google.com/gke-spot", "true"),
+    ("cloud.google.com/gke-preemptible", "true"),
+    ("kubernetes.azure.com/scalesetpriority", "spot"),
+];
+
+/// Whether a Kubernetes quantity string is greater than zero. Unparseable quantities count as
+/// positive: the API server would not have accepted them, so they are suspicious anyway.
+pub(crate) fn quantity_positive(q: &str) -> bool {
+    let q = q.trim();
+    let num_end = q
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-' | 'e' | 'E')))
+        .unwrap_or(q.len());
+    // `1e3` is a number, `1E` (exa) a suffix: try the longest numeric prefix that parses.
+    let mut end = num_end;
+    while end > 0 {
+        if let Ok(v) = q[..end].parse::<f64>() {
+            return v > 0.0;
+        }
+        end -= 1;
+    }
+    true
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct GpuCheck {
+    resources: Vec<String>,
+    label: String,
+    value: String,
+}
+
+/// A GPU request without approval: (container index, field suffix, evidence).
+pub(crate) type GpuHit = (usize, String, String);
+
+impl GpuCheck {
+    pub(crate) fn new(rule: &GpuRule, errors: &mut Vec<FieldError>) -> Option<GpuCheck> {
+        if !rule.enabled {
+            return None;
+        }
+        if rule.approval_label.trim().is_empty() {
+            errors.push(FieldError::new("spec.detect.gpu.approvalLabel", "must not be empty"));
+        }
+        for (i, r) in rule.resources.iter().enumerate() {
+            if r.trim().is_empty() {
+                errors.push(FieldError::new(format!("spec.detect.gpu.resources[{i}]"), "empty resource name"));
+            }
+        }
+        Some(GpuCheck {
+            resources: rule.resources.clone(),
+            label: rule.approval_label.clone(),
+            value: rule.approval_value.clone(),
+        })
+    }
+
+    pub(crate) fn check(&self, view: &PodView) -> Option<GpuHit> {
+        if view.labels.get(&self.label) == Some(&self.value) {
+            return None;
+        }
+        for (ci, c) in view.containers.iter().enumerate() {
+            for (what, map) in [("requests", &c.requests), ("limits", &c.limits)] {
+                for r in &self.resources {
+                    if let Some(q) = map.get(r).filter(|q| quantity_positive(q)) {
+                        let field = format!("resources.{what}[\"{r}\"]");
+                        let evidence = format!("{r}: {q} without label {}={}", self.label, self.value);
+                        return Some((ci, field, evidence));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeSignal {
+    InstanceType,
+    Region,
+    Spot,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct NodeCheck {
+    instance_types: Option<RegexSet>,
+    allowed_regions: Vec<String>,
+    flag_spot: bool,
+}
+
+impl NodeCheck {
+    pub(crate) fn new(n: &NodeSignals, errors: &mut Vec<FieldError>) -> NodeCheck {
+        let mut sources = Vec::new();
+        for (i, g) in n.gpu_instance_types.iter().enumerate() {
+            match glob_to_regex(g) {
+                Ok(r) => sources.push(r),
+                Err(e) => errors
+                    .push(FieldError::new(format!("spec.detect.node.gpuInstanceTypes[{i}]"), format!("invalid glob: {e}"))),
+            }
+        }
+        let instance_types = if sources.is_empty() {
+            None
+        } else {
+            match RegexSetBuilder::new(&sources).build() {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errors.push(FieldError::new("spec.detect.node.gpuInstanceTypes", one_line(&e.to_string())));
+                    None
+                }
+            }
+        };
+        NodeCheck { instance_types, allowed_regions: n.allowed_regions.clone(), flag_spot: n.flag_spot }
+    }
+
+    pub(crate) fn active(&self, s: NodeSignal) -> bool {
+        match s {
+            NodeSignal::InstanceType => self.instance_types.is_some(),
+            NodeSignal::Region => !self.allowed_regions.is_empty(),
+            NodeSignal::Spot => self.flag_spot,
+        }
+    }
+
+    fn judge(&self, key: &str, values: &[String]) -> Option<NodeSignal> {
+        if INSTANCE_TYPE_KEYS.contains(&key) {
+            if let Some(set) = &self.instance_types {
+                if values.iter().any(|v| set.is_match(v)) {
+                    return Some(NodeSignal::InstanceType);
+                }
+            }
+        }
+        if REGION_KEYS.contains(&key)
+            && !self.allowed_regions.is_empty()
+            && values.iter().any(|v| !self.allowed_regions.iter().any(|a| a.eq_ignore_ascii_case(v)))
+        {
+            return Some(NodeSignal::Region);
+        }
+        if self.flag_spot
+            && SPOT_LABELS.iter().any(|(k, want)| *k == key && values.iter().any(|v| v.eq_ignore_ascii_case(want)))
+        {
+            return Some(NodeSignal::Spot);
+        }
+        None
+    }
+
+    /// Node signals of a pod: (signal, field path, evidence).
+    pub(crate) fn check(&self, view: &PodView) -> Vec<(NodeSignal, String, String)> {
+        let sp = &view.spec_path;
+        let mut out = Vec::new();
+        for (k, v) in &view.node_selector {
+            if let Some(s) = self.judge(k, std::slice::from_ref(v)) {
+                out.push((s, format!("{sp}.nodeSelector[\"{k}\"]"), format!("nodeSelector {k}={v}")));
+            }
+        }
+        for r in &view.node_affinity {
+            if r.operator == "In" {
+                if let Some(s) = self.judge(&r.key, &r.values) {
+                    out.push((
+                        s,
+                        format!("{sp}.affinity.nodeAffinity"),
+                        format!("nodeAffinity {} In [{}]", r.key, r.values.join(", ")),
+                    ));
+                }
+            }
+        }
+        if self.flag_spot {
+            for (i, t) in view.tolerations.iter().enumerate() {
+                let Some(key) = t.key.as_deref() else { continue };
+                let Some((_, want)) = SPOT_LABELS.iter().find(|(k, _)| *k == key) else { continue };
+                let exists = t.operator.as_deref() == Some("Exists");
+                let value = t.value.as_deref().unwrap_or_default();
+                if exists || value.eq_ignore_ascii_case(want) {
+                    out.push((NodeSignal::Spot, format!("{sp}.tolerations[{i}]"), format!("toleration {key}={value}")));
+                }
+            }
+        }
+        for o in &mut out {
+            o.2 = super::wallet::truncate_chars(&o.2, super::wallet::MAX_EVIDENCE_CHARS);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        for q in ["1", "4", "500m", "0.5", "1e3", "2Ki", "garbage"] {
+            assert!(quantity_positive(q), "{q}");
+        }
+        for q in ["0", "0m", "0.0", "-1"] {
+            assert!(!quantity_positive(q), "{q}");
+        }
+    }
+}

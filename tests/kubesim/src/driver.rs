@@ -1,0 +1,324 @@
+//! The controller driver: runs the simulated controllers (`controllers::reconcile`) and kubesim's
+//! own background work (graceful pod deletion, foreground deletion, namespace termination) after
+//! every batch of changes, on a tick, and when time is advanced, applying every mutation through
+//! the API semantics so that watches see them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::api::{Api, DeleteOpts, WriteOpts, name_of, namespace_of, uid_of};
+use crate::controllers::{ControllerSet, Mutation, Snapshot};
+use crate::store::rv_of;
+
+/// A snapshot of the store (all keys, or only `keys`).
+pub fn snapshot(api: &Api, keys: Option<&[&str]>) -> Snapshot {
+    Snapshot::new(api.store.snapshot_objects(keys))
+}
+
+/// What token authentication needs to see.
+pub fn auth_snapshot(api: &Api) -> Snapshot {
+    snapshot(api, Some(&["/serviceaccounts", "/secrets", "/pods"]))
+}
+
+/// What the RBAC authorizer needs to see.
+pub fn rbac_snapshot(api: &Api) -> Snapshot {
+    snapshot(
+        api,
+        Some(&[
+            "rbac.authorization.k8s.io/roles",
+            "rbac.authorization.k8s.io/rolebindings",
+            "rbac.authorization.k8s.io/clusterroles",
+            "rbac.authorization.k8s.io/clusterrolebindings",
+        ]),
+    )
+}
+
+/// Upper bound of reconcile rounds per pass (a pass ends earlier when nothing changes).
+const MAX_ROUNDS: usize = 64;
+
+pub struct Driver {
+    pub api: Arc<Api>,
+    controllers: Mutex<ControllerSet>,
+    pub kick: Arc<Notify>,
+    tick: Duration,
+    pass_lock: tokio::sync::Mutex<()>,
+}
+
+impl Driver {
+    pub fn new(api: Arc<Api>, controllers: ControllerSet, kick: Arc<Notify>, tick: Duration) -> Self {
+        if let Ok(mut b) = api.behaviour.lock() {
+            b.kubelet = controllers.pods;
+        }
+        Driver {
+            api,
+            controllers: Mutex::new(controllers),
+            kick,
+            tick,
+            pass_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn controllers(&self) -> ControllerSet {
+        *self.controllers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_controllers(&self, set: ControllerSet) {
+        *self.controllers.lock().unwrap_or_else(|e| e.into_inner()) = set;
+        if let Ok(mut b) = self.api.behaviour.lock() {
+            b.kubelet = set.pods;
+        }
+        self.kick.notify_one();
+    }
+
+    /// Runs forever: a pass after changes (debounced), on every tick and on kicks.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = self.api.store.changed() => {
+                    // Let a burst of writes land before reconciling.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                _ = self.kick.notified() => {}
+                _ = tokio::time::sleep(self.tick) => {}
+            }
+            self.pass().await;
+        }
+    }
+
+    /// Reconciles until nothing changes (bounded); returns the number of mutations applied.
+    pub async fn pass(&self) -> usize {
+        let _g = self.pass_lock.lock().await;
+        let mut total = 0;
+        for _ in 0..MAX_ROUNDS {
+            let n = self.core_round() + self.controller_round();
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        total
+    }
+
+    fn controller_round(&self) -> usize {
+        let set = self.controllers();
+        if set == ControllerSet::none() {
+            return 0;
+        }
+        let snap = snapshot(&self.api, None);
+        let muts = crate::controllers::reconcile(&snap, self.api.clock.now(), &set);
+        let mut applied = 0;
+        for m in muts {
+            if self.apply(m) {
+                applied += 1;
+            }
+        }
+        applied
+    }
+
+    /// Applies one controller mutation; false when it was dropped (conflict, gone).
+    pub fn apply(&self, m: Mutation) -> bool {
+        let api = &self.api;
+        let opts = WriteOpts {
+            field_manager: Some("kube-controller-manager".into()),
+            ..WriteOpts::default()
+        };
+        match m {
+            Mutation::Create { key, object } => {
+                let Some(def) = api.registry.get(&key) else {
+                    return false;
+                };
+                let ns = namespace_of(&object).to_string();
+                let ns = (!ns.is_empty()).then_some(ns);
+                let status = object.get("status").cloned();
+                match api.create(&def, &def.version, ns.as_deref(), object, &opts) {
+                    Ok(created) => {
+                        // Controllers may create objects with a status (the kubelet's view of a
+                        // pod it just started): write it through /status.
+                        if let Some(s) = status
+                            && def.status
+                            && created.get("status") != Some(&s)
+                        {
+                            let mut o = (*created).clone();
+                            o["status"] = s;
+                            let _ = api.update(
+                                &def,
+                                &def.version,
+                                ns.as_deref(),
+                                name_of(&created),
+                                o,
+                                crate::api::Target::Status,
+                                &opts,
+                            );
+                        }
+                        true
+                    }
+                    Err(e) => {
+                        tracing::debug!(key, error = %e, "controller create dropped");
+                        false
+                    }
+                }
+            }
+            Mutation::Update { key, object } => {
+                let Some(def) = api.registry.get(&key) else {
+                    return false;
+                };
+                match api.controller_update(&def, object) {
+                    Ok(changed) => changed,
+                    Err(e) => {
+                        tracing::debug!(key, error = %e, "controller update dropped");
+                        false
+                    }
+                }
+            }
+            Mutation::Delete {
+                key,
+                namespace,
+                name,
+                uid,
+            } => {
+                let Some(def) = api.registry.get(&key) else {
+                    return false;
+                };
+                let opts = DeleteOpts {
+                    precondition_uid: uid,
+                    propagation_policy: Some("Background".into()),
+                    ..DeleteOpts::default()
+                };
+                api.delete(&def, namespace.as_deref(), &name, &opts).is_ok()
+            }
+        }
+    }
+
+    /// kubesim's own background work; returns the number of changes made.
+    fn core_round(&self) -> usize {
+        let api = &self.api;
+        let mut n = 0;
+        let kubelet = self.controllers().pods;
+        let deleting = |o: &Value| o.pointer("/metadata/deletionTimestamp").is_some();
+        // 1. Graceful pod deletion: the simulated kubelet stops the containers at once.
+        if kubelet {
+            for p in api.store.page("/pods", None, None, usize::MAX, deleting).items {
+                let has_fin = p
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty());
+                if !has_fin
+                    && api
+                        .store
+                        .delete("/pods", namespace_of(&p), name_of(&p), Some(rv_of(&p)))
+                        .is_ok()
+                {
+                    n += 1;
+                }
+            }
+        }
+        // 2. Foreground deletion and 3. namespace termination need every object being deleted.
+        let mut pending = Vec::new();
+        for key in api.store.keys() {
+            for o in api.store.page(&key, None, None, usize::MAX, deleting).items {
+                pending.push((key.clone(), o));
+            }
+        }
+        if pending.is_empty() {
+            return n;
+        }
+        let all = api.store.snapshot_objects(None);
+        for (key, o) in pending {
+            let fg = o
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|f| f == "foregroundDeletion"));
+            if fg {
+                let uid = uid_of(&o).to_string();
+                let mut remaining = 0;
+                for (dkey, objs) in &all {
+                    for d in objs {
+                        let owned = d
+                            .pointer("/metadata/ownerReferences")
+                            .and_then(Value::as_array)
+                            .is_some_and(|refs| {
+                                refs.iter()
+                                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                            });
+                        if !owned {
+                            continue;
+                        }
+                        remaining += 1;
+                        if d.pointer("/metadata/deletionTimestamp").is_none()
+                            && let Some(ddef) = api.registry.get(dkey)
+                        {
+                            let ns = namespace_of(d).to_string();
+                            let ns = (!ns.is_empty()).then_some(ns);
+                            let opts = DeleteOpts {
+                                propagation_policy: Some("Foreground".into()),
+                                ..DeleteOpts::default()
+                            };
+                            if api.delete(&ddef, ns.as_deref(), name_of(d), &opts).is_ok() {
+                                n += 1;
+                            }
+                        }
+                    }
+                }
+                if remaining == 0 {
+                    api.remove_finalizer(&key, &o, "foregroundDeletion");
+                    n += 1;
+                }
+                continue;
+            }
+            if key == "/namespaces" {
+                n += self.terminate_namespace(&o, &all);
+            }
+        }
+        n
+    }
+
+    fn terminate_namespace(
+        &self,
+        ns_obj: &Value,
+        all: &std::collections::BTreeMap<String, Vec<Arc<Value>>>,
+    ) -> usize {
+        let api = &self.api;
+        let ns = name_of(ns_obj);
+        let mut n = 0;
+        let mut remaining = 0;
+        for (key, objs) in all {
+            let Some(def) = api.registry.get(key) else {
+                continue;
+            };
+            if !def.namespaced {
+                continue;
+            }
+            for o in objs.iter().filter(|o| namespace_of(o) == ns) {
+                remaining += 1;
+                if o.pointer("/metadata/deletionTimestamp").is_none() {
+                    let opts = DeleteOpts {
+                        propagation_policy: Some("Background".into()),
+                        grace_period_seconds: Some(0),
+                        ..DeleteOpts::default()
+                    };
+                    if api.delete(&def, Some(ns), name_of(o), &opts).is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        let meta_fins = ns_obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if remaining == 0 && !meta_fins {
+            // The namespace controller removes the `kubernetes` finalizer, then the namespace goes.
+            if api
+                .store
+                .delete("/namespaces", "", ns, Some(rv_of(ns_obj)))
+                .is_ok()
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+}
