@@ -352,7 +352,7 @@ fn table_output_is_sorted_by_severity_with_a_summary() {
     let summary = lines.last().expect("summary line");
     assert!(
         summary.contains("findings")
-            && summary.contains("3 documents")
+            && summary.contains("4 documents")
             && summary.contains("1 skipped"),
         "{summary}"
     );

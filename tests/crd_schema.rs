@@ -83,7 +83,9 @@ fn structural_violations(node: &Value, path: &str, out: &mut Vec<String>) {
     let int_or_string = obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
     let ty = obj.get("type").and_then(Value::as_str);
     if ty.is_none() && !preserve && !int_or_string {
-        out.push(format!("{path}: no `type` (and not preserve-unknown-fields or int-or-string)"));
+        out.push(format!(
+            "{path}: no `type` (and not preserve-unknown-fields or int-or-string)"
+        ));
     }
     if let Some(t) = ty
         && !["object", "array", "string", "integer", "number", "boolean"].contains(&t)
@@ -91,23 +93,32 @@ fn structural_violations(node: &Value, path: &str, out: &mut Vec<String>) {
         out.push(format!("{path}: unknown type `{t}`"));
     }
     if obj.contains_key("properties") && obj.contains_key("additionalProperties") {
-        out.push(format!("{path}: `properties` and `additionalProperties` together"));
+        out.push(format!(
+            "{path}: `properties` and `additionalProperties` together"
+        ));
     }
     if ty == Some("object")
         && !obj.contains_key("properties")
         && !obj.contains_key("additionalProperties")
         && !preserve
     {
-        out.push(format!("{path}: object without properties would prune every field"));
+        out.push(format!(
+            "{path}: object without properties would prune every field"
+        ));
     }
     if ty == Some("array") && !obj.contains_key("items") {
         out.push(format!("{path}: array without `items`"));
     }
     if obj.get("additionalProperties") == Some(&Value::Bool(true)) {
-        out.push(format!("{path}: `additionalProperties: true` (use x-kubernetes-preserve-unknown-fields)"));
+        out.push(format!(
+            "{path}: `additionalProperties: true` (use x-kubernetes-preserve-unknown-fields)"
+        ));
     }
     if let Some(list_type) = obj.get("x-kubernetes-list-type").and_then(Value::as_str) {
-        let item_type = obj.get("items").and_then(|i| i.get("type")).and_then(Value::as_str);
+        let item_type = obj
+            .get("items")
+            .and_then(|i| i.get("type"))
+            .and_then(Value::as_str);
         match list_type {
             "set" if !matches!(item_type, Some("string" | "integer" | "number" | "boolean")) => {
                 out.push(format!("{path}: list-type set over non-scalar items"))
@@ -131,10 +142,14 @@ fn structural_violations(node: &Value, path: &str, out: &mut Vec<String>) {
                     if let Some(msg) = rule.get("message").and_then(Value::as_str)
                         && msg.contains('\n')
                     {
-                        out.push(format!("{path}: x-kubernetes-validations[{i}].message has a line break"));
+                        out.push(format!(
+                            "{path}: x-kubernetes-validations[{i}].message has a line break"
+                        ));
                     }
                     if text.contains("oldSelf") && preserve {
-                        out.push(format!("{path}: transition rule on a preserve-unknown-fields node"));
+                        out.push(format!(
+                            "{path}: transition rule on a preserve-unknown-fields node"
+                        ));
                     }
                 }
             }
@@ -171,7 +186,11 @@ fn generated_schemas_are_structural() {
     for (kind, schema) in both_schemas() {
         let mut violations = Vec::new();
         structural_violations(&schema, kind, &mut violations);
-        assert!(violations.is_empty(), "{kind} schema is not structural:\n{}", violations.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "{kind} schema is not structural:\n{}",
+            violations.join("\n")
+        );
     }
 }
 
@@ -190,8 +209,18 @@ fn structural_checker_catches_what_kubernetes_rejects() {
     });
     let mut violations = Vec::new();
     structural_violations(&bad, "bad", &mut violations);
-    for needle in ["bad.a: keyword `$ref`", "bad.b: `properties` and `additionalProperties`", "bad.c: keyword `anyOf`", "bad.d: array without", "bad.e: object without properties", "bad.f: list-type set"] {
-        assert!(violations.iter().any(|v| v.starts_with(needle)), "missing {needle:?} in {violations:#?}");
+    for needle in [
+        "bad.a: keyword `$ref`",
+        "bad.b: `properties` and `additionalProperties`",
+        "bad.c: keyword `anyOf`",
+        "bad.d: array without",
+        "bad.e: object without properties",
+        "bad.f: list-type set",
+    ] {
+        assert!(
+            violations.iter().any(|v| v.starts_with(needle)),
+            "missing {needle:?} in {violations:#?}"
+        );
     }
 }
 
@@ -209,7 +238,10 @@ fn cel_rules_are_present_where_fields_must_agree() {
         "self.state == 'Unresolved' || (has(self.by) && self.by.size() > 0)",
         "self == oldSelf",
     ] {
-        assert!(rules.iter().any(|r| r == expected), "no CEL rule {expected:?} in {rules:#?}");
+        assert!(
+            rules.iter().any(|r| r == expected),
+            "no CEL rule {expected:?} in {rules:#?}"
+        );
     }
 }
 
@@ -217,7 +249,11 @@ fn collect_rules(node: &Value, out: &mut Vec<String>) {
     match node {
         Value::Object(obj) => {
             if let Some(Value::Array(rules)) = obj.get("x-kubernetes-validations") {
-                out.extend(rules.iter().filter_map(|r| r.get("rule")?.as_str().map(String::from)));
+                out.extend(
+                    rules
+                        .iter()
+                        .filter_map(|r| r.get("rule")?.as_str().map(String::from)),
+                );
             }
             obj.values().for_each(|v| collect_rules(v, out));
         }
@@ -252,16 +288,31 @@ fn resolve<'a>(schema: &'a Value, json_path: &str) -> Option<&'a Value> {
 #[test]
 fn crd_names_scope_and_subresources() {
     let policy = CryptojackPolicy::crd();
-    assert_eq!(policy.metadata.name.as_deref(), Some("cryptojackpolicies.cryptojack.dev"));
+    assert_eq!(
+        policy.metadata.name.as_deref(),
+        Some("cryptojackpolicies.cryptojack.dev")
+    );
     assert_eq!(policy.spec.scope, "Cluster");
     assert_eq!(policy.spec.names.short_names, Some(vec!["cjp".to_string()]));
-    assert_eq!(policy.spec.names.categories, Some(vec!["cryptojack".to_string()]));
+    assert_eq!(
+        policy.spec.names.categories,
+        Some(vec!["cryptojack".to_string()])
+    );
 
     let incident = CryptojackIncident::crd();
-    assert_eq!(incident.metadata.name.as_deref(), Some("cryptojackincidents.cryptojack.dev"));
+    assert_eq!(
+        incident.metadata.name.as_deref(),
+        Some("cryptojackincidents.cryptojack.dev")
+    );
     assert_eq!(incident.spec.scope, "Namespaced");
-    assert_eq!(incident.spec.names.short_names, Some(vec!["cji".to_string()]));
-    assert_eq!(incident.spec.names.categories, Some(vec!["cryptojack".to_string()]));
+    assert_eq!(
+        incident.spec.names.short_names,
+        Some(vec!["cji".to_string()])
+    );
+    assert_eq!(
+        incident.spec.names.categories,
+        Some(vec!["cryptojack".to_string()])
+    );
 
     for crd in [&policy, &incident] {
         assert_eq!(crd.spec.group, "cryptojack.dev");
@@ -270,7 +321,10 @@ fn crd_names_scope_and_subresources() {
         assert_eq!(v.name, "v1alpha1");
         assert!(v.served && v.storage);
         assert!(
-            v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(),
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
             "{} has no status subresource",
             crd.spec.names.kind
         );
@@ -280,12 +334,26 @@ fn crd_names_scope_and_subresources() {
 #[test]
 fn printer_columns_are_the_responders_view_and_resolve_in_the_schema() {
     let expect: [(&CustomResourceDefinition, &[&str]); 2] = [
-        (&CryptojackIncident::crd(), &["Workload", "Severity", "Indicator", "Phase", "Cost", "Tier", "Age"]),
+        (
+            &CryptojackIncident::crd(),
+            &[
+                "Workload",
+                "Severity",
+                "Indicator",
+                "Phase",
+                "Cost",
+                "Tier",
+                "Age",
+            ],
+        ),
         (&CryptojackPolicy::crd(), &["Mode", "Ready", "Rules", "Age"]),
     ];
     for (crd, default_columns) in expect {
         let schema = schema_of(crd);
-        let columns = crd.spec.versions[0].additional_printer_columns.clone().unwrap_or_default();
+        let columns = crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap_or_default();
         let shown: Vec<&str> = columns
             .iter()
             .filter(|c| c.priority.unwrap_or(0) == 0)
@@ -297,8 +365,12 @@ fn printer_columns_are_the_responders_view_and_resolve_in_the_schema() {
                 assert_eq!(column.type_, "date");
                 continue;
             }
-            let node = resolve(&schema, &column.json_path)
-                .unwrap_or_else(|| panic!("column {} path {} not in schema", column.name, column.json_path));
+            let node = resolve(&schema, &column.json_path).unwrap_or_else(|| {
+                panic!(
+                    "column {} path {} not in schema",
+                    column.name, column.json_path
+                )
+            });
             let ty = node.get("type").and_then(Value::as_str).unwrap_or_default();
             let compatible = match column.type_.as_str() {
                 "string" => ty == "string",
@@ -308,7 +380,11 @@ fn printer_columns_are_the_responders_view_and_resolve_in_the_schema() {
                 "date" => ty == "string",
                 _ => false,
             };
-            assert!(compatible, "column {} has type {} but the field is {ty}", column.name, column.type_);
+            assert!(
+                compatible,
+                "column {} has type {} but the field is {ty}",
+                column.name, column.type_
+            );
         }
     }
 }
@@ -317,12 +393,25 @@ fn printer_columns_are_the_responders_view_and_resolve_in_the_schema() {
 fn selectable_fields_are_required_scalars() {
     let crd = CryptojackIncident::crd();
     let schema = schema_of(&crd);
-    let fields = crd.spec.versions[0].selectable_fields.clone().unwrap_or_default();
+    let fields = crd.spec.versions[0]
+        .selectable_fields
+        .clone()
+        .unwrap_or_default();
     assert!(!fields.is_empty());
     for field in fields {
-        let node = resolve(&schema, &field.json_path).unwrap_or_else(|| panic!("{} not in schema", field.json_path));
-        assert_eq!(node.get("type").and_then(Value::as_str), Some("string"), "{}", field.json_path);
-        assert!(node.get("nullable").is_none(), "{} is nullable", field.json_path);
+        let node = resolve(&schema, &field.json_path)
+            .unwrap_or_else(|| panic!("{} not in schema", field.json_path));
+        assert_eq!(
+            node.get("type").and_then(Value::as_str),
+            Some("string"),
+            "{}",
+            field.json_path
+        );
+        assert!(
+            node.get("nullable").is_none(),
+            "{} is nullable",
+            field.json_path
+        );
     }
 }
 
@@ -357,7 +446,10 @@ fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>)
         Some(_) => false,
     };
     if !type_ok {
-        errors.push(format!("{path}: expected {}, got {value}", ty.unwrap_or("?")));
+        errors.push(format!(
+            "{path}: expected {}, got {value}",
+            ty.unwrap_or("?")
+        ));
         return;
     }
     if let Some(choices) = s.get("enum").and_then(Value::as_array)
@@ -390,7 +482,8 @@ fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>)
             errors.push(format!("{path}: longer than {max}"));
         }
         if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
-            let re = regex::Regex::new(pattern).unwrap_or_else(|e| panic!("{path}: bad pattern {pattern}: {e}"));
+            let re = regex::Regex::new(pattern)
+                .unwrap_or_else(|e| panic!("{path}: bad pattern {pattern}: {e}"));
             if !re.is_match(text) {
                 errors.push(format!("{path}: {text:?} does not match {pattern}"));
             }
@@ -465,7 +558,9 @@ fn apply_defaults(value: &mut Value, schema: &Value) {
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
-                items.iter_mut().for_each(|i| apply_defaults(i, item_schema));
+                items
+                    .iter_mut()
+                    .for_each(|i| apply_defaults(i, item_schema));
             }
         }
         _ => {}
@@ -521,17 +616,23 @@ fn api_server_defaulting_equals_serde_defaulting() {
     });
     apply_defaults(&mut object, &schema);
     let serde_default = serde_json::to_value(CryptojackPolicySpec::default()).expect("serializes");
-    assert_eq!(object["spec"], serde_default, "CRD defaults and serde defaults disagree");
+    assert_eq!(
+        object["spec"], serde_default,
+        "CRD defaults and serde defaults disagree"
+    );
     // And what the API server stores deserializes into exactly the Rust default.
-    let spec: CryptojackPolicySpec = serde_json::from_value(object["spec"].clone()).expect("deserializes");
+    let spec: CryptojackPolicySpec =
+        serde_json::from_value(object["spec"].clone()).expect("deserializes");
     assert_eq!(spec, CryptojackPolicySpec::default());
 
     // Nested: a partially written section gets the rest of its defaults.
     let mut partial = json!({"spec": {"response": {"networkIsolation": {"denyAllEgress": false}}}});
     apply_defaults(&mut partial, &schema);
-    let from_server: CryptojackPolicySpec = serde_json::from_value(partial["spec"].clone()).expect("deserializes");
+    let from_server: CryptojackPolicySpec =
+        serde_json::from_value(partial["spec"].clone()).expect("deserializes");
     let from_serde: CryptojackPolicySpec =
-        serde_json::from_value(json!({"response": {"networkIsolation": {"denyAllEgress": false}}})).expect("deserializes");
+        serde_json::from_value(json!({"response": {"networkIsolation": {"denyAllEgress": false}}}))
+            .expect("deserializes");
     assert_eq!(from_server, from_serde);
 }
 
@@ -555,16 +656,26 @@ fn example_policies_validate_against_the_schema() {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("readable");
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for (i, mut doc) in docs.into_iter().enumerate() {
             if doc.get("kind").and_then(Value::as_str) != Some("CryptojackPolicy") {
                 continue;
             }
             apply_defaults(&mut doc, &schema);
             let errors = errors_for(&doc, &schema);
-            assert!(errors.is_empty(), "{} document {i}: {errors:#?}", path.display());
+            assert!(
+                errors.is_empty(),
+                "{} document {i}: {errors:#?}",
+                path.display()
+            );
             let typed: Result<CryptojackPolicy, _> = serde_json::from_value(doc);
-            assert!(typed.is_ok(), "{} document {i}: {:?}", path.display(), typed.err());
+            assert!(
+                typed.is_ok(),
+                "{} document {i}: {:?}",
+                path.display(),
+                typed.err()
+            );
             seen += 1;
         }
     }
@@ -575,24 +686,78 @@ fn example_policies_validate_against_the_schema() {
 fn openapi_validation_rejects_nonsense() {
     let schema = schema_of(&CryptojackPolicy::crd());
     let cases = [
-        (json!({"mode": "Block"}), ".spec.mode: \"Block\" is not one of"),
-        (json!({"response": {"networkIsolation": {"blockPorts": [0]}}}), "blockPorts[0]: 0 is less than the minimum 1"),
-        (json!({"response": {"networkIsolation": {"blockPorts": [70000]}}}), "blockPorts[0]: 70000 is greater than the maximum 65535"),
-        (json!({"response": {"networkIsolation": {"blockPorts": [3333, 3333]}}}), "duplicate set item 3333"),
-        (json!({"limits": {"maxActionsPerMinute": 0}}), "maxActionsPerMinute: 0 is less than the minimum 1"),
-        (json!({"limits": {"maxActionsPerMinute": 10001}}), "maxActionsPerMinute: 10001 is greater than the maximum 10000"),
-        (json!({"cost": {"cpuHour": -1.0}}), "cpuHour: -1 is less than the minimum 0"),
-        (json!({"cost": {"gpuHour": {"nvidia.com/gpu": -3.0}}}), "gpuHour.nvidia.com/gpu: -3 is less than the minimum 0"),
-        (json!({"cost": {"currency": "usd"}}), "currency: \"usd\" does not match"),
-        (json!({"response": {"evict": {"gracePeriodSeconds": -5}}}), "gracePeriodSeconds: -5 is less than the minimum 0"),
-        (json!({"response": {"evict": {"forceAfterSeconds": -1}}}), "forceAfterSeconds: -1 is less than the minimum 0"),
-        (json!({"response": {"minSeverity": "urgent"}}), "minSeverity: \"urgent\" is not one of"),
-        (json!({"detect": {"images": [{"pattern": ""}]}}), "images[0].pattern: shorter than 1"),
-        (json!({"detect": {"images": [{"pattern": "x", "syntax": "pcre"}]}}), "syntax: \"pcre\" is not one of"),
-        (json!({"detect": {"sigma": [{"title": "t", "detection": {"selection": {}}}]}}), "detection.condition: required"),
-        (json!({"detect": {"sigma": [{"title": "t", "level": "severe", "detection": {"condition": "s"}}]}}), "level: \"severe\" is not one of"),
-        (json!({"detect": {"gpu": {"approvalLabel": "not a label!"}}}), "approvalLabel: \"not a label!\" does not match"),
-        (json!({"match": {"excludeNamespaces": ["Kube_System"]}}), "excludeNamespaces[0]: \"Kube_System\" does not match"),
+        (
+            json!({"mode": "Block"}),
+            ".spec.mode: \"Block\" is not one of",
+        ),
+        (
+            json!({"response": {"networkIsolation": {"blockPorts": [0]}}}),
+            "blockPorts[0]: 0 is less than the minimum 1",
+        ),
+        (
+            json!({"response": {"networkIsolation": {"blockPorts": [70000]}}}),
+            "blockPorts[0]: 70000 is greater than the maximum 65535",
+        ),
+        (
+            json!({"response": {"networkIsolation": {"blockPorts": [3333, 3333]}}}),
+            "duplicate set item 3333",
+        ),
+        (
+            json!({"limits": {"maxActionsPerMinute": 0}}),
+            "maxActionsPerMinute: 0 is less than the minimum 1",
+        ),
+        (
+            json!({"limits": {"maxActionsPerMinute": 10001}}),
+            "maxActionsPerMinute: 10001 is greater than the maximum 10000",
+        ),
+        (
+            json!({"cost": {"cpuHour": -1.0}}),
+            "cpuHour: -1 is less than the minimum 0",
+        ),
+        (
+            json!({"cost": {"gpuHour": {"nvidia.com/gpu": -3.0}}}),
+            "gpuHour.nvidia.com/gpu: -3 is less than the minimum 0",
+        ),
+        (
+            json!({"cost": {"currency": "usd"}}),
+            "currency: \"usd\" does not match",
+        ),
+        (
+            json!({"response": {"evict": {"gracePeriodSeconds": -5}}}),
+            "gracePeriodSeconds: -5 is less than the minimum 0",
+        ),
+        (
+            json!({"response": {"evict": {"forceAfterSeconds": -1}}}),
+            "forceAfterSeconds: -1 is less than the minimum 0",
+        ),
+        (
+            json!({"response": {"minSeverity": "urgent"}}),
+            "minSeverity: \"urgent\" is not one of",
+        ),
+        (
+            json!({"detect": {"images": [{"pattern": ""}]}}),
+            "images[0].pattern: shorter than 1",
+        ),
+        (
+            json!({"detect": {"images": [{"pattern": "x", "syntax": "pcre"}]}}),
+            "syntax: \"pcre\" is not one of",
+        ),
+        (
+            json!({"detect": {"sigma": [{"title": "t", "detection": {"selection": {}}}]}}),
+            "detection.condition: required",
+        ),
+        (
+            json!({"detect": {"sigma": [{"title": "t", "level": "severe", "detection": {"condition": "s"}}]}}),
+            "level: \"severe\" is not one of",
+        ),
+        (
+            json!({"detect": {"gpu": {"approvalLabel": "not a label!"}}}),
+            "approvalLabel: \"not a label!\" does not match",
+        ),
+        (
+            json!({"match": {"excludeNamespaces": ["Kube_System"]}}),
+            "excludeNamespaces[0]: \"Kube_System\" does not match",
+        ),
     ];
     for (spec, needle) in cases {
         let mut object = policy_with_spec(spec.clone());
@@ -631,8 +796,15 @@ fn a_full_incident_validates_against_the_schema() {
     bad["status"]["actions"][0]["state"] = json!("Done");
     bad["status"]["costTier"] = json!("Huge");
     let errors = errors_for(&bad, &schema);
-    for needle in [".spec.source", ".status.actions[0].state", ".status.costTier"] {
-        assert!(errors.iter().any(|e| e.starts_with(needle)), "{needle} not rejected: {errors:#?}");
+    for needle in [
+        ".spec.source",
+        ".status.actions[0].state",
+        ".status.costTier",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(needle)),
+            "{needle} not rejected: {errors:#?}"
+        );
     }
 }
 
@@ -720,7 +892,12 @@ fn incident_spec_requires_the_facts() {
     let object = json!({"apiVersion": "cryptojack.dev/v1alpha1", "kind": "CryptojackIncident", "metadata": {"name": "x"}, "spec": {}});
     let errors = errors_for(&object, &schema);
     for field in ["workload", "severity", "source", "detectedAt"] {
-        assert!(errors.iter().any(|e| e == &format!(".spec.{field}: required")), "{field}: {errors:#?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e == &format!(".spec.{field}: required")),
+            "{field}: {errors:#?}"
+        );
     }
     // serde agrees: a spec without the facts does not deserialize.
     assert!(serde_json::from_value::<CryptojackIncidentSpec>(json!({})).is_err());

@@ -33,7 +33,9 @@ fn every_fixture_gets_its_label() {
         let findings = policy.evaluate(&view_from_yaml(yaml));
         let got = label_of(&findings);
         if got != expect {
-            wrong.push(format!("{file}: expected {expect}, got {got}: {findings:#?}"));
+            wrong.push(format!(
+                "{file}: expected {expect}, got {got}: {findings:#?}"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -45,20 +47,32 @@ fn findings_are_sorted_unique_and_bounded() {
     for (file, _, yaml) in fixtures() {
         let findings = policy.evaluate(&view_from_yaml(&yaml));
         for pair in findings.windows(2) {
-            assert!(pair[0].severity >= pair[1].severity, "{file}: not most severe first");
+            assert!(
+                pair[0].severity >= pair[1].severity,
+                "{file}: not most severe first"
+            );
         }
-        let mut keys: Vec<(&str, &str)> = findings.iter().map(|f| (f.rule.as_str(), f.field.as_str())).collect();
+        let mut keys: Vec<(&str, &str)> = findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.field.as_str()))
+            .collect();
         let n = keys.len();
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), n, "{file}: duplicate rule+field");
         for f in &findings {
-            assert!(f.evidence.chars().count() <= MAX_EVIDENCE_CHARS, "{file}: {}", f.evidence);
+            assert!(
+                f.evidence.chars().count() <= MAX_EVIDENCE_CHARS,
+                "{file}: {}",
+                f.evidence
+            );
             assert!(!f.evidence.is_empty());
             assert!(f.field.starts_with("spec."), "{file}: {}", f.field);
             // no full-length Monero address in evidence
             assert!(
-                !f.evidence.split(|c: char| !c.is_ascii_alphanumeric()).any(|r| r.len() == 95),
+                !f.evidence
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|r| r.len() == 95),
                 "{file}: {}",
                 f.evidence
             );
@@ -68,12 +82,32 @@ fn findings_are_sorted_unique_and_bounded() {
 
 #[test]
 fn cronjob_script_findings_point_into_the_job_template() {
-    let (_, _, yaml) = fixtures().into_iter().find(|(f, _, _)| f == "cronjob-xmrig-script.yaml").unwrap();
+    let (_, _, yaml) = fixtures()
+        .into_iter()
+        .find(|(f, _, _)| f == "cronjob-xmrig-script.yaml")
+        .unwrap();
     let findings = CompiledPolicy::builtin_default().evaluate(&view_from_yaml(&yaml));
-    let bin = findings.iter().find(|f| f.rule == "builtin/miner-binary/xmrig" && f.severity == Severity::Critical).unwrap();
-    assert_eq!(bin.field, "spec.jobTemplate.spec.template.spec.containers[0].command[2]");
+    let bin = findings
+        .iter()
+        .find(|f| f.rule == "builtin/miner-binary/xmrig" && f.severity == Severity::Critical)
+        .unwrap();
+    assert_eq!(
+        bin.field,
+        "spec.jobTemplate.spec.template.spec.containers[0].command[2]"
+    );
     assert_eq!(bin.container.as_deref(), Some("rotate"));
-    assert!(bin.evidence.contains("./xmrig-6.22.0/xmrig"), "{}", bin.evidence);
-    let wallet = findings.iter().find(|f| f.category == Category::Wallet).unwrap();
-    assert!(wallet.evidence.contains("48ASi45u…VKf"), "{}", wallet.evidence);
+    assert!(
+        bin.evidence.contains("./xmrig-6.22.0/xmrig"),
+        "{}",
+        bin.evidence
+    );
+    let wallet = findings
+        .iter()
+        .find(|f| f.category == Category::Wallet)
+        .unwrap();
+    assert!(
+        wallet.evidence.contains("48ASi45u…VKf"),
+        "{}",
+        wallet.evidence
+    );
 }

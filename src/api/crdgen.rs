@@ -88,12 +88,14 @@ pub fn try_render() -> Result<Vec<(String, String)>, CrdgenError> {
         .iter()
         .map(|crd| {
             let name = file_name(crd);
-            let serialize_err = |source: Box<dyn std::error::Error + Send + Sync>| CrdgenError::Serialize {
-                crd: name.clone(),
-                source,
-            };
+            let serialize_err =
+                |source: Box<dyn std::error::Error + Send + Sync>| CrdgenError::Serialize {
+                    crd: name.clone(),
+                    source,
+                };
             let value = serde_json::to_value(crd).map_err(|e| serialize_err(Box::new(e)))?;
-            let yaml = serde_saphyr::to_string(&sorted(value)).map_err(|e| serialize_err(Box::new(e)))?;
+            let yaml =
+                serde_saphyr::to_string(&sorted(value)).map_err(|e| serialize_err(Box::new(e)))?;
             Ok((name.clone(), format!("{HEADER}{yaml}")))
         })
         .collect()
@@ -125,7 +127,10 @@ fn sorted(value: Value) -> Value {
 }
 
 /// Files under `dirs` that are missing or differ from `files`, as paths.
-pub fn stale_files(files: &[(String, String)], dirs: &[&Path]) -> Result<Vec<PathBuf>, CrdgenError> {
+pub fn stale_files(
+    files: &[(String, String)],
+    dirs: &[&Path],
+) -> Result<Vec<PathBuf>, CrdgenError> {
     let mut stale = Vec::new();
     for dir in dirs {
         for (name, text) in files {
@@ -143,7 +148,10 @@ pub fn stale_files(files: &[(String, String)], dirs: &[&Path]) -> Result<Vec<Pat
 
 /// Writes `files` into each of `dirs` (creating them), skipping files whose bytes
 /// are already right. Returns the paths written.
-pub fn write_files(files: &[(String, String)], dirs: &[&Path]) -> Result<Vec<PathBuf>, CrdgenError> {
+pub fn write_files(
+    files: &[(String, String)],
+    dirs: &[&Path],
+) -> Result<Vec<PathBuf>, CrdgenError> {
     let mut written = Vec::new();
     for dir in dirs {
         for (name, text) in files {
@@ -155,7 +163,10 @@ pub fn write_files(files: &[(String, String)], dirs: &[&Path]) -> Result<Vec<Pat
                 source,
             })?;
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|source| CrdgenError::Write { path: path.clone(), source })?;
+            std::fs::write(&path, text).map_err(|source| CrdgenError::Write {
+                path: path.clone(),
+                source,
+            })?;
             written.push(path);
         }
     }

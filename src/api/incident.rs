@@ -174,7 +174,9 @@ pub struct RequestedResources {
 }
 
 /// How the detection reached the operator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum IncidentSource {
     /// The operator's pod watch saw a pod created or changed.
     #[default]
@@ -227,7 +229,9 @@ pub struct Resolution {
 }
 
 /// A responder's verdict.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum ResolutionState {
     /// Nobody has looked yet.
     #[default]
@@ -251,7 +255,9 @@ pub enum ResolutionState {
 /// any of the above ──(resolution FalsePositive/Authorized)──> Restoring ─> Restored
 /// any of the above ──(resolution TruePositive)──────────────> Resolved
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum IncidentPhase {
     /// Recorded; the response has not been planned yet.
     #[default]
@@ -294,7 +300,10 @@ impl IncidentPhase {
 
     /// Phases in which the operator still has work to do.
     pub fn is_active(self) -> bool {
-        matches!(self, IncidentPhase::Detected | IncidentPhase::Containing | IncidentPhase::Restoring)
+        matches!(
+            self,
+            IncidentPhase::Detected | IncidentPhase::Containing | IncidentPhase::Restoring
+        )
     }
 }
 
@@ -330,7 +339,19 @@ pub struct CryptojackIncidentStatus {
 }
 
 /// What a containment action does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum ActionKind {
     /// Evict a pod (Eviction API, PodDisruptionBudget-aware; deletion after `forceAfterSeconds`).
     Evict,
@@ -362,7 +383,9 @@ impl ActionKind {
 }
 
 /// Progress of an action (or of its undo).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum ActionState {
     /// Planned, not started.
     #[default]
@@ -380,7 +403,10 @@ pub enum ActionState {
 impl ActionState {
     /// Succeeded, Failed or Skipped.
     pub fn is_finished(self) -> bool {
-        matches!(self, ActionState::Succeeded | ActionState::Failed | ActionState::Skipped)
+        matches!(
+            self,
+            ActionState::Succeeded | ActionState::Failed | ActionState::Skipped
+        )
     }
 }
 
@@ -554,7 +580,13 @@ pub struct EstimatedCost {
 
 impl EstimatedCost {
     /// Builds an estimate; `display` is `amount` with two decimals and the currency.
-    pub fn new(amount: f64, currency: &str, hours_running: f64, gpu_hours: f64, cpu_hours: f64) -> Self {
+    pub fn new(
+        amount: f64,
+        currency: &str,
+        hours_running: f64,
+        gpu_hours: f64,
+        cpu_hours: f64,
+    ) -> Self {
         EstimatedCost {
             amount,
             currency: currency.to_string(),
@@ -567,7 +599,19 @@ impl EstimatedCost {
 }
 
 /// The playbook's cost tiers, by how long the workload ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum CostTier {
     /// Under 1 hour (playbook: $100 - $1,000).
     Low,
@@ -663,7 +707,11 @@ mod tests {
         assert_ne!(a, incident_name("0f8d6a52-3c1e-4b7a-9d2f-6e5c4b3a2911"));
         assert_eq!(a.len(), 20);
         assert!(a.starts_with("cji-"));
-        assert!(a[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            a[4..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
         // FNV-1a 64 reference value of the empty input is the offset basis.
         assert_eq!(incident_name(""), "cji-cbf29ce484222325");
         // Reference value of "a" (published FNV-1a 64 test vector).

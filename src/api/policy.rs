@@ -76,7 +76,9 @@ pub struct CryptojackPolicySpec {
 }
 
 /// What a policy does with a detection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum Mode {
     /// Record an incident (and emit an Event and metrics); change nothing in the cluster.
     #[default]
@@ -177,7 +179,9 @@ pub struct PatternRule {
 }
 
 /// Pattern syntax of a [`PatternRule`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PatternSyntax {
     /// Case-insensitive substring.
@@ -336,7 +340,11 @@ pub struct EvictAction {
 
 impl Default for EvictAction {
     fn default() -> Self {
-        EvictAction { enabled: true, grace_period_seconds: None, force_after_seconds: None }
+        EvictAction {
+            enabled: true,
+            grace_period_seconds: None,
+            force_after_seconds: None,
+        }
     }
 }
 
@@ -401,7 +409,10 @@ pub struct RevokeServiceAccountAction {
 
 impl Default for RevokeServiceAccountAction {
     fn default() -> Self {
-        RevokeServiceAccountAction { enabled: true, quarantine_bindings: false }
+        RevokeServiceAccountAction {
+            enabled: true,
+            quarantine_bindings: false,
+        }
     }
 }
 
@@ -459,7 +470,9 @@ pub struct LimitsSpec {
 
 impl Default for LimitsSpec {
     fn default() -> Self {
-        LimitsSpec { max_actions_per_minute: default_actions_per_minute() }
+        LimitsSpec {
+            max_actions_per_minute: default_actions_per_minute(),
+        }
     }
 }
 
@@ -528,10 +541,15 @@ fn default_true() -> bool {
 
 /// Extended resource names that count as GPUs unless a policy says otherwise.
 pub fn default_gpu_resources() -> Vec<String> {
-    ["nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "gpu.intel.com/xe"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "nvidia.com/gpu",
+        "amd.com/gpu",
+        "gpu.intel.com/i915",
+        "gpu.intel.com/xe",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 /// Label that approves a pod's GPU use unless a policy says otherwise.
@@ -544,15 +562,20 @@ fn default_approval_value() -> String {
 }
 
 fn default_instance_types() -> Vec<String> {
-    ["p2.*", "p3.*", "p3dn.*", "p4d.*", "p4de.*", "p5.*", "g3.*", "g4dn.*", "g4ad.*", "g5.*", "g5g.*", "g6.*"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "p2.*", "p3.*", "p3dn.*", "p4d.*", "p4de.*", "p5.*", "g3.*", "g4dn.*", "g4ad.*", "g5.*",
+        "g5g.*", "g6.*",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 /// Well-known stratum ports blocked when egress is not denied outright.
 pub fn default_block_ports() -> Vec<u16> {
-    vec![3333, 4444, 5555, 7777, 8888, 9999, 14433, 14444, 45560, 45700]
+    vec![
+        3333, 4444, 5555, 7777, 8888, 9999, 14433, 14444, 45560, 45700,
+    ]
 }
 
 fn default_currency() -> String {

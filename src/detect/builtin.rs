@@ -10,7 +10,9 @@ use aho_corasick::Match;
 use super::extract::{Cmd, Extracted, Field, basename, program_index};
 use super::signatures::{Builtin, ImagePat, WordPat};
 use super::view::ContainerView;
-use super::wallet::{WalletKind, evidence, find_wallets, shorten_wallets, truncate_chars, MAX_EVIDENCE_CHARS};
+use super::wallet::{
+    MAX_EVIDENCE_CHARS, WalletKind, evidence, find_wallets, shorten_wallets, truncate_chars,
+};
 use crate::api::{Category, Severity};
 
 /// A built-in rule that fired in a container.
@@ -41,22 +43,29 @@ impl<'a> ImageRef<'a> {
         let s = image.trim();
         let s = s.split('@').next().unwrap_or(s);
         let mut parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();
-        let registry = if parts.len() > 1 && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+        let registry = if parts.len() > 1
+            && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
         {
             Some(parts.remove(0))
         } else {
             None
         };
-        if let Some(last) = parts.last_mut() {
-            if let Some((name, _tag)) = last.rsplit_once(':') {
-                *last = name;
-            }
+        if let Some(last) = parts.last_mut()
+            && let Some((name, _tag)) = last.rsplit_once(':')
+        {
+            *last = name;
         }
-        ImageRef { registry, components: parts }
+        ImageRef {
+            registry,
+            components: parts,
+        }
     }
 
     pub(crate) fn is_docker_hub(&self) -> bool {
-        matches!(self.registry, None | Some("docker.io" | "index.docker.io" | "registry-1.docker.io"))
+        matches!(
+            self.registry,
+            None | Some("docker.io" | "index.docker.io" | "registry-1.docker.io")
+        )
     }
 
     /// Lowercase repository path, `library/` dropped for Docker Hub.
@@ -78,7 +87,9 @@ pub(crate) fn is_host_port(v: &str) -> bool {
     let v = v.split_once("://").map_or(v, |(_, r)| r);
     let v = v.rsplit_once('@').map_or(v, |(_, r)| r);
     let v = v.split('/').next().unwrap_or(v);
-    let Some((host, port)) = v.rsplit_once(':') else { return false };
+    let Some((host, port)) = v.rsplit_once(':') else {
+        return false;
+    };
     let port_ok = !port.is_empty()
         && port.len() <= 5
         && port.bytes().all(|b| b.is_ascii_digit())
@@ -96,7 +107,10 @@ fn outermost(mut ms: Vec<(Match, u32)>) -> Vec<(Match, u32)> {
     ms.sort_by_key(|(m, _)| (m.start(), std::cmp::Reverse(m.end())));
     let mut out: Vec<(Match, u32)> = Vec::with_capacity(ms.len());
     for (m, p) in ms {
-        if out.last().is_some_and(|(l, _)| l.start() <= m.start() && m.end() <= l.end()) {
+        if out
+            .last()
+            .is_some_and(|(l, _)| l.start() <= m.start() && m.end() <= l.end())
+        {
             continue;
         }
         out.push((m, p));
@@ -148,9 +162,21 @@ impl Scanner<'_> {
         !self.disabled.get(rule as usize).copied().unwrap_or(false)
     }
 
-    fn hit(&self, hits: &mut Vec<Hit>, rule: u32, severity: Severity, field: Field, evidence: impl FnOnce() -> String) {
+    fn hit(
+        &self,
+        hits: &mut Vec<Hit>,
+        rule: u32,
+        severity: Severity,
+        field: Field,
+        evidence: impl FnOnce() -> String,
+    ) {
         if self.on(rule) {
-            hits.push(Hit { rule, severity, field, evidence: evidence() });
+            hits.push(Hit {
+                rule,
+                severity,
+                field,
+                evidence: evidence(),
+            });
         }
     }
 
@@ -159,13 +185,25 @@ impl Scanner<'_> {
         let first = hits.len();
         self.image(&c.image, hits);
         let image_is_miner = hits[first..].iter().any(|h| {
-            matches!(self.b.rules[h.rule as usize].category, Category::MinerImage | Category::KnownIoc)
+            matches!(
+                self.b.rules[h.rule as usize].category,
+                Category::MinerImage | Category::KnownIoc
+            )
         });
         for p in &c.ports {
             if u16::try_from(p.container_port).is_ok_and(|port| self.b.ports.contains(&port)) {
-                self.hit(hits, self.b.port_rule, Severity::Low, Field::Port(p.index), || {
-                    format!("containerPort {} (a common mining pool port)", p.container_port)
-                });
+                self.hit(
+                    hits,
+                    self.b.port_rule,
+                    Severity::Low,
+                    Field::Port(p.index),
+                    || {
+                        format!(
+                            "containerPort {} (a common mining pool port)",
+                            p.container_port
+                        )
+                    },
+                );
             }
         }
         let mut contextual: Vec<(WalletKind, Field, String)> = Vec::new();
@@ -176,7 +214,10 @@ impl Scanner<'_> {
             let evidence_here = hits[first..].iter().any(|h| {
                 matches!(
                     self.b.rules[h.rule as usize].category,
-                    Category::Pool | Category::MinerBinary | Category::MinerImage | Category::KnownIoc
+                    Category::Pool
+                        | Category::MinerBinary
+                        | Category::MinerImage
+                        | Category::KnownIoc
                 )
             });
             if evidence_here {
@@ -196,7 +237,10 @@ impl Scanner<'_> {
         if r.is_docker_hub() {
             let path = r.path();
             let ioc = self.b.ioc_exact.get(&path).or_else(|| {
-                path.split('/').next().filter(|_| path.contains('/')).and_then(|acct| self.b.ioc_account.get(acct))
+                path.split('/')
+                    .next()
+                    .filter(|_| path.contains('/'))
+                    .and_then(|acct| self.b.ioc_account.get(acct))
             });
             if let Some(&rule) = ioc {
                 self.hit(hits, rule, Severity::Critical, Field::Image, ev);
@@ -217,12 +261,20 @@ impl Scanner<'_> {
                 .collect();
             for (_, p) in outermost(ms) {
                 match self.b.image_pats[p as usize] {
-                    ImagePat::Miner(n) => {
-                        self.hit(hits, self.b.miner_image_rule[n as usize], Severity::Critical, Field::Image, ev)
-                    }
-                    ImagePat::Keyword(k) => {
-                        self.hit(hits, self.b.keyword_rule[k as usize], Severity::High, Field::Image, ev)
-                    }
+                    ImagePat::Miner(n) => self.hit(
+                        hits,
+                        self.b.miner_image_rule[n as usize],
+                        Severity::Critical,
+                        Field::Image,
+                        ev,
+                    ),
+                    ImagePat::Keyword(k) => self.hit(
+                        hits,
+                        self.b.keyword_rule[k as usize],
+                        Severity::High,
+                        Field::Image,
+                        ev,
+                    ),
                 }
             }
         }
@@ -234,7 +286,9 @@ impl Scanner<'_> {
         self.b
             .word_ac
             .find_overlapping_iter(base)
-            .filter(|m| m.start() == 0 && (m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphabetic()))
+            .filter(|m| {
+                m.start() == 0 && (m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphabetic())
+            })
             .filter_map(|m| match self.b.word_pats[m.pattern().as_usize()] {
                 WordPat::Miner(n) => Some((m.end(), n)),
                 _ => None,
@@ -252,16 +306,30 @@ impl Scanner<'_> {
     ) {
         let b = self.b;
         let words = &cmd.words;
-        let mut s = CmdScan { cmd, joined: None, miner_like: image_is_miner, pending_pools: Vec::new(), pool_words: Vec::new() };
-        let prog = if cmd.no_program { None } else { program_index(words) };
+        let mut s = CmdScan {
+            cmd,
+            joined: None,
+            miner_like: image_is_miner,
+            pending_pools: Vec::new(),
+            pool_words: Vec::new(),
+        };
+        let prog = if cmd.no_program {
+            None
+        } else {
+            program_index(words)
+        };
         if let Some(p) = prog.filter(|&p| !words[p].skip) {
             let text = words[p].text.as_ref();
             let base = basename(text);
             if let Some(n) = self.program_miner(base) {
                 let start = text.len() - base.len();
-                self.hit(hits, b.miner_binary_rule[n as usize], Severity::Critical, words[p].field, || {
-                    s.evidence(p, start, text.len())
-                });
+                self.hit(
+                    hits,
+                    b.miner_binary_rule[n as usize],
+                    Severity::Critical,
+                    words[p].field,
+                    || s.evidence(p, start, text.len()),
+                );
                 s.miner_like = true;
             }
         }
@@ -279,7 +347,9 @@ impl Scanner<'_> {
             self.word_content(&mut s, i, Some(i) == prog, hits);
             for (kind, ws, we) in find_wallets(t) {
                 if kind.unambiguous() {
-                    self.hit(hits, b.wallet_rule(kind), Severity::High, w.field, || s.evidence(i, ws, we));
+                    self.hit(hits, b.wallet_rule(kind), Severity::High, w.field, || {
+                        s.evidence(i, ws, we)
+                    });
                     s.miner_like = true;
                 } else if self.on(b.wallet_rule(kind)) {
                     contextual.push((kind, w.field, s.evidence(i, ws, we)));
@@ -292,7 +362,13 @@ impl Scanner<'_> {
                 if s.pool_words.contains(&wi) {
                     continue;
                 }
-                self.hit(hits, b.pool_arg_rule, Severity::High, words[wi].field, || s.evidence(wi, vs, ve));
+                self.hit(
+                    hits,
+                    b.pool_arg_rule,
+                    Severity::High,
+                    words[wi].field,
+                    || s.evidence(wi, vs, ve),
+                );
             }
         }
     }
@@ -308,9 +384,13 @@ impl Scanner<'_> {
             Some((n, v)) => (n, Some(v)),
             None => (t, None),
         };
-        let Some(info) = b.flags.get(name) else { return };
+        let Some(info) = b.flags.get(name) else {
+            return;
+        };
         if let Some(rule) = info.strong {
-            self.hit(hits, rule, Severity::High, words[i].field, || s.evidence(i, 0, name.len()));
+            self.hit(hits, rule, Severity::High, words[i].field, || {
+                s.evidence(i, 0, name.len())
+            });
             s.miner_like = true;
         }
         // (word index, start, end) of the option's value
@@ -318,23 +398,29 @@ impl Scanner<'_> {
             Some(v) => Some((i, name.len() + 1, name.len() + 1 + v.len())),
             None => words
                 .get(i + 1)
-                .filter(|n| !n.skip && !(n.text.starts_with('-') && n.text.len() > 1))
+                .filter(|n| !(n.skip || n.text.starts_with('-') && n.text.len() > 1))
                 .map(|n| (i + 1, 0, n.text.len())),
         };
         let Some((vi, vs, ve)) = value else { return };
         let v = &words[vi].text[vs..ve];
         let field = words[vi].field;
         if info.algo && b.algos.contains(v.to_ascii_lowercase().as_str()) {
-            self.hit(hits, b.algo_rule, Severity::High, field, || s.evidence(vi, vs, ve));
+            self.hit(hits, b.algo_rule, Severity::High, field, || {
+                s.evidence(vi, vs, ve)
+            });
             s.miner_like = true;
         }
         if info.coin && b.coins.contains(v.to_ascii_lowercase().as_str()) {
-            self.hit(hits, b.coin_rule, Severity::High, field, || s.evidence(vi, vs, ve));
+            self.hit(hits, b.coin_rule, Severity::High, field, || {
+                s.evidence(vi, vs, ve)
+            });
             s.miner_like = true;
         }
         if info.user {
             for (kind, ws, we) in find_wallets(v) {
-                self.hit(hits, b.wallet_rule(kind), Severity::High, field, || s.evidence(vi, vs + ws, vs + we));
+                self.hit(hits, b.wallet_rule(kind), Severity::High, field, || {
+                    s.evidence(vi, vs + ws, vs + we)
+                });
                 s.miner_like = true;
             }
         }
@@ -344,7 +430,13 @@ impl Scanner<'_> {
     }
 
     /// Stratum URLs, known pool domains and miner names inside URLs or paths, in word `i`.
-    fn word_content(&self, s: &mut CmdScan<'_, '_>, i: usize, is_program: bool, hits: &mut Vec<Hit>) {
+    fn word_content(
+        &self,
+        s: &mut CmdScan<'_, '_>,
+        i: usize,
+        is_program: bool,
+        hits: &mut Vec<Hit>,
+    ) {
         let b = self.b;
         let cmd = s.cmd;
         let w = &cmd.words[i];
@@ -357,8 +449,12 @@ impl Scanner<'_> {
             match b.word_pats[m.pattern().as_usize()] {
                 WordPat::Stratum => {
                     if st == 0 || !bytes[st - 1].is_ascii_alphanumeric() {
-                        let end = t[st..].find(|c: char| c.is_whitespace() || c == '"' || c == '\'').map_or(t.len(), |e| st + e);
-                        self.hit(hits, b.stratum_rule, Severity::Critical, w.field, || s.evidence(i, st, end));
+                        let end = t[st..]
+                            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                            .map_or(t.len(), |e| st + e);
+                        self.hit(hits, b.stratum_rule, Severity::Critical, w.field, || {
+                            s.evidence(i, st, end)
+                        });
                         s.miner_like = true;
                         s.pool_words.push(i);
                     }
@@ -367,18 +463,33 @@ impl Scanner<'_> {
                     let left = st == 0 || !is_host_char(bytes[st - 1]);
                     let right = en == bytes.len()
                         || !(is_host_char(bytes[en])
-                            || (bytes[en] == b'.' && bytes.get(en + 1).is_some_and(|c| c.is_ascii_alphanumeric())));
+                            || (bytes[en] == b'.'
+                                && bytes.get(en + 1).is_some_and(|c| c.is_ascii_alphanumeric())));
                     if left && right {
-                        let with_port = bytes.get(en) == Some(&b':') && bytes.get(en + 1).is_some_and(u8::is_ascii_digit);
-                        let host_start = t[..st].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')).map_or(0, |p| p + 1);
-                        let in_url = t[..host_start].ends_with("://") || t[..host_start].ends_with('@');
-                        let sev = if with_port || in_url { Severity::Critical } else { Severity::High };
+                        let with_port = bytes.get(en) == Some(&b':')
+                            && bytes.get(en + 1).is_some_and(u8::is_ascii_digit);
+                        let host_start = t[..st]
+                            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+                            .map_or(0, |p| p + 1);
+                        let in_url =
+                            t[..host_start].ends_with("://") || t[..host_start].ends_with('@');
+                        let sev = if with_port || in_url {
+                            Severity::Critical
+                        } else {
+                            Severity::High
+                        };
                         let end = if with_port {
-                            en + 1 + bytes[en + 1..].iter().take_while(|c| c.is_ascii_digit()).count()
+                            en + 1
+                                + bytes[en + 1..]
+                                    .iter()
+                                    .take_while(|c| c.is_ascii_digit())
+                                    .count()
                         } else {
                             en
                         };
-                        self.hit(hits, b.pool_domain_rule, sev, w.field, || s.evidence(i, host_start, end));
+                        self.hit(hits, b.pool_domain_rule, sev, w.field, || {
+                            s.evidence(i, host_start, end)
+                        });
                         s.miner_like = true;
                         s.pool_words.push(i);
                     }
@@ -397,9 +508,13 @@ impl Scanner<'_> {
         }
         if !miners.is_empty() {
             for (m, n) in outermost(miners) {
-                self.hit(hits, b.miner_binary_rule[n as usize], Severity::High, w.field, || {
-                    s.evidence(i, m.start(), m.end())
-                });
+                self.hit(
+                    hits,
+                    b.miner_binary_rule[n as usize],
+                    Severity::High,
+                    w.field,
+                    || s.evidence(i, m.start(), m.end()),
+                );
                 s.miner_like = true;
             }
         }
@@ -427,10 +542,25 @@ mod tests {
 
     #[test]
     fn host_port_shapes() {
-        for v in ["pool.supportxmr.com:3333", "stratum+tcp://a.b:1", "tcp://user@10.0.0.1:4444/x", "eu1.ethermine.org:4444"] {
+        for v in [
+            "pool.supportxmr.com:3333",
+            "stratum+tcp://a.b:1",
+            "tcp://user@10.0.0.1:4444/x",
+            "eu1.ethermine.org:4444",
+        ] {
             assert!(is_host_port(v), "{v}");
         }
-        for v in ["pool.o", "pool.c", "/tmp/x", "host:port", "a.b:0", "a.b:99999", ":3333", "localhost", "x:80"] {
+        for v in [
+            "pool.o",
+            "pool.c",
+            "/tmp/x",
+            "host:port",
+            "a.b:0",
+            "a.b:99999",
+            ":3333",
+            "localhost",
+            "x:80",
+        ] {
             assert!(!is_host_port(v), "{v}");
         }
     }

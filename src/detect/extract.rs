@@ -76,14 +76,31 @@ impl<'a> Extracted<'a> {
             .enumerate()
             .map(|(i, s)| (Field::Command(i), s))
             .chain(c.args.iter().enumerate().map(|(i, s)| (Field::Args(i), s)))
-            .map(|(field, s)| Word { text: Cow::Borrowed(s.as_str()), field, decoded: false, skip: false })
+            .map(|(field, s)| Word {
+                text: Cow::Borrowed(s.as_str()),
+                field,
+                decoded: false,
+                skip: false,
+            })
             .collect();
         for w in &argv {
-            out.texts.push(Text { text: w.text.clone(), field: w.field, decoded: false });
+            out.texts.push(Text {
+                text: w.text.clone(),
+                field: w.field,
+                decoded: false,
+            });
         }
         if argv.len() > 1 {
-            let joined = argv.iter().map(|w| w.text.as_ref()).collect::<Vec<_>>().join(" ");
-            out.texts.push(Text { text: Cow::Owned(joined), field: Field::CommandLine, decoded: false });
+            let joined = argv
+                .iter()
+                .map(|w| w.text.as_ref())
+                .collect::<Vec<_>>()
+                .join(" ");
+            out.texts.push(Text {
+                text: Cow::Owned(joined),
+                field: Field::CommandLine,
+                decoded: false,
+            });
         }
         if !argv.is_empty() {
             // `args` alone go to the image's entrypoint; when they start with an option there
@@ -96,7 +113,11 @@ impl<'a> Extracted<'a> {
                 continue;
             }
             let field = Field::Env(e.index);
-            out.texts.push(Text { text: Cow::Borrowed(e.value.as_str()), field, decoded: false });
+            out.texts.push(Text {
+                text: Cow::Borrowed(e.value.as_str()),
+                field,
+                decoded: false,
+            });
             out.analyze_script(Cow::Borrowed(e.value.as_str()), field, false, 1, true);
         }
         out
@@ -110,7 +131,13 @@ impl<'a> Extracted<'a> {
             .filter(|c| c.words.len() > 1 && matches!(c.words[0].text, Cow::Owned(_)))
             .filter(|c| !matches!(c.words[0].field, Field::Env(_)))
             .map(|c| Text {
-                text: Cow::Owned(c.words.iter().map(|w| w.text.as_ref()).collect::<Vec<_>>().join(" ")),
+                text: Cow::Owned(
+                    c.words
+                        .iter()
+                        .map(|w| w.text.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
                 field: c.words[0].field,
                 decoded: c.words[0].decoded,
             })
@@ -118,7 +145,11 @@ impl<'a> Extracted<'a> {
     }
 
     fn analyze_argv(&mut self, mut words: Vec<Word<'a>>, depth: u8, no_program: bool) {
-        let script = if depth < MAX_DEPTH && !no_program { shell_script_index(&words) } else { None };
+        let script = if depth < MAX_DEPTH && !no_program {
+            shell_script_index(&words)
+        } else {
+            None
+        };
         if let Some(i) = script {
             words[i].skip = true;
             let w = &words[i];
@@ -130,7 +161,14 @@ impl<'a> Extracted<'a> {
         }
     }
 
-    fn analyze_script(&mut self, text: Cow<'a, str>, field: Field, decoded: bool, depth: u8, no_program: bool) {
+    fn analyze_script(
+        &mut self,
+        text: Cow<'a, str>,
+        field: Field,
+        decoded: bool,
+        depth: u8,
+        no_program: bool,
+    ) {
         let text = cut(&text, MAX_SCRIPT_BYTES);
         let script = shell::parse(text);
         for pipeline in script.pipelines {
@@ -144,13 +182,19 @@ impl<'a> Extracted<'a> {
                         None => false,
                     };
                     let mut skip = false;
-                    if feeds_decoder && looks_base64(&w.text) {
-                        if let Some(plain) = self.decode(&w.text) {
-                            payloads.push(plain);
-                            skip = true;
-                        }
+                    if feeds_decoder
+                        && looks_base64(&w.text)
+                        && let Some(plain) = self.decode(&w.text)
+                    {
+                        payloads.push(plain);
+                        skip = true;
                     }
-                    words.push(Word { text: Cow::Owned(w.text), field, decoded, skip });
+                    words.push(Word {
+                        text: Cow::Owned(w.text),
+                        field,
+                        decoded,
+                        skip,
+                    });
                 }
                 // Env values are data: only their first command could be a program, and
                 // even that is not run by this container.
@@ -158,7 +202,11 @@ impl<'a> Extracted<'a> {
             }
             for plain in payloads {
                 if depth < MAX_DEPTH {
-                    self.texts.push(Text { text: Cow::Owned(plain.clone()), field, decoded: true });
+                    self.texts.push(Text {
+                        text: Cow::Owned(plain.clone()),
+                        field,
+                        decoded: true,
+                    });
                     self.analyze_script(Cow::Owned(plain), field, true, depth + 1, false);
                 }
             }
@@ -196,18 +244,63 @@ pub(crate) fn basename(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
 
-const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox-sh", "rbash"];
+const SHELLS: &[&str] = &[
+    "sh",
+    "bash",
+    "dash",
+    "ash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "busybox-sh",
+    "rbash",
+];
 
 /// Programs that run the program named after them (with their own options first).
 const WRAPPERS: &[&str] = &[
-    "nohup", "exec", "env", "nice", "timeout", "sudo", "doas", "setsid", "taskset", "chrt", "stdbuf",
-    "ionice", "time", "command", "builtin", "busybox", "xargs", "su-exec", "gosu", "tini", "dumb-init",
-    "!", "{", "then", "do", "else", "if", "elif", "while", "until", "eval", "watch", "runuser", "chroot",
+    "nohup",
+    "exec",
+    "env",
+    "nice",
+    "timeout",
+    "sudo",
+    "doas",
+    "setsid",
+    "taskset",
+    "chrt",
+    "stdbuf",
+    "ionice",
+    "time",
+    "command",
+    "builtin",
+    "busybox",
+    "xargs",
+    "su-exec",
+    "gosu",
+    "tini",
+    "dumb-init",
+    "!",
+    "{",
+    "then",
+    "do",
+    "else",
+    "if",
+    "elif",
+    "while",
+    "until",
+    "eval",
+    "watch",
+    "runuser",
+    "chroot",
 ];
 /// Wrappers whose first positional argument is not the program (duration, mask, user, root...).
-const WRAPPERS_WITH_POSITIONAL: &[&str] = &["timeout", "taskset", "chrt", "su-exec", "gosu", "chroot", "runuser"];
+const WRAPPERS_WITH_POSITIONAL: &[&str] = &[
+    "timeout", "taskset", "chrt", "su-exec", "gosu", "chroot", "runuser",
+];
 /// Short options of wrappers that take a value.
-const WRAPPER_VALUE_OPTS: &[&str] = &["-n", "-u", "-g", "-c", "-p", "-k", "-s", "-o", "-e", "-i", "-I", "-P", "-L"];
+const WRAPPER_VALUE_OPTS: &[&str] = &[
+    "-n", "-u", "-g", "-c", "-p", "-k", "-s", "-o", "-e", "-i", "-I", "-P", "-L",
+];
 
 fn is_assignment(w: &str) -> bool {
     match w.find('=') {
@@ -245,7 +338,11 @@ pub(crate) fn program_index(words: &[Word<'_>]) -> Option<usize> {
                 break;
             }
             if a.starts_with('-') && a.len() > 1 {
-                i += if WRAPPER_VALUE_OPTS.contains(&a) { 2 } else { 1 };
+                i += if WRAPPER_VALUE_OPTS.contains(&a) {
+                    2
+                } else {
+                    1
+                };
             } else if is_assignment(a) && base == "env" {
                 i += 1;
             } else if positional_to_skip > 0 {
@@ -295,14 +392,23 @@ pub(crate) fn shell_script_index(words: &[Word<'_>]) -> Option<usize> {
 fn is_base64_decoder(cmd: &[shell::ShellWord]) -> bool {
     let words: Vec<Word<'_>> = cmd
         .iter()
-        .map(|w| Word { text: Cow::Borrowed(w.text.as_str()), field: Field::Image, decoded: false, skip: false })
+        .map(|w| Word {
+            text: Cow::Borrowed(w.text.as_str()),
+            field: Field::Image,
+            decoded: false,
+            skip: false,
+        })
         .collect();
-    let Some(p) = program_index(&words) else { return false };
+    let Some(p) = program_index(&words) else {
+        return false;
+    };
     let prog = basename(&words[p].text);
     let args = &cmd[p + 1..];
     let has = |flags: &[&str]| args.iter().any(|a| flags.contains(&a.text.as_str()));
     match prog {
-        "base64" | "base64.exe" | "gbase64" => has(&["-d", "--decode", "-D", "-di", "-id", "--decode=true"]),
+        "base64" | "base64.exe" | "gbase64" => {
+            has(&["-d", "--decode", "-D", "-di", "-id", "--decode=true"])
+        }
         "openssl" => has(&["base64", "-base64", "-a"]) && has(&["-d"]),
         _ => false,
     }
@@ -312,7 +418,8 @@ fn is_base64_decoder(cmd: &[shell::ShellWord]) -> bool {
 pub(crate) fn looks_base64(w: &str) -> bool {
     w.len() >= 16
         && w.len() <= MAX_BASE64_BYTES
-        && w.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
 }
 
 const LENIENT: GeneralPurposeConfig =
@@ -327,7 +434,10 @@ pub(crate) fn decode_base64_text(w: &str) -> Option<String> {
         return None;
     }
     let text = String::from_utf8_lossy(&bytes);
-    let printable = text.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')).count();
+    let printable = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
+        .count();
     let total = text.chars().count();
     (printable * 10 >= total * 9).then(|| text.into_owned())
 }
@@ -362,7 +472,10 @@ mod tests {
 
     #[test]
     fn argv_and_shell_scripts() {
-        let c = container(&["/bin/sh", "-c"], &["cd /tmp && nohup nice -n 19 ./xmrig -o x:1 & sleep 5"]);
+        let c = container(
+            &["/bin/sh", "-c"],
+            &["cd /tmp && nohup nice -n 19 ./xmrig -o x:1 & sleep 5"],
+        );
         let x = Extracted::of(&c);
         assert_eq!(programs(&x), ["/bin/sh", "cd", "./xmrig", "sleep"]);
         // every word of the script is attributed to args[0]
@@ -371,7 +484,14 @@ mod tests {
 
     #[test]
     fn option_clusters_and_nested_shells() {
-        let c = container(&["bash", "-ec", "bash -lc 'timeout 1h env A=1 t-rex -a kawpow'"], &[]);
+        let c = container(
+            &[
+                "bash",
+                "-ec",
+                "bash -lc 'timeout 1h env A=1 t-rex -a kawpow'",
+            ],
+            &[],
+        );
         let x = Extracted::of(&c);
         assert!(programs(&x).contains(&"t-rex".to_string()));
         let c = container(&["bash", "script.sh", "-c", "xmrig"], &[]);
@@ -381,7 +501,8 @@ mod tests {
     #[test]
     fn base64_payloads_are_decoded_and_parsed() {
         // "./xmrig -o pool.example:3333"
-        let payload = base64::engine::general_purpose::STANDARD.encode("./xmrig -o pool.example:3333");
+        let payload =
+            base64::engine::general_purpose::STANDARD.encode("./xmrig -o pool.example:3333");
         for script in [
             format!("echo {payload} | base64 -d | sh"),
             format!("echo {payload}|base64 --decode>/tmp/a.sh; sh /tmp/a.sh"),
@@ -391,13 +512,19 @@ mod tests {
             let c = container(&["sh", "-c", &script], &[]);
             let x = Extracted::of(&c);
             assert!(programs(&x).contains(&"./xmrig".to_string()), "{script}");
-            assert!(x.texts.iter().any(|t| t.decoded && t.text.contains("pool.example")), "{script}");
+            assert!(
+                x.texts
+                    .iter()
+                    .any(|t| t.decoded && t.text.contains("pool.example")),
+                "{script}"
+            );
         }
     }
 
     #[test]
     fn base64_without_decoder_is_not_decoded() {
-        let payload = base64::engine::general_purpose::STANDARD.encode("./xmrig -o pool.example:3333");
+        let payload =
+            base64::engine::general_purpose::STANDARD.encode("./xmrig -o pool.example:3333");
         let c = container(&["sh", "-c", &format!("echo {payload} > /tmp/x")], &[]);
         let x = Extracted::of(&c);
         assert!(!x.texts.iter().any(|t| t.decoded));
@@ -407,7 +534,10 @@ mod tests {
     fn depth_is_bounded() {
         let mut script = "./xmrig".to_string();
         for _ in 0..10 {
-            script = format!("echo {} | base64 -d | sh", base64::engine::general_purpose::STANDARD.encode(&script));
+            script = format!(
+                "echo {} | base64 -d | sh",
+                base64::engine::general_purpose::STANDARD.encode(&script)
+            );
         }
         let c = container(&["sh", "-c", &script], &[]);
         let x = Extracted::of(&c);
@@ -418,6 +548,9 @@ mod tests {
     #[test]
     fn binary_base64_is_ignored() {
         assert!(decode_base64_text("AAECAwQFBgcICQoLDA0ODxAREhM=").is_none());
-        assert_eq!(decode_base64_text("aGVsbG8gd29ybGQ").as_deref(), Some("hello world"));
+        assert_eq!(
+            decode_base64_text("aGVsbG8gd29ybGQ").as_deref(),
+            Some("hello world")
+        );
     }
 }

@@ -30,7 +30,9 @@ pub use patterns::glob_to_regex;
 pub use resources::{INSTANCE_TYPE_KEYS, REGION_KEYS, SPOT_LABELS};
 pub use selector::{LabelSelectorMatcher, label_selector_matches};
 pub use signatures::{RuleInfo, SIGNATURES_YAML, builtin_rules};
-pub use view::{ContainerKind, ContainerView, EnvView, NodeRequirement, PodView, PortView, TolerationView};
+pub use view::{
+    ContainerKind, ContainerView, EnvView, NodeRequirement, PodView, PortView, TolerationView,
+};
 pub use wallet::MAX_EVIDENCE_CHARS;
 
 use crate::api::{CryptojackPolicySpec, Mode};
@@ -97,29 +99,44 @@ impl CompiledPolicy {
             if !named {
                 errors.push(FieldError::new(
                     format!("spec.detect.disabledRules[{i}]"),
-                    format!("{id:?} names no built-in rule (see `cryptojack rules` or signatures.yaml)"),
+                    format!(
+                        "{id:?} names no built-in rule (see `cryptojack rules` or signatures.yaml)"
+                    ),
                 ));
             }
         }
         let gpu = GpuCheck::new(&d.gpu, &mut errors);
         let node = NodeCheck::new(&d.node, &mut errors);
-        let images = PatternSet::compile(&d.images, "spec.detect.images", &format!("policy/{name}/images"), &mut errors);
-        let commands =
-            PatternSet::compile(&d.commands, "spec.detect.commands", &format!("policy/{name}/commands"), &mut errors);
+        let images = PatternSet::compile(
+            &d.images,
+            "spec.detect.images",
+            &format!("policy/{name}/images"),
+            &mut errors,
+        );
+        let commands = PatternSet::compile(
+            &d.commands,
+            "spec.detect.commands",
+            &format!("policy/{name}/commands"),
+            &mut errors,
+        );
         let sigma = SigmaSet::compile(&d.sigma, name, &mut errors);
 
         let m = &spec.match_;
-        let mut selector = |sel: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-                            field: &str| {
-            sel.and_then(|s| match LabelSelectorMatcher::new(s, field) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    errors.extend(e);
-                    None
-                }
-            })
-        };
-        let namespace_selector = selector(m.namespace_selector.as_ref(), "spec.match.namespaceSelector");
+        let mut selector =
+            |sel: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+             field: &str| {
+                sel.and_then(|s| match LabelSelectorMatcher::new(s, field) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        errors.extend(e);
+                        None
+                    }
+                })
+            };
+        let namespace_selector = selector(
+            m.namespace_selector.as_ref(),
+            "spec.match.namespaceSelector",
+        );
         let pod_selector = selector(m.pod_selector.as_ref(), "spec.match.podSelector");
         let exempt_pods: Vec<LabelSelectorMatcher> = m
             .exempt_pods
@@ -128,13 +145,18 @@ impl CompiledPolicy {
             .filter_map(|(i, s)| selector(Some(s), &format!("spec.match.exemptPods[{i}]")))
             .collect();
         if !errors.is_empty() {
-            return Err(PolicyError { policy: name.to_string(), errors });
+            return Err(PolicyError {
+                policy: name.to_string(),
+                errors,
+            });
         }
 
         let enabled = |k: u32| !disabled[k as usize];
         let mut rule_count = 0u32;
         if d.builtin {
-            rule_count += (0..table.signature_rules as u32).filter(|&k| enabled(k)).count() as u32;
+            rule_count += (0..table.signature_rules as u32)
+                .filter(|&k| enabled(k))
+                .count() as u32;
         }
         if gpu.is_some() && enabled(table.gpu_rule) {
             rule_count += 1;
@@ -200,20 +222,20 @@ impl CompiledPolicy {
     /// of reporting), the pod selector matches the pod labels, and no exemption matches.
     pub fn applies_to(&self, view: &PodView) -> bool {
         let s = &self.inner.scope;
-        if let Some(ns) = &view.namespace {
-            if s.exclude_namespaces.iter().any(|x| x == ns) {
-                return false;
-            }
+        if let Some(ns) = &view.namespace
+            && s.exclude_namespaces.iter().any(|x| x == ns)
+        {
+            return false;
         }
-        if let (Some(sel), Some(labels)) = (&s.namespace_selector, &view.namespace_labels) {
-            if !sel.matches(labels) {
-                return false;
-            }
+        if let (Some(sel), Some(labels)) = (&s.namespace_selector, &view.namespace_labels)
+            && !sel.matches(labels)
+        {
+            return false;
         }
-        if let Some(sel) = &s.pod_selector {
-            if !sel.matches(&view.labels) {
-                return false;
-            }
+        if let Some(sel) = &s.pod_selector
+            && !sel.matches(&view.labels)
+        {
+            return false;
         }
         !s.exempt_pods.iter().any(|e| e.matches(&view.labels))
     }
@@ -224,14 +246,21 @@ impl CompiledPolicy {
         let p = &*self.inner;
         let mut out: Vec<Finding> = Vec::new();
         let needs_text = p.signatures || !p.commands.is_empty() || !p.sigma.is_empty();
-        let scanner = Scanner { b: &p.table, disabled: &p.disabled };
+        let scanner = Scanner {
+            b: &p.table,
+            disabled: &p.disabled,
+        };
         let mut hits: Vec<Hit> = Vec::new();
         let mut seen = vec![false; p.images.rules.len().max(p.commands.rules.len())];
         let mut sigma_scratch = SigmaScratch::default();
 
         for c in &view.containers {
             let base = c.path(&view.spec_path);
-            let x = if needs_text { Extracted::of(c) } else { Extracted::default() };
+            let x = if needs_text {
+                Extracted::of(c)
+            } else {
+                Extracted::default()
+            };
             if p.signatures {
                 hits.clear();
                 scanner.container(c, &x, &mut hits);
@@ -267,7 +296,10 @@ impl CompiledPolicy {
                     .flat_map(|cmd| cmd.words.iter())
                     .filter(|w| !w.skip && matches!(w.text, std::borrow::Cow::Owned(_)))
                     .map(|w| (w.text.as_ref(), w.field, w.decoded));
-                let texts = x.texts.iter().map(|t| (t.text.as_ref(), t.field, t.decoded));
+                let texts = x
+                    .texts
+                    .iter()
+                    .map(|t| (t.text.as_ref(), t.field, t.decoded));
                 for (text, field, decoded) in texts.chain(script_words) {
                     p.commands.matches(text, &mut seen, |r, s, e| {
                         let rule = &p.commands.rules[r as usize];
@@ -288,8 +320,14 @@ impl CompiledPolicy {
                 p.sigma.evaluate(&values, &mut sigma_scratch, |ri, vi| {
                     let rule = &p.sigma.rules[ri];
                     let (field, evidence) = match vi.map(|v| &values[v]) {
-                        Some(v) => (v.tag.0, wallet::evidence(v.text, 0, v.text.len().min(80), v.tag.1)),
-                        None => (Field::Image, wallet::truncate_chars(&rule.title, MAX_EVIDENCE_CHARS)),
+                        Some(v) => (
+                            v.tag.0,
+                            wallet::evidence(v.text, 0, v.text.len().min(80), v.tag.1),
+                        ),
+                        None => (
+                            Field::Image,
+                            wallet::truncate_chars(&rule.title, MAX_EVIDENCE_CHARS),
+                        ),
                     };
                     out.push(Finding {
                         rule: rule.id.clone(),
@@ -303,20 +341,19 @@ impl CompiledPolicy {
             }
         }
 
-        if let Some(gpu) = &p.gpu {
-            if !p.disabled[p.table.gpu_rule as usize] {
-                if let Some((ci, suffix, evidence)) = gpu.check(view) {
-                    let c = &view.containers[ci];
-                    out.push(Finding {
-                        rule: p.table.rules[p.table.gpu_rule as usize].id.clone(),
-                        category: Category::GpuUnapproved,
-                        severity: Severity::High,
-                        container: Some(c.name.clone()),
-                        field: format!("{}.{suffix}", c.path(&view.spec_path)),
-                        evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
-                    });
-                }
-            }
+        if let Some(gpu) = &p.gpu
+            && !p.disabled[p.table.gpu_rule as usize]
+            && let Some((ci, suffix, evidence)) = gpu.check(view)
+        {
+            let c = &view.containers[ci];
+            out.push(Finding {
+                rule: p.table.rules[p.table.gpu_rule as usize].id.clone(),
+                category: Category::GpuUnapproved,
+                severity: Severity::High,
+                container: Some(c.name.clone()),
+                field: format!("{}.{suffix}", c.path(&view.spec_path)),
+                evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
+            });
         }
         for (sig, field, evidence) in p.node.check(view) {
             let rule = match sig {
@@ -340,7 +377,7 @@ impl CompiledPolicy {
 
         // most severe first (stable: discovery order within a severity), then drop repeats of
         // the same rule and field, keeping the most severe one
-        out.sort_by(|a, b| b.severity.cmp(&a.severity));
+        out.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let mut keys: HashSet<(String, String)> = HashSet::with_capacity(out.len());
         out.retain(|f| keys.insert((f.rule.clone(), f.field.clone())));
         out
@@ -370,7 +407,11 @@ fn sigma_values<'x>(
 ) -> Vec<SigmaValue<'x, (Field, bool)>> {
     let mut v = Vec::new();
     if !c.image.is_empty() {
-        v.push(SigmaValue { field: SigmaField::Image, text: c.image.as_str(), tag: (Field::Image, false) });
+        v.push(SigmaValue {
+            field: SigmaField::Image,
+            text: c.image.as_str(),
+            tag: (Field::Image, false),
+        });
     }
     for cmd in &x.cmds {
         if cmd.no_program {
@@ -378,16 +419,28 @@ fn sigma_values<'x>(
         }
         if let Some(p) = program_index(&cmd.words) {
             let w = &cmd.words[p];
-            v.push(SigmaValue { field: SigmaField::Image, text: w.text.as_ref(), tag: (w.field, w.decoded) });
+            v.push(SigmaValue {
+                field: SigmaField::Image,
+                text: w.text.as_ref(),
+                tag: (w.field, w.decoded),
+            });
         }
     }
     for t in &x.texts {
         if !matches!(t.field, Field::Env(_)) {
-            v.push(SigmaValue { field: SigmaField::CommandLine, text: t.text.as_ref(), tag: (t.field, t.decoded) });
+            v.push(SigmaValue {
+                field: SigmaField::CommandLine,
+                text: t.text.as_ref(),
+                tag: (t.field, t.decoded),
+            });
         }
     }
     for line in lines {
-        v.push(SigmaValue { field: SigmaField::CommandLine, text: line.text.as_ref(), tag: (line.field, line.decoded) });
+        v.push(SigmaValue {
+            field: SigmaField::CommandLine,
+            text: line.text.as_ref(),
+            tag: (line.field, line.decoded),
+        });
     }
     v
 }

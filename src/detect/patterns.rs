@@ -85,7 +85,11 @@ impl PatternSet {
             let at = format!("{field}[{i}].pattern");
             let rule = out.rules.len() as u32;
             out.rules.push(UserRule {
-                id: p.id.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| format!("{default_id}[{i}]")),
+                id: p
+                    .id
+                    .clone()
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(|| format!("{default_id}[{i}]")),
                 severity: p.severity,
             });
             if p.pattern.is_empty() {
@@ -114,7 +118,10 @@ impl PatternSet {
                         out.regexes.push(r);
                         out.set_rule.push(rule);
                     }
-                    Err(e) => errors.push(FieldError::new(at, format!("invalid regex: {}", one_line(&e.to_string())))),
+                    Err(e) => errors.push(FieldError::new(
+                        at,
+                        format!("invalid regex: {}", one_line(&e.to_string())),
+                    )),
                 },
             }
         }
@@ -131,7 +138,10 @@ impl PatternSet {
         if !sources.is_empty() {
             match RegexSetBuilder::new(&sources).build() {
                 Ok(set) => out.set = Some(set),
-                Err(e) => errors.push(FieldError::new(field, format!("cannot build regex set: {}", one_line(&e.to_string())))),
+                Err(e) => errors.push(FieldError::new(
+                    field,
+                    format!("cannot build regex set: {}", one_line(&e.to_string())),
+                )),
             }
         }
         out
@@ -143,7 +153,12 @@ impl PatternSet {
 
     /// Calls `f(rule, start, end)` once for each rule matching `text`. `seen` (one slot per
     /// rule, all false on entry) is scratch space; it is left all false.
-    pub(crate) fn matches(&self, text: &str, seen: &mut [bool], mut f: impl FnMut(u32, usize, usize)) {
+    pub(crate) fn matches(
+        &self,
+        text: &str,
+        seen: &mut [bool],
+        mut f: impl FnMut(u32, usize, usize),
+    ) {
         if let Some(ac) = &self.ac {
             for m in ac.find_overlapping_iter(text) {
                 let rule = self.ac_rule[m.pattern().as_usize()];
@@ -158,7 +173,9 @@ impl PatternSet {
                 let rule = self.set_rule[k];
                 if !seen[rule as usize] {
                     seen[rule as usize] = true;
-                    let (s, e) = self.regexes[k].find(text).map_or((0, text.len()), |m| (m.start(), m.end()));
+                    let (s, e) = self.regexes[k]
+                        .find(text)
+                        .map_or((0, text.len()), |m| (m.start(), m.end()));
                     f(rule, s, e);
                 }
             }
@@ -176,13 +193,21 @@ mod tests {
     use super::*;
 
     fn rule(pattern: &str, syntax: PatternSyntax) -> PatternRule {
-        PatternRule { id: None, pattern: pattern.into(), syntax, severity: Severity::High, description: None }
+        PatternRule {
+            id: None,
+            pattern: pattern.into(),
+            syntax,
+            severity: Severity::High,
+            description: None,
+        }
     }
 
     fn matching(set: &PatternSet, text: &str) -> Vec<(String, String)> {
         let mut seen = vec![false; set.rules.len()];
         let mut out = Vec::new();
-        set.matches(text, &mut seen, |r, s, e| out.push((set.rules[r as usize].id.clone(), text[s..e].to_string())));
+        set.matches(text, &mut seen, |r, s, e| {
+            out.push((set.rules[r as usize].id.clone(), text[s..e].to_string()))
+        });
         out.sort();
         out
     }
@@ -208,19 +233,37 @@ mod tests {
                 rule("EvilCorp/", PatternSyntax::Substring),
                 rule("*/miner-*", PatternSyntax::Glob),
                 rule(r"--threads=\d{2,}", PatternSyntax::Regex),
-                PatternRule { id: Some("custom/id".into()), ..rule("xmr", PatternSyntax::Substring) },
+                PatternRule {
+                    id: Some("custom/id".into()),
+                    ..rule("xmr", PatternSyntax::Substring)
+                },
             ],
             "spec.detect.commands",
             "policy/p/commands",
             &mut errors,
         );
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(matching(&set, "ghcr.io/evilcorp/tool"), [("policy/p/commands[0]".to_string(), "evilcorp/".to_string())]);
-        assert_eq!(matching(&set, "quay.io/miner-x"), [("policy/p/commands[1]".to_string(), "quay.io/miner-x".to_string())]);
-        assert_eq!(matching(&set, "run --threads=16 xmr"), [
-            ("custom/id".to_string(), "xmr".to_string()),
-            ("policy/p/commands[2]".to_string(), "--threads=16".to_string()),
-        ]);
+        assert_eq!(
+            matching(&set, "ghcr.io/evilcorp/tool"),
+            [("policy/p/commands[0]".to_string(), "evilcorp/".to_string())]
+        );
+        assert_eq!(
+            matching(&set, "quay.io/miner-x"),
+            [(
+                "policy/p/commands[1]".to_string(),
+                "quay.io/miner-x".to_string()
+            )]
+        );
+        assert_eq!(
+            matching(&set, "run --threads=16 xmr"),
+            [
+                ("custom/id".to_string(), "xmr".to_string()),
+                (
+                    "policy/p/commands[2]".to_string(),
+                    "--threads=16".to_string()
+                ),
+            ]
+        );
         assert!(matching(&set, "nothing here").is_empty());
     }
 
@@ -228,14 +271,30 @@ mod tests {
     fn errors_name_the_field() {
         let mut errors = Vec::new();
         let _ = PatternSet::compile(
-            &[rule("ok", PatternSyntax::Substring), rule("(", PatternSyntax::Regex), rule("a[", PatternSyntax::Glob), rule("", PatternSyntax::Substring)],
+            &[
+                rule("ok", PatternSyntax::Substring),
+                rule("(", PatternSyntax::Regex),
+                rule("a[", PatternSyntax::Glob),
+                rule("", PatternSyntax::Substring),
+            ],
             "spec.detect.images",
             "policy/p/images",
             &mut errors,
         );
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["spec.detect.images[1].pattern", "spec.detect.images[2].pattern", "spec.detect.images[3].pattern"]);
-        assert!(errors[0].message.starts_with("invalid regex: "), "{}", errors[0].message);
+        assert_eq!(
+            fields,
+            [
+                "spec.detect.images[1].pattern",
+                "spec.detect.images[2].pattern",
+                "spec.detect.images[3].pattern"
+            ]
+        );
+        assert!(
+            errors[0].message.starts_with("invalid regex: "),
+            "{}",
+            errors[0].message
+        );
         assert!(errors[1].message.starts_with("invalid glob: "));
     }
 }

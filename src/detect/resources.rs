@@ -9,9 +9,15 @@ use super::view::PodView;
 use crate::api::{GpuRule, NodeSignals};
 
 /// Node labels naming the instance type.
-pub const INSTANCE_TYPE_KEYS: &[&str] = &["node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type"];
+pub const INSTANCE_TYPE_KEYS: &[&str] = &[
+    "node.kubernetes.io/instance-type",
+    "beta.kubernetes.io/instance-type",
+];
 /// Node labels naming the region.
-pub const REGION_KEYS: &[&str] = &["topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"];
+pub const REGION_KEYS: &[&str] = &[
+    "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/region",
+];
 /// Node labels (and the value, compared case-insensitively) that select spot/preemptible capacity.
 pub const SPOT_LABELS: &[(&str, &str)] = &[
     ("karpenter.sh/capacity-type", "spot"),
@@ -55,11 +61,17 @@ impl GpuCheck {
             return None;
         }
         if rule.approval_label.trim().is_empty() {
-            errors.push(FieldError::new("spec.detect.gpu.approvalLabel", "must not be empty"));
+            errors.push(FieldError::new(
+                "spec.detect.gpu.approvalLabel",
+                "must not be empty",
+            ));
         }
         for (i, r) in rule.resources.iter().enumerate() {
             if r.trim().is_empty() {
-                errors.push(FieldError::new(format!("spec.detect.gpu.resources[{i}]"), "empty resource name"));
+                errors.push(FieldError::new(
+                    format!("spec.detect.gpu.resources[{i}]"),
+                    "empty resource name",
+                ));
             }
         }
         Some(GpuCheck {
@@ -78,7 +90,8 @@ impl GpuCheck {
                 for r in &self.resources {
                     if let Some(q) = map.get(r).filter(|q| quantity_positive(q)) {
                         let field = format!("resources.{what}[\"{r}\"]");
-                        let evidence = format!("{r}: {q} without label {}={}", self.label, self.value);
+                        let evidence =
+                            format!("{r}: {q} without label {}={}", self.label, self.value);
                         return Some((ci, field, evidence));
                     }
                 }
@@ -108,8 +121,10 @@ impl NodeCheck {
         for (i, g) in n.gpu_instance_types.iter().enumerate() {
             match glob_to_regex(g) {
                 Ok(r) => sources.push(r),
-                Err(e) => errors
-                    .push(FieldError::new(format!("spec.detect.node.gpuInstanceTypes[{i}]"), format!("invalid glob: {e}"))),
+                Err(e) => errors.push(FieldError::new(
+                    format!("spec.detect.node.gpuInstanceTypes[{i}]"),
+                    format!("invalid glob: {e}"),
+                )),
             }
         }
         let instance_types = if sources.is_empty() {
@@ -118,12 +133,19 @@ impl NodeCheck {
             match RegexSetBuilder::new(&sources).build() {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    errors.push(FieldError::new("spec.detect.node.gpuInstanceTypes", one_line(&e.to_string())));
+                    errors.push(FieldError::new(
+                        "spec.detect.node.gpuInstanceTypes",
+                        one_line(&e.to_string()),
+                    ));
                     None
                 }
             }
         };
-        NodeCheck { instance_types, allowed_regions: n.allowed_regions.clone(), flag_spot: n.flag_spot }
+        NodeCheck {
+            instance_types,
+            allowed_regions: n.allowed_regions.clone(),
+            flag_spot: n.flag_spot,
+        }
     }
 
     pub(crate) fn active(&self, s: NodeSignal) -> bool {
@@ -135,21 +157,27 @@ impl NodeCheck {
     }
 
     fn judge(&self, key: &str, values: &[String]) -> Option<NodeSignal> {
-        if INSTANCE_TYPE_KEYS.contains(&key) {
-            if let Some(set) = &self.instance_types {
-                if values.iter().any(|v| set.is_match(v)) {
-                    return Some(NodeSignal::InstanceType);
-                }
-            }
+        if INSTANCE_TYPE_KEYS.contains(&key)
+            && let Some(set) = &self.instance_types
+            && values.iter().any(|v| set.is_match(v))
+        {
+            return Some(NodeSignal::InstanceType);
         }
         if REGION_KEYS.contains(&key)
             && !self.allowed_regions.is_empty()
-            && values.iter().any(|v| !self.allowed_regions.iter().any(|a| a.eq_ignore_ascii_case(v)))
+            && values.iter().any(|v| {
+                !self
+                    .allowed_regions
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(v))
+            })
         {
             return Some(NodeSignal::Region);
         }
         if self.flag_spot
-            && SPOT_LABELS.iter().any(|(k, want)| *k == key && values.iter().any(|v| v.eq_ignore_ascii_case(want)))
+            && SPOT_LABELS
+                .iter()
+                .any(|(k, want)| *k == key && values.iter().any(|v| v.eq_ignore_ascii_case(want)))
         {
             return Some(NodeSignal::Spot);
         }
@@ -162,28 +190,40 @@ impl NodeCheck {
         let mut out = Vec::new();
         for (k, v) in &view.node_selector {
             if let Some(s) = self.judge(k, std::slice::from_ref(v)) {
-                out.push((s, format!("{sp}.nodeSelector[\"{k}\"]"), format!("nodeSelector {k}={v}")));
+                out.push((
+                    s,
+                    format!("{sp}.nodeSelector[\"{k}\"]"),
+                    format!("nodeSelector {k}={v}"),
+                ));
             }
         }
         for r in &view.node_affinity {
-            if r.operator == "In" {
-                if let Some(s) = self.judge(&r.key, &r.values) {
-                    out.push((
-                        s,
-                        format!("{sp}.affinity.nodeAffinity"),
-                        format!("nodeAffinity {} In [{}]", r.key, r.values.join(", ")),
-                    ));
-                }
+            if r.operator == "In"
+                && let Some(s) = self.judge(&r.key, &r.values)
+            {
+                out.push((
+                    s,
+                    format!("{sp}.affinity.nodeAffinity"),
+                    format!("nodeAffinity {} In [{}]", r.key, r.values.join(", ")),
+                ));
             }
         }
         if self.flag_spot {
             for (i, t) in view.tolerations.iter().enumerate() {
-                let Some(key) = t.key.as_deref() else { continue };
-                let Some((_, want)) = SPOT_LABELS.iter().find(|(k, _)| *k == key) else { continue };
+                let Some(key) = t.key.as_deref() else {
+                    continue;
+                };
+                let Some((_, want)) = SPOT_LABELS.iter().find(|(k, _)| *k == key) else {
+                    continue;
+                };
                 let exists = t.operator.as_deref() == Some("Exists");
                 let value = t.value.as_deref().unwrap_or_default();
                 if exists || value.eq_ignore_ascii_case(want) {
-                    out.push((NodeSignal::Spot, format!("{sp}.tolerations[{i}]"), format!("toleration {key}={value}")));
+                    out.push((
+                        NodeSignal::Spot,
+                        format!("{sp}.tolerations[{i}]"),
+                        format!("toleration {key}={value}"),
+                    ));
                 }
             }
         }

@@ -25,12 +25,18 @@ pub struct LabelSelectorMatcher {
 impl LabelSelectorMatcher {
     /// Validate `selector`; `field` is its path in the enclosing object (used in errors, e.g.
     /// `spec.match.podSelector`). Every problem is reported, each naming its field.
-    pub fn new(selector: &LabelSelector, field: &str) -> Result<LabelSelectorMatcher, Vec<FieldError>> {
+    pub fn new(
+        selector: &LabelSelector,
+        field: &str,
+    ) -> Result<LabelSelectorMatcher, Vec<FieldError>> {
         let mut requirements = Vec::new();
         let mut errors = Vec::new();
         for (k, v) in selector.match_labels.iter().flatten() {
             if k.is_empty() {
-                errors.push(FieldError::new(format!("{field}.matchLabels"), "empty label key"));
+                errors.push(FieldError::new(
+                    format!("{field}.matchLabels"),
+                    "empty label key",
+                ));
             }
             requirements.push(Requirement::Equals(k.clone(), v.clone()));
         }
@@ -69,11 +75,17 @@ impl LabelSelectorMatcher {
                 }
                 other => errors.push(FieldError::new(
                     format!("{at}.operator"),
-                    format!("invalid operator {other:?} (expected In, NotIn, Exists or DoesNotExist)"),
+                    format!(
+                        "invalid operator {other:?} (expected In, NotIn, Exists or DoesNotExist)"
+                    ),
                 )),
             }
         }
-        if errors.is_empty() { Ok(LabelSelectorMatcher { requirements }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(LabelSelectorMatcher { requirements })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Whether `labels` satisfy every requirement.
@@ -103,14 +115,21 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelectorRequirement {
         LabelSelectorRequirement {
             key: key.into(),
             operator: op.into(),
-            values: if values.is_empty() { None } else { Some(values.iter().map(|v| v.to_string()).collect()) },
+            values: if values.is_empty() {
+                None
+            } else {
+                Some(values.iter().map(|v| v.to_string()).collect())
+            },
         }
     }
 
@@ -136,11 +155,25 @@ mod tests {
         assert!(m.matches(&labels(&[("team", "ml"), ("env", "prod"), ("owner", "x")])));
         assert!(!m.matches(&labels(&[("team", "web"), ("env", "prod"), ("owner", "x")])));
         assert!(!m.matches(&labels(&[("team", "ml"), ("env", "dev"), ("owner", "x")])));
-        assert!(!m.matches(&labels(&[("team", "ml"), ("env", "prod"), ("owner", "x"), ("tier", "batch")])));
+        assert!(!m.matches(&labels(&[
+            ("team", "ml"),
+            ("env", "prod"),
+            ("owner", "x"),
+            ("tier", "batch")
+        ])));
         assert!(!m.matches(&labels(&[("team", "ml"), ("env", "prod")])));
-        assert!(!m.matches(&labels(&[("team", "ml"), ("env", "prod"), ("owner", "x"), ("legacy", "1")])));
+        assert!(!m.matches(&labels(&[
+            ("team", "ml"),
+            ("env", "prod"),
+            ("owner", "x"),
+            ("legacy", "1")
+        ])));
         // NotIn is satisfied by an absent key.
-        assert!(m.matches(&labels(&[("team", "ml"), ("env", "staging"), ("owner", "y")])));
+        assert!(m.matches(&labels(&[
+            ("team", "ml"),
+            ("env", "staging"),
+            ("owner", "y")
+        ])));
     }
 
     #[test]
@@ -168,8 +201,17 @@ mod tests {
 
     #[test]
     fn one_shot_helper() {
-        let sel = LabelSelector { match_labels: Some(labels(&[("a", "1")])), match_expressions: None };
-        assert_eq!(label_selector_matches(&sel, &labels(&[("a", "1")]), "s"), Ok(true));
-        assert_eq!(label_selector_matches(&sel, &labels(&[("a", "2")]), "s"), Ok(false));
+        let sel = LabelSelector {
+            match_labels: Some(labels(&[("a", "1")])),
+            match_expressions: None,
+        };
+        assert_eq!(
+            label_selector_matches(&sel, &labels(&[("a", "1")]), "s"),
+            Ok(true)
+        );
+        assert_eq!(
+            label_selector_matches(&sel, &labels(&[("a", "2")]), "s"),
+            Ok(false)
+        );
     }
 }

@@ -40,7 +40,10 @@ impl Lexer<'_> {
     fn finish_word(&mut self) {
         if self.in_word {
             let text = String::from_utf8_lossy(&self.word).into_owned();
-            self.cmd.push(ShellWord { text, here_string: self.here_next });
+            self.cmd.push(ShellWord {
+                text,
+                here_string: self.here_next,
+            });
             self.here_next = false;
         }
         self.word.clear();
@@ -63,7 +66,9 @@ impl Lexer<'_> {
 
     fn push_nested(&mut self, start: usize, end: usize) {
         if self.out.nested.len() < MAX_NESTED && start < end {
-            self.out.nested.push(String::from_utf8_lossy(&self.b[start..end]).into_owned());
+            self.out
+                .nested
+                .push(String::from_utf8_lossy(&self.b[start..end]).into_owned());
         }
     }
 
@@ -161,7 +166,8 @@ impl Lexer<'_> {
                     self.in_word = true;
                     i += 1;
                     while i < b.len() && b[i] != b'"' {
-                        if b[i] == b'\\' && matches!(b.get(i + 1), Some(b'"' | b'\\' | b'$' | b'`')) {
+                        if b[i] == b'\\' && matches!(b.get(i + 1), Some(b'"' | b'\\' | b'$' | b'`'))
+                        {
                             self.word.push(b[i + 1]);
                             i += 2;
                         } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'\n') {
@@ -199,22 +205,20 @@ impl Lexer<'_> {
                     self.end_pipeline();
                     i += 1;
                 }
-                b'&' => {
-                    match b.get(i + 1) {
-                        Some(b'&') => {
-                            self.end_pipeline();
-                            i += 2;
-                        }
-                        Some(b'>') => {
-                            self.finish_word();
-                            i += 2;
-                        }
-                        _ => {
-                            self.end_pipeline();
-                            i += 1;
-                        }
+                b'&' => match b.get(i + 1) {
+                    Some(b'&') => {
+                        self.end_pipeline();
+                        i += 2;
                     }
-                }
+                    Some(b'>') => {
+                        self.finish_word();
+                        i += 2;
+                    }
+                    _ => {
+                        self.end_pipeline();
+                        i += 1;
+                    }
+                },
                 b'|' => {
                     if b.get(i + 1) == Some(&b'|') {
                         self.end_pipeline();
@@ -298,13 +302,19 @@ mod tests {
         script
             .pipelines
             .iter()
-            .map(|p| p.iter().map(|c| c.iter().map(|w| w.text.as_str()).collect()).collect())
+            .map(|p| {
+                p.iter()
+                    .map(|c| c.iter().map(|w| w.text.as_str()).collect())
+                    .collect()
+            })
             .collect()
     }
 
     #[test]
     fn operators_split_commands_and_pipelines() {
-        let s = parse("apt-get update && apt-get install -y wget; ./t-rex -a kawpow | tee log & sleep 1 || true");
+        let s = parse(
+            "apt-get update && apt-get install -y wget; ./t-rex -a kawpow | tee log & sleep 1 || true",
+        );
         assert_eq!(
             words(&s),
             vec![
@@ -319,15 +329,32 @@ mod tests {
 
     #[test]
     fn quotes_and_escapes() {
-        let s = parse(r#"echo 'a b' "c \"d\" $HOME" e\ f # comment here
-next"#);
-        assert_eq!(words(&s), vec![vec![vec!["echo", "a b", "c \"d\" $HOME", "e f"]], vec![vec!["next"]]]);
+        let s = parse(
+            r#"echo 'a b' "c \"d\" $HOME" e\ f # comment here
+next"#,
+        );
+        assert_eq!(
+            words(&s),
+            vec![
+                vec![vec!["echo", "a b", "c \"d\" $HOME", "e f"]],
+                vec![vec!["next"]]
+            ]
+        );
     }
 
     #[test]
     fn substitutions_are_collected() {
-        let s = parse("sh -c \"$(echo aGk= | base64 -d)\"; x=`curl -s http://h/x`; bash <(wget -O- http://h/y)");
-        assert_eq!(s.nested, vec!["echo aGk= | base64 -d", "curl -s http://h/x", "wget -O- http://h/y"]);
+        let s = parse(
+            "sh -c \"$(echo aGk= | base64 -d)\"; x=`curl -s http://h/x`; bash <(wget -O- http://h/y)",
+        );
+        assert_eq!(
+            s.nested,
+            vec![
+                "echo aGk= | base64 -d",
+                "curl -s http://h/x",
+                "wget -O- http://h/y"
+            ]
+        );
         assert_eq!(s.pipelines[0][0][2].text, "$(echo aGk= | base64 -d)");
     }
 
@@ -343,7 +370,17 @@ next"#);
 
     #[test]
     fn malformed_input_does_not_panic() {
-        for s in ["'unterminated", "\"open $(x", "`tick", "\\", "a |", "&&&;;|", "$(", "<(", "é ü 'ß'"] {
+        for s in [
+            "'unterminated",
+            "\"open $(x",
+            "`tick",
+            "\\",
+            "a |",
+            "&&&;;|",
+            "$(",
+            "<(",
+            "é ü 'ß'",
+        ] {
             let _ = parse(s);
         }
         assert_eq!(words(&parse("é 'ü'")), vec![vec![vec!["é", "ü"]]]);

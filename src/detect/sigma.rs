@@ -148,7 +148,9 @@ fn level_severity(level: Option<&str>) -> Result<Severity, String> {
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            other => Err(format!("unknown level {other:?} (expected informational, low, medium, high or critical)")),
+            other => Err(format!(
+                "unknown level {other:?} (expected informational, low, medium, high or critical)"
+            )),
         },
     }
 }
@@ -227,17 +229,24 @@ impl Builder<'_> {
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Null => {
-                self.errors.push(FieldError::new(at, "null values are not supported"));
+                self.errors
+                    .push(FieldError::new(at, "null values are not supported"));
                 return None;
             }
             _ => {
-                self.errors.push(FieldError::new(at, "expected a string, a number or a list of them"));
+                self.errors.push(FieldError::new(
+                    at,
+                    "expected a string, a number or a list of them",
+                ));
                 return None;
             }
         };
         if re {
             if let Err(e) = regex::Regex::new(&s) {
-                self.errors.push(FieldError::new(at, format!("invalid regex: {}", one_line(&e.to_string()))));
+                self.errors.push(FieldError::new(
+                    at,
+                    format!("invalid regex: {}", one_line(&e.to_string())),
+                ));
                 return None;
             }
             let atom = self.new_atom();
@@ -310,7 +319,8 @@ impl Builder<'_> {
         match v {
             Value::Array(vs) => {
                 if vs.is_empty() {
-                    self.errors.push(FieldError::new(at, "empty list of values"));
+                    self.errors
+                        .push(FieldError::new(at, "empty list of values"));
                 }
                 for (j, x) in vs.iter().enumerate() {
                     if let Some(a) = self.value(field, pos, re, x, &format!("{at}[{j}]")) {
@@ -331,7 +341,9 @@ impl Builder<'_> {
         if m.is_empty() {
             self.errors.push(FieldError::new(at, "empty selection"));
         }
-        m.iter().filter_map(|(k, v)| self.item(k, v, &format!("{at}.{k}"))).collect()
+        m.iter()
+            .filter_map(|(k, v)| self.item(k, v, &format!("{at}.{k}")))
+            .collect()
     }
 
     fn selection(&mut self, v: &Value, at: &str) -> Vec<Vec<Item>> {
@@ -346,14 +358,23 @@ impl Builder<'_> {
                 // keywords: any of them in the command line
                 let mut atoms = Vec::new();
                 for (j, x) in list.iter().enumerate() {
-                    if let Some(a) = self.value(SigmaField::CommandLine, Pos::Contains, false, x, &format!("{at}[{j}]")) {
+                    if let Some(a) = self.value(
+                        SigmaField::CommandLine,
+                        Pos::Contains,
+                        false,
+                        x,
+                        &format!("{at}[{j}]"),
+                    ) {
                         atoms.push(a);
                     }
                 }
                 vec![vec![Item { atoms, all: false }]]
             }
             _ => {
-                self.errors.push(FieldError::new(at, "a selection is a map, a list of maps or a list of keywords"));
+                self.errors.push(FieldError::new(
+                    at,
+                    "a selection is a map, a list of maps or a list of keywords",
+                ));
                 Vec::new()
             }
         }
@@ -445,7 +466,11 @@ impl CondParser<'_> {
             self.i += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Cond::Or(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Cond::Or(v)
+        })
     }
     fn and(&mut self) -> Result<Cond, String> {
         let mut v = vec![self.not()?];
@@ -453,7 +478,11 @@ impl CondParser<'_> {
             self.i += 1;
             v.push(self.not()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Cond::And(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Cond::And(v)
+        })
     }
     fn not(&mut self) -> Result<Cond, String> {
         if self.peek() == Some(&Tok::Not) {
@@ -476,9 +505,13 @@ impl CondParser<'_> {
                     return Err("expected 'of' after '1'/'all'".into());
                 }
                 let set: Vec<usize> = match self.next() {
-                    Some(Tok::Them) => (0..self.names.len()).filter(|&k| !self.names[k].starts_with('_')).collect(),
+                    Some(Tok::Them) => (0..self.names.len())
+                        .filter(|&k| !self.names[k].starts_with('_'))
+                        .collect(),
                     Some(Tok::Ident(p)) => {
-                        let s: Vec<usize> = (0..self.names.len()).filter(|&k| name_matches(&p, &self.names[k])).collect();
+                        let s: Vec<usize> = (0..self.names.len())
+                            .filter(|&k| name_matches(&p, &self.names[k]))
+                            .collect();
                         if s.is_empty() {
                             return Err(format!("no selection matches {p:?}"));
                         }
@@ -486,7 +519,11 @@ impl CondParser<'_> {
                     }
                     _ => return Err("expected a selection pattern or 'them' after 'of'".into()),
                 };
-                Ok(if q == Tok::One { Cond::OneOf(set) } else { Cond::AllOf(set) })
+                Ok(if q == Tok::One {
+                    Cond::OneOf(set)
+                } else {
+                    Cond::AllOf(set)
+                })
             }
             Some(Tok::Ident(name)) => {
                 if name.contains('*') {
@@ -517,8 +554,15 @@ fn parse_condition(s: &str, names: &[String]) -> Result<Cond, String> {
 }
 
 impl SigmaSet {
-    pub(crate) fn compile(rules: &[SigmaRule], policy: &str, errors: &mut Vec<FieldError>) -> SigmaSet {
-        let mut b = Builder { set: SigmaSet::default(), errors };
+    pub(crate) fn compile(
+        rules: &[SigmaRule],
+        policy: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> SigmaSet {
+        let mut b = Builder {
+            set: SigmaSet::default(),
+            errors,
+        };
         for (i, r) in rules.iter().enumerate() {
             let at = format!("spec.detect.sigma[{i}]");
             let severity = match level_severity(r.level.as_deref()) {
@@ -529,13 +573,19 @@ impl SigmaSet {
                 }
             };
             let Some(det) = r.detection.as_object() else {
-                b.errors.push(FieldError::new(format!("{at}.detection"), "must be a map of selections and a condition"));
+                b.errors.push(FieldError::new(
+                    format!("{at}.detection"),
+                    "must be a map of selections and a condition",
+                ));
                 continue;
             };
             let mut names = Vec::new();
             let mut selections = Vec::new();
             // BTreeMap: deterministic order whatever the map implementation
-            let ordered: BTreeMap<&String, &Value> = det.iter().filter(|(k, _)| k.as_str() != "condition").collect();
+            let ordered: BTreeMap<&String, &Value> = det
+                .iter()
+                .filter(|(k, _)| k.as_str() != "condition")
+                .collect();
             for (name, v) in ordered {
                 names.push(name.clone());
                 selections.push(b.selection(v, &format!("{at}.detection.{name}")));
@@ -546,7 +596,10 @@ impl SigmaSet {
                 Some(Value::String(s)) => parse_condition(s, &names),
                 Some(Value::Array(list)) if !list.is_empty() => list
                     .iter()
-                    .map(|c| c.as_str().ok_or_else(|| "conditions must be strings".to_string()))
+                    .map(|c| {
+                        c.as_str()
+                            .ok_or_else(|| "conditions must be strings".to_string())
+                    })
                     .map(|c| c.and_then(|c| parse_condition(c, &names)))
                     .collect::<Result<Vec<_>, _>>()
                     .map(Cond::Or),
@@ -563,7 +616,13 @@ impl SigmaSet {
                 Some(id) => format!("sigma/{id}"),
                 None => format!("policy/{policy}/sigma[{i}]"),
             };
-            b.set.rules.push(CompiledSigma { id, title: r.title.clone(), severity, selections, cond });
+            b.set.rules.push(CompiledSigma {
+                id,
+                title: r.title.clone(),
+                severity,
+                selections,
+                cond,
+            });
         }
         let Builder { mut set, errors } = b;
         set.image.build("spec.detect.sigma", errors);
@@ -619,7 +678,12 @@ impl SigmaSet {
                 let witness = positive_selections(&r.cond)
                     .into_iter()
                     .filter(|&k| sel(k))
-                    .flat_map(|k| r.selections[k].iter().flatten().flat_map(|it| it.atoms.iter()))
+                    .flat_map(|k| {
+                        r.selections[k]
+                            .iter()
+                            .flatten()
+                            .flat_map(|it| it.atoms.iter())
+                    })
                     .map(|&a| scratch.first_hit[a as usize])
                     .filter(|&v| v != u32::MAX)
                     .min()
@@ -676,12 +740,23 @@ mod tests {
     fn fired(set: &SigmaSet, image: &[&str], cmdline: &[&str]) -> Vec<(String, Option<String>)> {
         let values: Vec<SigmaValue<'_, ()>> = image
             .iter()
-            .map(|t| SigmaValue { field: SigmaField::Image, text: t, tag: () })
-            .chain(cmdline.iter().map(|t| SigmaValue { field: SigmaField::CommandLine, text: t, tag: () }))
+            .map(|t| SigmaValue {
+                field: SigmaField::Image,
+                text: t,
+                tag: (),
+            })
+            .chain(cmdline.iter().map(|t| SigmaValue {
+                field: SigmaField::CommandLine,
+                text: t,
+                tag: (),
+            }))
             .collect();
         let mut out = Vec::new();
         set.evaluate(&values, &mut SigmaScratch::default(), |r, v| {
-            out.push((set.rules[r].id.clone(), v.map(|v| values[v].text.to_string())))
+            out.push((
+                set.rules[r].id.clone(),
+                v.map(|v| values[v].text.to_string()),
+            ))
         });
         out
     }
@@ -704,12 +779,27 @@ detection:
 "#]);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(set.rules[0].severity, Severity::Medium);
-        assert_eq!(fired(&set, &["alpine", "/opt/xmrig"], &[]), [("sigma/r1".to_string(), Some("/opt/xmrig".to_string()))]);
+        assert_eq!(
+            fired(&set, &["alpine", "/opt/xmrig"], &[]),
+            [("sigma/r1".to_string(), Some("/opt/xmrig".to_string()))]
+        );
         assert_eq!(fired(&set, &["alpine"], &["x --algo rx/0"]).len(), 1);
-        assert!(fired(&set, &["alpine"], &["x --algo ppo"]).is_empty(), "|all needs every value");
-        assert!(fired(&set, &["alpine", "/opt/xmrig"], &["make all"]).is_empty(), "filtered");
-        assert!(fired(&set, &["registry.internal/x", "/opt/xmrig"], &[]).is_empty(), "filtered by re");
-        assert!(fired(&set, &["/opt/xmrig-helper"], &[]).is_empty(), "endswith");
+        assert!(
+            fired(&set, &["alpine"], &["x --algo ppo"]).is_empty(),
+            "|all needs every value"
+        );
+        assert!(
+            fired(&set, &["alpine", "/opt/xmrig"], &["make all"]).is_empty(),
+            "filtered"
+        );
+        assert!(
+            fired(&set, &["registry.internal/x", "/opt/xmrig"], &[]).is_empty(),
+            "filtered by re"
+        );
+        assert!(
+            fired(&set, &["/opt/xmrig-helper"], &[]).is_empty(),
+            "endswith"
+        );
     }
 
     #[test]
@@ -722,12 +812,22 @@ detection:
         ]);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(set.rules[1].severity, Severity::Low);
-        let ids = |v: Vec<(String, Option<String>)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        let ids =
+            |v: Vec<(String, Option<String>)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
         assert_eq!(ids(fired(&set, &["xmrig"], &[])), ["policy/p/sigma[0]"]);
         assert!(fired(&set, &["/usr/bin/xmrig"], &[]).is_empty());
-        assert_eq!(ids(fired(&set, &[], &["a --donate-level=1 b"])), ["policy/p/sigma[1]"]);
-        assert_eq!(ids(fired(&set, &[], &["-o STRATUM+TCP://x"])), ["policy/p/sigma[2]"]);
-        assert_eq!(ids(fired(&set, &["cpuminer"], &["-o pool:1"])), ["policy/p/sigma[3]"]);
+        assert_eq!(
+            ids(fired(&set, &[], &["a --donate-level=1 b"])),
+            ["policy/p/sigma[1]"]
+        );
+        assert_eq!(
+            ids(fired(&set, &[], &["-o STRATUM+TCP://x"])),
+            ["policy/p/sigma[2]"]
+        );
+        assert_eq!(
+            ids(fired(&set, &["cpuminer"], &["-o pool:1"])),
+            ["policy/p/sigma[3]"]
+        );
         assert!(fired(&set, &["cpuminer"], &[]).is_empty());
     }
 

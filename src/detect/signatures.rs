@@ -154,7 +154,11 @@ impl Table {
         }
         let i = self.rules.len() as u32;
         self.index.insert(id.clone(), i);
-        self.rules.push(RuleInfo { id, category, severity });
+        self.rules.push(RuleInfo {
+            id,
+            category,
+            severity,
+        });
         i
     }
 }
@@ -180,42 +184,85 @@ impl Builtin {
             .get_or_init(|| {
                 // The data file is part of the binary and checked by tests; failing here is a
                 // build defect, not bad input.
-                Arc::new(Builtin::from_yaml(SIGNATURES_YAML).expect("embedded signatures.yaml is valid"))
+                Arc::new(
+                    Builtin::from_yaml(SIGNATURES_YAML).expect("embedded signatures.yaml is valid"),
+                )
             })
             .clone()
     }
 
     pub(crate) fn from_yaml(yaml: &str) -> Result<Builtin, String> {
         let file: SignatureFile = serde_saphyr::from_str(yaml).map_err(|e| e.to_string())?;
-        let mut t = Table { rules: Vec::new(), index: HashMap::new() };
-        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_ascii_lowercase()).collect::<Vec<_>>();
+        let mut t = Table {
+            rules: Vec::new(),
+            index: HashMap::new(),
+        };
+        let lower = |v: &[String]| {
+            v.iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        };
 
         let names = lower(&file.miner_binaries.names);
         let miner_binary_rule: Vec<u32> = names
             .iter()
-            .map(|n| t.add(format!("builtin/miner-binary/{n}"), Category::MinerBinary, Severity::Critical))
+            .map(|n| {
+                t.add(
+                    format!("builtin/miner-binary/{n}"),
+                    Category::MinerBinary,
+                    Severity::Critical,
+                )
+            })
             .collect();
         let miner_image_rule: Vec<u32> = names
             .iter()
-            .map(|n| t.add(format!("builtin/miner-image/{n}"), Category::MinerImage, Severity::Critical))
+            .map(|n| {
+                t.add(
+                    format!("builtin/miner-image/{n}"),
+                    Category::MinerImage,
+                    Severity::Critical,
+                )
+            })
             .collect();
         let keywords = lower(&file.image_keywords.keywords);
         let keyword_rule: Vec<u32> = keywords
             .iter()
-            .map(|k| t.add(format!("builtin/miner-image/{k}"), Category::MinerImage, Severity::High))
+            .map(|k| {
+                t.add(
+                    format!("builtin/miner-image/{k}"),
+                    Category::MinerImage,
+                    Severity::High,
+                )
+            })
             .collect();
         let mut ioc_exact = HashMap::new();
         let mut ioc_account = HashMap::new();
         for img in lower(&file.known_ioc_images.images) {
-            let r = t.add(format!("builtin/known-ioc/{img}"), Category::KnownIoc, Severity::Critical);
+            let r = t.add(
+                format!("builtin/known-ioc/{img}"),
+                Category::KnownIoc,
+                Severity::Critical,
+            );
             match img.strip_suffix("/*") {
                 Some(account) => ioc_account.insert(account.to_string(), r),
                 None => ioc_exact.insert(img, r),
             };
         }
-        let stratum_rule = t.add("builtin/pool/stratum-url".into(), Category::Pool, Severity::Critical);
-        let pool_domain_rule = t.add("builtin/pool/known-pool".into(), Category::Pool, Severity::Critical);
-        let pool_arg_rule = t.add("builtin/pool/pool-argument".into(), Category::Pool, Severity::High);
+        let stratum_rule = t.add(
+            "builtin/pool/stratum-url".into(),
+            Category::Pool,
+            Severity::Critical,
+        );
+        let pool_domain_rule = t.add(
+            "builtin/pool/known-pool".into(),
+            Category::Pool,
+            Severity::Critical,
+        );
+        let pool_arg_rule = t.add(
+            "builtin/pool/pool-argument".into(),
+            Category::Pool,
+            Severity::High,
+        );
 
         let mut flags: HashMap<String, FlagInfo> = HashMap::new();
         for f in &file.miner_flags.strong {
@@ -239,11 +286,28 @@ impl Builtin {
         for f in &file.miner_flags.user_options {
             flags.entry(flag_name(f)).or_default().user = true;
         }
-        let algo_rule = t.add("builtin/miner-flags/algorithm".into(), Category::MinerFlags, Severity::High);
-        let coin_rule = t.add("builtin/miner-flags/coin".into(), Category::MinerFlags, Severity::High);
-        let wallet_rules =
-            WalletKind::ALL.map(|k| t.add(format!("builtin/wallet/{}", k.id()), Category::Wallet, Severity::High));
-        let port_rule = t.add("builtin/port/stratum-port".into(), Category::Port, Severity::Low);
+        let algo_rule = t.add(
+            "builtin/miner-flags/algorithm".into(),
+            Category::MinerFlags,
+            Severity::High,
+        );
+        let coin_rule = t.add(
+            "builtin/miner-flags/coin".into(),
+            Category::MinerFlags,
+            Severity::High,
+        );
+        let wallet_rules = WalletKind::ALL.map(|k| {
+            t.add(
+                format!("builtin/wallet/{}", k.id()),
+                Category::Wallet,
+                Severity::High,
+            )
+        });
+        let port_rule = t.add(
+            "builtin/port/stratum-port".into(),
+            Category::Port,
+            Severity::Low,
+        );
         let signature_rules = t.rules.len();
         let gpu_rule = t.add(GPU_RULE.into(), Category::GpuUnapproved, Severity::High);
         let node_instance_rule = t.add(NODE_INSTANCE_RULE.into(), Category::Node, Severity::Medium);
@@ -308,7 +372,6 @@ impl Builtin {
     pub(crate) fn wallet_rule(&self, k: WalletKind) -> u32 {
         self.wallet_rules[WalletKind::ALL.iter().position(|x| *x == k).unwrap_or(0)]
     }
-
 }
 
 /// Every built-in rule (signature, GPU and node rules), for documentation and `disabledRules`.
@@ -324,10 +387,33 @@ mod tests {
     fn embedded_file_parses_and_covers_required_families() {
         let b = Builtin::from_yaml(SIGNATURES_YAML).unwrap();
         for name in [
-            "xmrig", "xmrig-notls", "xmr-stak", "minerd", "cpuminer", "cpuminer-multi", "cpuminer-opt", "ccminer",
-            "ethminer", "cgminer", "bfgminer", "sgminer", "claymore", "nbminer", "t-rex", "trex", "gminer",
-            "lolminer", "phoenixminer", "teamredminer", "nanominer", "bminer", "wildrig", "srbminer",
-            "srbminer-multi", "kdevtmpfsi", "kinsing",
+            "xmrig",
+            "xmrig-notls",
+            "xmr-stak",
+            "minerd",
+            "cpuminer",
+            "cpuminer-multi",
+            "cpuminer-opt",
+            "ccminer",
+            "ethminer",
+            "cgminer",
+            "bfgminer",
+            "sgminer",
+            "claymore",
+            "nbminer",
+            "t-rex",
+            "trex",
+            "gminer",
+            "lolminer",
+            "phoenixminer",
+            "teamredminer",
+            "nanominer",
+            "bminer",
+            "wildrig",
+            "srbminer",
+            "srbminer-multi",
+            "kdevtmpfsi",
+            "kinsing",
         ] {
             let id = format!("builtin/miner-binary/{name}");
             assert!(b.rules.iter().any(|r| r.id == id), "{name}");
@@ -347,7 +433,11 @@ mod tests {
         }
         assert!(b.algos.contains("rx/0") && !b.algos.contains("ppo"));
         assert!(b.ports.contains(&3333));
-        assert!(b.flags.get("-wal").is_some_and(|f| f.strong.is_some() && f.user));
+        assert!(
+            b.flags
+                .get("-wal")
+                .is_some_and(|f| f.strong.is_some() && f.user)
+        );
     }
 
     #[test]
@@ -356,7 +446,10 @@ mod tests {
         let obj = v.as_object().unwrap();
         assert!(obj.len() >= 7);
         for (k, list) in obj {
-            let src = list.get("source").and_then(|s| s.as_str()).unwrap_or_default();
+            let src = list
+                .get("source")
+                .and_then(|s| s.as_str())
+                .unwrap_or_default();
             assert!(src.len() > 20, "{k} has no source note");
         }
     }

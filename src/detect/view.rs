@@ -149,7 +149,11 @@ impl PodView {
             containers.push(ephemeral_view(i, c));
         }
         let mut node_affinity = Vec::new();
-        if let Some(na) = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()) {
+        if let Some(na) = spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+        {
             let required = na
                 .required_during_scheduling_ignored_during_execution
                 .iter()
@@ -232,7 +236,11 @@ fn build_container(
             .flatten()
             .enumerate()
             .filter_map(|(i, e)| {
-                e.value.as_ref().map(|v| EnvView { index: i, name: e.name.clone(), value: v.clone() })
+                e.value.as_ref().map(|v| EnvView {
+                    index: i,
+                    name: e.name.clone(),
+                    value: v.clone(),
+                })
             })
             .collect(),
         ports: ports

@@ -19,8 +19,13 @@ pub(crate) enum WalletKind {
 }
 
 impl WalletKind {
-    pub(crate) const ALL: [WalletKind; 5] =
-        [WalletKind::Monero, WalletKind::Ethereum, WalletKind::Bitcoin, WalletKind::Ravencoin, WalletKind::Litecoin];
+    pub(crate) const ALL: [WalletKind; 5] = [
+        WalletKind::Monero,
+        WalletKind::Ethereum,
+        WalletKind::Bitcoin,
+        WalletKind::Ravencoin,
+        WalletKind::Litecoin,
+    ];
 
     pub(crate) fn id(self) -> &'static str {
         match self {
@@ -50,16 +55,23 @@ pub(crate) fn classify(run: &str) -> Option<WalletKind> {
     if n < 26 {
         return None;
     }
-    if (n == 95 && matches!(b[0], b'4' | b'8') || n == 106 && b[0] == b'4') && b.iter().all(|&c| is_base58(c)) {
+    if (n == 95 && matches!(b[0], b'4' | b'8') || n == 106 && b[0] == b'4')
+        && b.iter().all(|&c| is_base58(c))
+    {
         return Some(WalletKind::Monero);
     }
-    if n == 42 && (run.starts_with("0x") || run.starts_with("0X")) && b[2..].iter().all(u8::is_ascii_hexdigit) {
+    if n == 42
+        && (run.starts_with("0x") || run.starts_with("0X"))
+        && b[2..].iter().all(u8::is_ascii_hexdigit)
+    {
         return Some(WalletKind::Ethereum);
     }
     let bech32 = |prefix: &str| {
         run.starts_with(prefix)
             && (n == prefix.len() + 39 || n == prefix.len() + 59)
-            && b[prefix.len()..].iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && b[prefix.len()..]
+                .iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit())
     };
     if bech32("bc1") {
         return Some(WalletKind::Bitcoin);
@@ -184,12 +196,27 @@ mod tests {
     fn shapes() {
         assert_eq!(XMR.len(), 95);
         assert_eq!(classify(XMR), Some(WalletKind::Monero));
-        assert_eq!(classify("0xfdb18fa076bd55f6434bc38e03d2b08145f6fe02"), Some(WalletKind::Ethereum));
-        assert_eq!(classify("RXLdrSHoatFf8hvERYHfcAV1Bchtq65JZu"), Some(WalletKind::Ravencoin));
-        assert_eq!(classify("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"), Some(WalletKind::Bitcoin));
-        assert_eq!(classify("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"), Some(WalletKind::Bitcoin));
+        assert_eq!(
+            classify("0xfdb18fa076bd55f6434bc38e03d2b08145f6fe02"),
+            Some(WalletKind::Ethereum)
+        );
+        assert_eq!(
+            classify("RXLdrSHoatFf8hvERYHfcAV1Bchtq65JZu"),
+            Some(WalletKind::Ravencoin)
+        );
+        assert_eq!(
+            classify("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"),
+            Some(WalletKind::Bitcoin)
+        );
+        assert_eq!(
+            classify("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
+            Some(WalletKind::Bitcoin)
+        );
         // not wallets: a sha256 digest, an identifier, a too-short Monero-like run
-        assert_eq!(classify("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), None);
+        assert_eq!(
+            classify("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            None
+        );
         assert_eq!(classify("SomeVeryLongIdentifierNameWithoutDigits"), None);
         assert_eq!(classify(&XMR[..94]), None);
     }

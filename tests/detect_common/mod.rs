@@ -10,36 +10,59 @@ use k8s_openapi::api::core::v1::Pod;
 pub fn view_from_yaml(yaml: &str) -> PodView {
     let v: serde_json::Value = serde_saphyr::from_str(yaml).expect("valid YAML");
     let kind = v["kind"].as_str().expect("kind").to_string();
-    let tmpl = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-                t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
-                path: &str| {
-        PodView::from_template(&kind, meta, t.expect("template"), path)
-    };
+    let tmpl =
+        |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+         t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
+         path: &str| { PodView::from_template(&kind, meta, t.expect("template"), path) };
     match kind.as_str() {
         "Pod" => PodView::from_pod(&serde_json::from_value::<Pod>(v).expect("Pod")),
         "Deployment" => {
             let d: Deployment = serde_json::from_value(v).expect("Deployment");
-            tmpl(&d.metadata, d.spec.as_ref().map(|s| &s.template), "spec.template.spec")
+            tmpl(
+                &d.metadata,
+                d.spec.as_ref().map(|s| &s.template),
+                "spec.template.spec",
+            )
         }
         "StatefulSet" => {
             let d: StatefulSet = serde_json::from_value(v).expect("StatefulSet");
-            tmpl(&d.metadata, d.spec.as_ref().map(|s| &s.template), "spec.template.spec")
+            tmpl(
+                &d.metadata,
+                d.spec.as_ref().map(|s| &s.template),
+                "spec.template.spec",
+            )
         }
         "DaemonSet" => {
             let d: DaemonSet = serde_json::from_value(v).expect("DaemonSet");
-            tmpl(&d.metadata, d.spec.as_ref().map(|s| &s.template), "spec.template.spec")
+            tmpl(
+                &d.metadata,
+                d.spec.as_ref().map(|s| &s.template),
+                "spec.template.spec",
+            )
         }
         "ReplicaSet" => {
             let d: ReplicaSet = serde_json::from_value(v).expect("ReplicaSet");
-            tmpl(&d.metadata, d.spec.as_ref().and_then(|s| s.template.as_ref()), "spec.template.spec")
+            tmpl(
+                &d.metadata,
+                d.spec.as_ref().and_then(|s| s.template.as_ref()),
+                "spec.template.spec",
+            )
         }
         "Job" => {
             let d: Job = serde_json::from_value(v).expect("Job");
-            tmpl(&d.metadata, d.spec.as_ref().map(|s| &s.template), "spec.template.spec")
+            tmpl(
+                &d.metadata,
+                d.spec.as_ref().map(|s| &s.template),
+                "spec.template.spec",
+            )
         }
         "CronJob" => {
             let d: CronJob = serde_json::from_value(v).expect("CronJob");
-            let t = d.spec.as_ref().and_then(|s| s.job_template.spec.as_ref()).map(|s| &s.template);
+            let t = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.job_template.spec.as_ref())
+                .map(|s| &s.template);
             tmpl(&d.metadata, t, "spec.jobTemplate.spec.template.spec")
         }
         other => panic!("unsupported kind {other}"),
@@ -49,10 +72,12 @@ pub fn view_from_yaml(yaml: &str) -> PodView {
 /// The label the corpus convention gives a result: `miner` (some high/critical finding other
 /// than gpu-unapproved), `gpu` (a gpu-unapproved finding), `miner+gpu`, or `benign`.
 pub fn label_of(findings: &[Finding]) -> &'static str {
-    let gpu = findings.iter().any(|f| f.category == cryptojack::detect::Category::GpuUnapproved);
-    let miner = findings
+    let gpu = findings
         .iter()
-        .any(|f| f.category != cryptojack::detect::Category::GpuUnapproved && f.severity >= Severity::High);
+        .any(|f| f.category == cryptojack::detect::Category::GpuUnapproved);
+    let miner = findings.iter().any(|f| {
+        f.category != cryptojack::detect::Category::GpuUnapproved && f.severity >= Severity::High
+    });
     match (miner, gpu) {
         (true, true) => "miner+gpu",
         (true, false) => "miner",

@@ -464,19 +464,28 @@ impl Api {
     }
 
     /// Validates and prunes a custom resource against its schema (no-op for built-ins).
-    fn validate_custom(&self, def: &ResourceDef, version: &str, obj: &mut Value) -> Result<(), ApiError> {
+    fn validate_custom(
+        &self,
+        def: &ResourceDef,
+        version: &str,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         let Some(crd) = &def.crd else {
             return Ok(());
         };
         let Some(schema) = crd.schema(version) else {
             return Ok(());
         };
-        crate::ext::schema::prune_and_default(schema, obj);
-        let errs = crate::ext::schema::validate(schema, obj);
+        crate::schema::prune_and_default(schema, obj);
+        let mut errs = crate::schema::validate(schema, obj);
+        if errs.is_empty() {
+            errs = crate::schema::validate_cel(schema, obj, old);
+        }
         if errs.is_empty() {
             Ok(())
         } else {
-            let body = crate::ext::schema::invalid_status(&def.kind, &def.group, name_of(obj), &errs);
+            let body = crate::schema::invalid_status(&def.kind, &def.group, name_of(obj), &errs);
             Err(ApiError {
                 code: 422,
                 reason: "Invalid".into(),
@@ -567,7 +576,7 @@ impl Api {
             m.remove("status");
         }
         crate::defaults::apply(def, &mut body, &now);
-        self.validate_custom(def, version, &mut body)?;
+        self.validate_custom(def, version, &mut body, None)?;
         if def.key() == crate::crd::CRD_KEY {
             crate::crd::prepare(&mut body, &now).map_err(|e| {
                 ApiError::invalid(def, &name, e.field(), "FieldValueInvalid", &e.to_string())
@@ -626,7 +635,7 @@ impl Api {
                 meta_mut(&mut out).insert("managedFields".into(), mf.clone());
             }
             out["apiVersion"] = json!(def.api_version_for(version));
-            self.validate_custom(def, version, &mut out)?;
+            self.validate_custom(def, version, &mut out, Some(old))?;
             return Ok(out);
         }
         // Immutable metadata comes from the stored object.
@@ -682,7 +691,7 @@ impl Api {
             let now = self.now();
             crate::defaults::apply(def, &mut new, &now);
         }
-        self.validate_custom(def, version, &mut new)?;
+        self.validate_custom(def, version, &mut new, Some(old))?;
         bump_generation(def, old, &mut new);
         if def.key() == crate::crd::CRD_KEY {
             let now = self.now();

@@ -21,7 +21,9 @@ use base64::Engine as _;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::controllers::{Snapshot, is_terminating, keys, obj_name, obj_namespace, obj_uid, str_at};
+use crate::controllers::{
+    Snapshot, is_terminating, keys, obj_name, obj_namespace, obj_uid, str_at,
+};
 
 /// The authenticated user, as `user.Info`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,7 +41,12 @@ impl UserInfo {
         if !g.iter().any(|x| x == "system:authenticated") {
             g.push("system:authenticated".into());
         }
-        UserInfo { username: name.to_string(), uid: None, groups: g, extra: BTreeMap::new() }
+        UserInfo {
+            username: name.to_string(),
+            uid: None,
+            groups: g,
+            extra: BTreeMap::new(),
+        }
     }
 
     /// The identity of a ServiceAccount: `system:serviceaccount:<ns>:<name>`, groups
@@ -182,15 +189,28 @@ impl Tokens {
     }
 }
 
-fn live<'a>(snap: &'a Snapshot, key: &str, ns: Option<&str>, name: &str, uid: &str) -> Option<&'a Value> {
-    snap.get(key, ns, name).filter(|o| obj_uid(o) == Some(uid) && !is_terminating(o))
+fn live<'a>(
+    snap: &'a Snapshot,
+    key: &str,
+    ns: Option<&str>,
+    name: &str,
+    uid: &str,
+) -> Option<&'a Value> {
+    snap.get(key, ns, name)
+        .filter(|o| obj_uid(o) == Some(uid) && !is_terminating(o))
 }
 
 fn validate_issued(i: &Issued, snap: &Snapshot, now: Timestamp) -> Option<UserInfo> {
     if i.expires <= now {
         return None;
     }
-    live(snap, keys::SERVICE_ACCOUNTS, Some(&i.namespace), &i.name, &i.sa_uid)?;
+    live(
+        snap,
+        keys::SERVICE_ACCOUNTS,
+        Some(&i.namespace),
+        &i.name,
+        &i.sa_uid,
+    )?;
     let mut user = UserInfo::service_account(&i.namespace, &i.name, &i.sa_uid);
     if let Some(b) = &i.bound {
         let (key, ns) = match b.kind.as_str() {
@@ -201,34 +221,53 @@ fn validate_issued(i: &Issued, snap: &Snapshot, now: Timestamp) -> Option<UserIn
         };
         live(snap, key, ns, &b.name, &b.uid)?;
         if b.kind == "Pod" {
-            user.extra.insert("authentication.kubernetes.io/pod-name".into(), vec![b.name.clone()]);
-            user.extra.insert("authentication.kubernetes.io/pod-uid".into(), vec![b.uid.clone()]);
+            user.extra.insert(
+                "authentication.kubernetes.io/pod-name".into(),
+                vec![b.name.clone()],
+            );
+            user.extra.insert(
+                "authentication.kubernetes.io/pod-uid".into(),
+                vec![b.uid.clone()],
+            );
         }
     }
-    user.extra.insert("authentication.kubernetes.io/credential-id".into(), vec![format!("JTI={}", i.jti)]);
+    user.extra.insert(
+        "authentication.kubernetes.io/credential-id".into(),
+        vec![format!("JTI={}", i.jti)],
+    );
     Some(user)
 }
 
 fn legacy(token: &str, snap: &Snapshot) -> Option<UserInfo> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let secret = snap.list(keys::SECRETS).iter().map(|s| s.as_ref()).find(|s| {
-        str_at(s, "/type") == Some("kubernetes.io/service-account-token")
-            && str_at(s, "/data/token")
-                .and_then(|t| b64.decode(t).ok())
-                .is_some_and(|t| t == token.as_bytes())
-    })?;
+    let secret = snap
+        .list(keys::SECRETS)
+        .iter()
+        .map(|s| s.as_ref())
+        .find(|s| {
+            str_at(s, "/type") == Some("kubernetes.io/service-account-token")
+                && str_at(s, "/data/token")
+                    .and_then(|t| b64.decode(t).ok())
+                    .is_some_and(|t| t == token.as_bytes())
+        })?;
     if is_terminating(secret) {
         return None;
     }
     let ns = obj_namespace(secret).unwrap_or("default");
     let ann = secret.pointer("/metadata/annotations")?;
-    let sa_name = ann.get("kubernetes.io/service-account.name").and_then(Value::as_str)?;
-    let sa = snap.get(keys::SERVICE_ACCOUNTS, Some(ns), sa_name).filter(|sa| !is_terminating(sa))?;
+    let sa_name = ann
+        .get("kubernetes.io/service-account.name")
+        .and_then(Value::as_str)?;
+    let sa = snap
+        .get(keys::SERVICE_ACCOUNTS, Some(ns), sa_name)
+        .filter(|sa| !is_terminating(sa))?;
     let sa_uid = obj_uid(sa).unwrap_or("");
-    if let Some(want) = ann.get("kubernetes.io/service-account.uid").and_then(Value::as_str) {
-        if want != sa_uid {
-            return None;
-        }
+    if let Some(want) = ann
+        .get("kubernetes.io/service-account.uid")
+        .and_then(Value::as_str)
+        && want != sa_uid
+    {
+        return None;
     }
     let mut user = UserInfo::service_account(ns, obj_name(sa), sa_uid);
     user.extra.insert(
@@ -252,7 +291,11 @@ pub fn legacy_token_for_secret(secret: &Value, sa: &Value) -> String {
         "sub": service_account_username(ns, obj_name(sa)),
     });
     let header = json!({"alg": "RS256", "kid": "kubesim"});
-    let seed = format!("{}/{}", obj_uid(secret).unwrap_or(""), obj_uid(sa).unwrap_or(""));
+    let seed = format!(
+        "{}/{}",
+        obj_uid(secret).unwrap_or(""),
+        obj_uid(sa).unwrap_or("")
+    );
     let mut sig = Vec::with_capacity(32);
     for round in 0u64..4 {
         let mut h: u64 = 0xcbf29ce484222325 ^ round;
@@ -262,7 +305,12 @@ pub fn legacy_token_for_secret(secret: &Value, sa: &Value) -> String {
         }
         sig.extend_from_slice(&h.to_be_bytes());
     }
-    format!("{}.{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()), b64url(&sig))
+    format!(
+        "{}.{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes()),
+        b64url(&sig)
+    )
 }
 
 #[cfg(test)]
@@ -281,10 +329,19 @@ mod tests {
     fn static_tokens() {
         let tk = Tokens::new();
         tk.add_static("admin-token", UserInfo::user("admin", &["system:masters"]));
-        let u = tk.authenticate("admin-token", &Snapshot::default(), t("2024-01-01T00:00:00Z")).unwrap();
+        let u = tk
+            .authenticate(
+                "admin-token",
+                &Snapshot::default(),
+                t("2024-01-01T00:00:00Z"),
+            )
+            .unwrap();
         assert_eq!(u.username, "admin");
         assert!(u.groups.contains(&"system:authenticated".to_string()));
-        assert!(tk.authenticate("nope", &Snapshot::default(), t("2024-01-01T00:00:00Z")).is_none());
+        assert!(
+            tk.authenticate("nope", &Snapshot::default(), t("2024-01-01T00:00:00Z"))
+                .is_none()
+        );
     }
 
     #[test]
@@ -295,7 +352,9 @@ mod tests {
         assert_eq!(exp, t("2024-01-01T01:00:00Z"));
         assert_eq!(tok.split('.').count(), 3);
         let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tok.split('.').nth(1).unwrap()).unwrap(),
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(tok.split('.').nth(1).unwrap())
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(claims["sub"], "system:serviceaccount:ns:bot");
@@ -303,19 +362,40 @@ mod tests {
         let snap = Snapshot::from_objects([("/serviceaccounts", sa("u1"))]);
         let u = tk.authenticate(&tok, &snap, now).unwrap();
         assert_eq!(u.username, "system:serviceaccount:ns:bot");
-        assert_eq!(u.groups, vec!["system:serviceaccounts", "system:serviceaccounts:ns", "system:authenticated"]);
+        assert_eq!(
+            u.groups,
+            vec![
+                "system:serviceaccounts",
+                "system:serviceaccounts:ns",
+                "system:authenticated"
+            ]
+        );
         assert_eq!(u.uid.as_deref(), Some("u1"));
-        assert!(tk.authenticate(&tok, &snap, t("2024-01-01T01:00:00Z")).is_none(), "expired");
-        assert!(tk.authenticate(&tok, &Snapshot::default(), now).is_none(), "SA deleted");
+        assert!(
+            tk.authenticate(&tok, &snap, t("2024-01-01T01:00:00Z"))
+                .is_none(),
+            "expired"
+        );
+        assert!(
+            tk.authenticate(&tok, &Snapshot::default(), now).is_none(),
+            "SA deleted"
+        );
         let recreated = Snapshot::from_objects([("/serviceaccounts", sa("u2"))]);
-        assert!(tk.authenticate(&tok, &recreated, now).is_none(), "SA recreated with a new uid");
+        assert!(
+            tk.authenticate(&tok, &recreated, now).is_none(),
+            "SA recreated with a new uid"
+        );
     }
 
     #[test]
     fn pod_bound_token() {
         let tk = Tokens::new();
         let now = t("2024-01-01T00:00:00Z");
-        let bound = BoundObject { kind: "Pod".into(), name: "p".into(), uid: "pu".into() };
+        let bound = BoundObject {
+            kind: "Pod".into(),
+            name: "p".into(),
+            uid: "pu".into(),
+        };
         let (tok, _) = tk.issue("ns", "bot", "u1", Some(bound), 3600, now);
         let pod = json!({"kind":"Pod","metadata":{"name":"p","namespace":"ns","uid":"pu"}});
         let snap = Snapshot::from_objects([("/serviceaccounts", sa("u1")), ("/pods", pod.clone())]);
@@ -339,11 +419,22 @@ mod tests {
                        "kubernetes.io/service-account.name":"bot","kubernetes.io/service-account.uid":uid_ann}},
                    "data":{"token": base64::engine::general_purpose::STANDARD.encode("legacy-tok")}})
         };
-        let snap = Snapshot::from_objects([("/serviceaccounts", sa("u1")), ("/secrets", secret("u1"))]);
-        assert_eq!(tk.authenticate("legacy-tok", &snap, now).unwrap().username, "system:serviceaccount:ns:bot");
+        let snap =
+            Snapshot::from_objects([("/serviceaccounts", sa("u1")), ("/secrets", secret("u1"))]);
+        assert_eq!(
+            tk.authenticate("legacy-tok", &snap, now).unwrap().username,
+            "system:serviceaccount:ns:bot"
+        );
         let snap = Snapshot::from_objects([("/serviceaccounts", sa("u1"))]);
-        assert!(tk.authenticate("legacy-tok", &snap, now).is_none(), "secret deleted");
-        let snap = Snapshot::from_objects([("/serviceaccounts", sa("u2")), ("/secrets", secret("u1"))]);
-        assert!(tk.authenticate("legacy-tok", &snap, now).is_none(), "SA recreated");
+        assert!(
+            tk.authenticate("legacy-tok", &snap, now).is_none(),
+            "secret deleted"
+        );
+        let snap =
+            Snapshot::from_objects([("/serviceaccounts", sa("u2")), ("/secrets", secret("u1"))]);
+        assert!(
+            tk.authenticate("legacy-tok", &snap, now).is_none(),
+            "SA recreated"
+        );
     }
 }

@@ -194,3 +194,116 @@ mod tests {
         assert!(api_resource_list(&r, "apps", "v9").is_none());
     }
 }
+
+/// Path key of a group-version in the OpenAPI v3 index: `api/v1`, `apis/apps/v1`.
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+fn served_gvs(reg: &Registry) -> std::collections::BTreeSet<(String, String)> {
+    reg.all()
+        .iter()
+        .flat_map(|d| d.versions.iter().map(|v| (d.group.clone(), v.clone())).collect::<Vec<_>>())
+        .collect()
+}
+
+/// GET /openapi/v3: the index of group-version documents.
+pub fn openapi_v3_index(reg: &Registry) -> Value {
+    let mut paths = serde_json::Map::new();
+    for (g, v) in served_gvs(reg) {
+        let doc = openapi_v3_gv(reg, &g, &v).unwrap_or(Value::Null);
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            doc.to_string().hash(&mut h);
+            format!("{:016X}", h.finish())
+        };
+        let p = gv_path(&g, &v);
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash}")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// GET /openapi/v3/apis/GROUP/VERSION: a minimal OpenAPI v3 document. It declares the operations
+/// with their `x-kubernetes-group-version-kind` and the `fieldValidation`/`fieldManager` query
+/// parameters (kubectl checks these to decide on server-side field validation); schemas are the
+/// CRDs' own, and free-form objects for built-ins.
+pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+    let mut defs: Vec<_> = reg
+        .all()
+        .into_iter()
+        .filter(|d| d.group == group && d.serves_version(version))
+        .collect();
+    if defs.is_empty() {
+        return None;
+    }
+    defs.sort_by(|a, b| a.plural.cmp(&b.plural));
+    let prefix = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    let qp = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for d in &defs {
+        let gvk = json!({"group": group, "version": version, "kind": d.kind});
+        let schema_name = format!("{}.{}.{}", if group.is_empty() { "io.k8s.api.core" } else { group }, version, d.kind);
+        let schema = d
+            .crd
+            .as_ref()
+            .and_then(|c| c.schema(version).cloned())
+            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        let mut schema = schema;
+        schema["x-kubernetes-group-version-kind"] = json!([gvk]);
+        schemas.insert(schema_name.clone(), schema);
+        let body = json!({"content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}});
+        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}}});
+        let op = |action: &str, params: Vec<Value>, with_body: bool| {
+            let mut o = json!({
+                "operationId": format!("{action}{}", d.kind),
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": params,
+                "responses": ok,
+            });
+            if with_body {
+                o["requestBody"] = body.clone();
+            }
+            o
+        };
+        let write_params = vec![qp("dryRun"), qp("fieldManager"), qp("fieldValidation")];
+        let mut patch_params = write_params.clone();
+        patch_params.push(qp("force"));
+        let item = json!({
+            "get": op("get", vec![], false),
+            "put": op("put", write_params.clone(), true),
+            "patch": op("patch", patch_params, true),
+            "delete": op("delete", vec![qp("dryRun")], false),
+        });
+        let coll = json!({
+            "get": op("list", vec![qp("labelSelector"), qp("fieldSelector"), qp("limit"), qp("continue"), qp("watch"), qp("resourceVersion")], false),
+            "post": op("post", write_params, true),
+        });
+        if d.namespaced {
+            paths.insert(format!("{prefix}/namespaces/{{namespace}}/{}", d.plural), coll);
+            paths.insert(format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", d.plural), item);
+        } else {
+            paths.insert(format!("{prefix}/{}", d.plural), coll);
+            paths.insert(format!("{prefix}/{}/{{name}}", d.plural), item);
+        }
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0-kubesim"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }))
+}

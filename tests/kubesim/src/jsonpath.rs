@@ -78,9 +78,14 @@ pub fn eval_jsonpath(obj: &Value, path: &str) -> Vec<Value> {
 
 /// Text form of a value as jsonpath prints it: strings bare, numbers and booleans as JSON,
 /// objects and arrays as compact JSON.
+/// Whole floats print without a fraction, as Go's `%v` does for small values.
 pub fn value_to_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e6 => format!("{}", f as i64),
+            _ => n.to_string(),
+        },
         other => other.to_string(),
     }
 }
@@ -519,6 +524,8 @@ mod tests {
     fn text_form() {
         assert_eq!(value_to_text(&json!("s")), "s");
         assert_eq!(value_to_text(&json!(0.5)), "0.5");
+        assert_eq!(value_to_text(&json!(7.0)), "7");
+        assert_eq!(value_to_text(&json!(true)), "true");
         assert_eq!(value_to_text(&json!({"a": [1]})), "{\"a\":[1]}");
     }
 }

@@ -20,7 +20,6 @@ pub mod cron;
 pub mod defaults;
 pub mod discovery;
 pub mod driver;
-pub mod ext;
 pub mod faults;
 pub mod jsonpath;
 pub mod patch;
@@ -432,14 +431,20 @@ impl Sim {
         self.client_with_token(&self.admin_token)
     }
 
-    /// A client sending `token` as its bearer token.
-    pub fn client_with_token(&self, token: &str) -> kube::Client {
+    /// The client configuration for `token` (plain HTTP, bearer token, kube's default retries).
+    pub fn client_config(&self, token: &str) -> kube::Config {
         let uri: axum::http::Uri = match self.url.parse() {
             Ok(u) => u,
             Err(_) => unreachable!("the server URL is always a valid URI"),
         };
         let mut cfg = kube::Config::new(uri);
         cfg.auth_info.token = Some(token.to_string().into());
+        cfg
+    }
+
+    /// A client sending `token` as its bearer token.
+    pub fn client_with_token(&self, token: &str) -> kube::Client {
+        let cfg = self.client_config(token);
         match kube::Client::try_from(cfg) {
             Ok(c) => c,
             // Only fails for TLS/proxy/exec settings, none of which is used here.

@@ -6,9 +6,9 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::controllers::{
-    Snapshot, add_seconds, controller_ref, existing_conditions, fmt_time, generation, i64_at, is_terminating, keys,
-    obj_labels, obj_name, obj_namespace, parse_time, pod_phase, pod_ready, scaled_int_or_percent, selector_matches,
-    set_condition, str_at,
+    Snapshot, add_seconds, controller_ref, existing_conditions, fmt_time, generation, i64_at,
+    is_terminating, keys, obj_labels, obj_name, obj_namespace, parse_time, pod_phase, pod_ready,
+    scaled_int_or_percent, selector_matches, set_condition, str_at,
 };
 
 /// Entries of `status.disruptedPods` older than this are dropped (`DeletionTimeout`).
@@ -63,7 +63,9 @@ pub fn matching_pdbs<'a>(pod: &Value, snap: &'a Snapshot) -> Vec<&'a Value> {
     snap.list(keys::PDBS)
         .iter()
         .map(|p| p.as_ref())
-        .filter(|p| obj_namespace(p) == ns && selector_matches(p.pointer("/spec/selector"), obj_labels(pod)))
+        .filter(|p| {
+            obj_namespace(p) == ns && selector_matches(p.pointer("/spec/selector"), obj_labels(pod))
+        })
         .collect()
 }
 
@@ -87,7 +89,11 @@ pub fn matching_pdbs<'a>(pod: &Value, snap: &'a Snapshot) -> Vec<&'a Value> {
 ///   and then deletes the pod.
 ///
 /// Ok(empty) means: delete the pod, no budget to update.
-pub fn check_eviction(pod: &Value, snap: &Snapshot, now: Timestamp) -> Result<Vec<Value>, EvictionBlocked> {
+pub fn check_eviction(
+    pod: &Value,
+    snap: &Snapshot,
+    now: Timestamp,
+) -> Result<Vec<Value>, EvictionBlocked> {
     if matches!(pod_phase(pod), "Succeeded" | "Failed" | "Pending") || is_terminating(pod) {
         return Ok(Vec::new());
     }
@@ -101,7 +107,9 @@ pub fn check_eviction(pod: &Value, snap: &Snapshot, now: Timestamp) -> Result<Ve
             message,
         });
     }
-    let Some(pdb) = pdbs.first() else { return Ok(Vec::new()) };
+    let Some(pdb) = pdbs.first() else {
+        return Ok(Vec::new());
+    };
     let st = |f: &str| i64_at(pdb, &format!("/status/{f}")).unwrap_or(0);
     if !pod_ready(pod) {
         if str_at(pdb, "/spec/unhealthyPodEvictionPolicy") == Some("AlwaysAllow") {
@@ -113,15 +121,25 @@ pub fn check_eviction(pod: &Value, snap: &Snapshot, now: Timestamp) -> Result<Ve
     }
     let name = obj_name(pdb);
     if st("observedGeneration") < generation(pdb) {
-        return Err(too_many_requests(10, format!("The disruption budget {name} is still being processed by the server.")));
+        return Err(too_many_requests(
+            10,
+            format!("The disruption budget {name} is still being processed by the server."),
+        ));
     }
     let allowed = st("disruptionsAllowed");
     if allowed < 0 {
         return Err(forbidden(name, "pdb disruptions allowed is negative"));
     }
-    let disrupted = pdb.pointer("/status/disruptedPods").and_then(Value::as_object).map(Map::len).unwrap_or(0);
+    let disrupted = pdb
+        .pointer("/status/disruptedPods")
+        .and_then(Value::as_object)
+        .map(Map::len)
+        .unwrap_or(0);
     if disrupted > MAX_DISRUPTED_POD_SIZE {
-        return Err(forbidden(name, "DisruptedPods map too big - too many evictions not confirmed by PDB controller"));
+        return Err(forbidden(
+            name,
+            "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+        ));
     }
     if allowed == 0 {
         return Err(too_many_requests(
@@ -137,7 +155,15 @@ pub fn check_eviction(pod: &Value, snap: &Snapshot, now: Timestamp) -> Result<Ve
     updated["status"]["disruptionsAllowed"] = json!(allowed - 1);
     if allowed - 1 == 0 {
         let mut conds = existing_conditions(pdb);
-        set_condition(&mut conds, "DisruptionAllowed", "False", "InsufficientPods", "", now, false);
+        set_condition(
+            &mut conds,
+            "DisruptionAllowed",
+            "False",
+            "InsufficientPods",
+            "",
+            now,
+            false,
+        );
         for c in &mut conds {
             if c["type"] == "DisruptionAllowed" {
                 c["observedGeneration"] = json!(generation(pdb));
@@ -145,7 +171,10 @@ pub fn check_eviction(pod: &Value, snap: &Snapshot, now: Timestamp) -> Result<Ve
         }
         updated["status"]["conditions"] = Value::Array(conds);
     }
-    if !updated["status"].get("disruptedPods").is_some_and(Value::is_object) {
+    if !updated["status"]
+        .get("disruptedPods")
+        .is_some_and(Value::is_object)
+    {
         updated["status"]["disruptedPods"] = json!({});
     }
     updated["status"]["disruptedPods"][obj_name(pod)] = json!(fmt_time(now));
@@ -163,15 +192,21 @@ fn expected_scale(pods: &[&Value], snap: &Snapshot) -> Result<i64, String> {
         let Some(r) = controller_ref(p) else {
             return Err(format!("found no controller ref for pod {:?}", obj_name(p)));
         };
-        let uid = r.get("uid").and_then(Value::as_str).unwrap_or("").to_string();
+        let uid = r
+            .get("uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if !seen.insert(uid.clone()) {
             continue;
         }
         let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
         let name = r.get("name").and_then(Value::as_str).unwrap_or("");
         let ns = obj_namespace(p);
-        let find =
-            |key: &str, name: &str| snap.get(key, ns, name).filter(|o| crate::controllers::obj_uid(o) == Some(uid.as_str()));
+        let find = |key: &str, name: &str| {
+            snap.get(key, ns, name)
+                .filter(|o| crate::controllers::obj_uid(o) == Some(uid.as_str()))
+        };
         let scale = match kind {
             "ReplicaSet" => find(keys::REPLICA_SETS, name).map(|rs| {
                 let dep = controller_ref(rs)
@@ -179,14 +214,17 @@ fn expected_scale(pods: &[&Value], snap: &Snapshot) -> Result<i64, String> {
                     .and_then(|r| r.get("name").and_then(Value::as_str))
                     .and_then(|d| snap.get(keys::DEPLOYMENTS, ns, d));
                 match dep {
-                    Some(d) => (crate::controllers::obj_uid(d).unwrap_or("").to_string(), i64_at(d, "/spec/replicas").unwrap_or(1)),
+                    Some(d) => (
+                        crate::controllers::obj_uid(d).unwrap_or("").to_string(),
+                        i64_at(d, "/spec/replicas").unwrap_or(1),
+                    ),
                     None => (uid.clone(), i64_at(rs, "/spec/replicas").unwrap_or(1)),
                 }
             }),
-            "StatefulSet" => find(keys::STATEFUL_SETS, name).map(|s| (uid.clone(), i64_at(s, "/spec/replicas").unwrap_or(1))),
-            "ReplicationController" => {
-                find(keys::REPLICATION_CONTROLLERS, name).map(|s| (uid.clone(), i64_at(s, "/spec/replicas").unwrap_or(1)))
-            }
+            "StatefulSet" => find(keys::STATEFUL_SETS, name)
+                .map(|s| (uid.clone(), i64_at(s, "/spec/replicas").unwrap_or(1))),
+            "ReplicationController" => find(keys::REPLICATION_CONTROLLERS, name)
+                .map(|s| (uid.clone(), i64_at(s, "/spec/replicas").unwrap_or(1))),
             _ => None,
         };
         match scale {
@@ -206,8 +244,16 @@ fn expected_scale(pods: &[&Value], snap: &Snapshot) -> Result<i64, String> {
 /// disruptionsAllowed 0 and condition DisruptionAllowed=False reason SyncFailed.
 pub fn compute_status(pdb: &Value, ns_pods: &[&Value], snap: &Snapshot, now: Timestamp) -> Value {
     let sel = pdb.pointer("/spec/selector");
-    let pods: Vec<&Value> = ns_pods.iter().copied().filter(|p| selector_matches(sel, obj_labels(p))).collect();
-    let mut status = pdb.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let pods: Vec<&Value> = ns_pods
+        .iter()
+        .copied()
+        .filter(|p| selector_matches(sel, obj_labels(p)))
+        .collect();
+    let mut status = pdb
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     let min_avail = pdb.pointer("/spec/minAvailable").filter(|v| !v.is_null());
     let max_unav = pdb.pointer("/spec/maxUnavailable").filter(|v| !v.is_null());
     let counts: Result<(i64, i64), String> = if let Some(mu) = max_unav {
@@ -219,21 +265,32 @@ pub fn compute_status(pdb: &Value, ns_pods: &[&Value], snap: &Snapshot, now: Tim
         if ma.is_number() {
             Ok((pods.len() as i64, ma.as_i64().unwrap_or(0)))
         } else {
-            expected_scale(&pods, snap)
-                .and_then(|expected| Ok((expected, scaled_int_or_percent(Some(ma), expected, true)?.unwrap_or(0))))
+            expected_scale(&pods, snap).and_then(|expected| {
+                Ok((
+                    expected,
+                    scaled_int_or_percent(Some(ma), expected, true)?.unwrap_or(0),
+                ))
+            })
         }
     } else {
         Ok((0, 0))
     };
     // disruptedPods: drop pods gone, being deleted, or recorded too long ago.
     let mut disrupted = Map::new();
-    if let Some(d) = pdb.pointer("/status/disruptedPods").and_then(Value::as_object) {
+    if let Some(d) = pdb
+        .pointer("/status/disruptedPods")
+        .and_then(Value::as_object)
+    {
         for (name, when) in d {
-            let Some(p) = pods.iter().find(|p| obj_name(p) == name) else { continue };
+            let Some(p) = pods.iter().find(|p| obj_name(p) == name) else {
+                continue;
+            };
             if is_terminating(p) {
                 continue;
             }
-            let Some(t) = when.as_str().and_then(parse_time) else { continue };
+            let Some(t) = when.as_str().and_then(parse_time) else {
+                continue;
+            };
             if add_seconds(t, DELETION_TIMEOUT_SECONDS) < now {
                 continue;
             }
@@ -248,20 +305,48 @@ pub fn compute_status(pdb: &Value, ns_pods: &[&Value], snap: &Snapshot, now: Tim
     let pdb_gen = generation(pdb);
     match counts {
         Ok((expected, desired)) => {
-            let allowed = if expected <= 0 || current_healthy - desired <= 0 { 0 } else { current_healthy - desired };
+            let allowed = if expected <= 0 || current_healthy - desired <= 0 {
+                0
+            } else {
+                current_healthy - desired
+            };
             status["expectedPods"] = json!(expected);
             status["desiredHealthy"] = json!(desired);
             status["currentHealthy"] = json!(current_healthy);
             status["disruptionsAllowed"] = json!(allowed);
             if allowed > 0 {
-                set_condition(&mut conds, "DisruptionAllowed", "True", "SufficientPods", "", now, false);
+                set_condition(
+                    &mut conds,
+                    "DisruptionAllowed",
+                    "True",
+                    "SufficientPods",
+                    "",
+                    now,
+                    false,
+                );
             } else {
-                set_condition(&mut conds, "DisruptionAllowed", "False", "InsufficientPods", "", now, false);
+                set_condition(
+                    &mut conds,
+                    "DisruptionAllowed",
+                    "False",
+                    "InsufficientPods",
+                    "",
+                    now,
+                    false,
+                );
             }
         }
         Err(e) => {
             status["disruptionsAllowed"] = json!(0);
-            set_condition(&mut conds, "DisruptionAllowed", "False", "SyncFailed", &e, now, false);
+            set_condition(
+                &mut conds,
+                "DisruptionAllowed",
+                "False",
+                "SyncFailed",
+                &e,
+                now,
+                false,
+            );
         }
     }
     for c in &mut conds {
@@ -285,8 +370,12 @@ pub fn compute_status(pdb: &Value, ns_pods: &[&Value], snap: &Snapshot, now: Tim
 /// re-reading the budget).
 pub fn compute_status_from_snapshot(pdb: &Value, snap: &Snapshot, now: Timestamp) -> Value {
     let ns = obj_namespace(pdb);
-    let pods: Vec<&Value> =
-        snap.list(keys::PODS).iter().map(|p| p.as_ref()).filter(|p| obj_namespace(p) == ns).collect();
+    let pods: Vec<&Value> = snap
+        .list(keys::PODS)
+        .iter()
+        .map(|p| p.as_ref())
+        .filter(|p| obj_namespace(p) == ns)
+        .collect();
     compute_status(pdb, &pods, snap, now)
 }
 
@@ -327,7 +416,12 @@ mod tests {
     #[test]
     fn status_min_available_int_and_percent() {
         let now = t("2024-01-01T00:00:00Z");
-        let items = vec![("/pods", pod("a", true, "rs")), ("/pods", pod("b", true, "rs")), ("/pods", pod("c", false, "rs")), ("apps/replicasets", rs("rs", 3))];
+        let items = vec![
+            ("/pods", pod("a", true, "rs")),
+            ("/pods", pod("b", true, "rs")),
+            ("/pods", pod("c", false, "rs")),
+            ("apps/replicasets", rs("rs", 3)),
+        ];
         let (p, _) = with_status(pdb(json!({"minAvailable": 2})), items.clone(), now);
         assert_eq!(p["status"]["expectedPods"], 3);
         assert_eq!(p["status"]["currentHealthy"], 2);
@@ -347,29 +441,55 @@ mod tests {
         let now = t("2024-01-01T00:00:00Z");
         let d = json!({"kind":"Deployment","metadata":{"name":"web","namespace":"ns","uid":"u-web"},"spec":{"replicas":4}});
         let mut r = rs("rs", 2);
-        r["metadata"]["ownerReferences"] = json!([{"kind":"Deployment","name":"web","uid":"u-web","controller":true}]);
-        let items = vec![("/pods", pod("a", true, "rs")), ("/pods", pod("b", true, "rs")), ("apps/replicasets", r), ("apps/deployments", d)];
+        r["metadata"]["ownerReferences"] =
+            json!([{"kind":"Deployment","name":"web","uid":"u-web","controller":true}]);
+        let items = vec![
+            ("/pods", pod("a", true, "rs")),
+            ("/pods", pod("b", true, "rs")),
+            ("apps/replicasets", r),
+            ("apps/deployments", d),
+        ];
         let (p, _) = with_status(pdb(json!({"maxUnavailable": "25%"})), items, now);
         assert_eq!(p["status"]["expectedPods"], 4);
         assert_eq!(p["status"]["desiredHealthy"], 3);
         let mut bare = pod("x", true, "rs");
-        bare["metadata"].as_object_mut().unwrap().remove("ownerReferences");
-        let (p, _) = with_status(pdb(json!({"maxUnavailable": 1})), vec![("/pods", bare)], now);
+        bare["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+        let (p, _) = with_status(
+            pdb(json!({"maxUnavailable": 1})),
+            vec![("/pods", bare)],
+            now,
+        );
         assert_eq!(p["status"]["disruptionsAllowed"], 0);
         assert_eq!(p["status"]["conditions"][0]["reason"], "SyncFailed");
-        assert_eq!(p["status"]["conditions"][0]["message"], "found no controller ref for pod \"x\"");
+        assert_eq!(
+            p["status"]["conditions"][0]["message"],
+            "found no controller ref for pod \"x\""
+        );
     }
 
     #[test]
     fn eviction_blocked_then_allowed() {
         let now = t("2024-01-01T00:00:00Z");
-        let items = vec![("/pods", pod("a", true, "rs")), ("/pods", pod("b", true, "rs")), ("apps/replicasets", rs("rs", 2))];
+        let items = vec![
+            ("/pods", pod("a", true, "rs")),
+            ("/pods", pod("b", true, "rs")),
+            ("apps/replicasets", rs("rs", 2)),
+        ];
         let (_, snap) = with_status(pdb(json!({"minAvailable": 2})), items.clone(), now);
         let err = check_eviction(&pod("a", true, "rs"), &snap, now).unwrap_err();
         assert_eq!(err.code, 429);
-        assert_eq!(err.message, "Cannot evict pod as it would violate the pod's disruption budget.");
+        assert_eq!(
+            err.message,
+            "Cannot evict pod as it would violate the pod's disruption budget."
+        );
         assert_eq!(err.status["reason"], "TooManyRequests");
-        assert_eq!(err.status["details"]["causes"][0]["reason"], "DisruptionBudget");
+        assert_eq!(
+            err.status["details"]["causes"][0]["reason"],
+            "DisruptionBudget"
+        );
         assert_eq!(
             err.status["details"]["causes"][0]["message"],
             "The disruption budget web-pdb needs 2 healthy pods and has 2 currently"
@@ -377,11 +497,20 @@ mod tests {
         let (_, snap) = with_status(pdb(json!({"minAvailable": 1})), items, now);
         let ok = check_eviction(&pod("a", true, "rs"), &snap, now).unwrap();
         assert_eq!(ok[0]["status"]["disruptionsAllowed"], 0);
-        assert_eq!(ok[0]["status"]["disruptedPods"]["a"], "2024-01-01T00:00:00Z");
-        assert_eq!(ok[0]["status"]["conditions"][0]["reason"], "InsufficientPods");
+        assert_eq!(
+            ok[0]["status"]["disruptedPods"]["a"],
+            "2024-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            ok[0]["status"]["conditions"][0]["reason"],
+            "InsufficientPods"
+        );
         // The controller then excludes the disrupted pod until it expires.
         let mut p = ok[0].clone();
-        let snap2 = Snapshot::from_objects([("/pods", pod("a", true, "rs")), ("/pods", pod("b", true, "rs"))]);
+        let snap2 = Snapshot::from_objects([
+            ("/pods", pod("a", true, "rs")),
+            ("/pods", pod("b", true, "rs")),
+        ]);
         p["status"] = compute_status_from_snapshot(&p, &snap2, now);
         assert_eq!(p["status"]["currentHealthy"], 1);
         p["status"] = compute_status_from_snapshot(&p, &snap2, t("2024-01-01T00:02:01Z"));
@@ -392,7 +521,10 @@ mod tests {
     #[test]
     fn eviction_special_cases() {
         let now = t("2024-01-01T00:00:00Z");
-        let items = vec![("/pods", pod("a", true, "rs")), ("apps/replicasets", rs("rs", 1))];
+        let items = vec![
+            ("/pods", pod("a", true, "rs")),
+            ("apps/replicasets", rs("rs", 1)),
+        ];
         let (_, snap) = with_status(pdb(json!({"minAvailable": 1})), items.clone(), now);
         let mut pending = pod("a", false, "rs");
         pending["status"]["phase"] = json!("Pending");
@@ -401,8 +533,18 @@ mod tests {
         done["status"]["phase"] = json!("Succeeded");
         assert_eq!(check_eviction(&done, &snap, now), Ok(vec![]));
         // Unready pod while the budget is healthy: allowed without decrement.
-        let (_, snap_h) = with_status(pdb(json!({"minAvailable": 1})), vec![("/pods", pod("a", true, "rs")), ("/pods", pod("b", false, "rs"))], now);
-        assert_eq!(check_eviction(&pod("b", false, "rs"), &snap_h, now), Ok(vec![]));
+        let (_, snap_h) = with_status(
+            pdb(json!({"minAvailable": 1})),
+            vec![
+                ("/pods", pod("a", true, "rs")),
+                ("/pods", pod("b", false, "rs")),
+            ],
+            now,
+        );
+        assert_eq!(
+            check_eviction(&pod("b", false, "rs"), &snap_h, now),
+            Ok(vec![])
+        );
         // Two PDBs → 500.
         let (p1, _) = with_status(pdb(json!({"minAvailable": 0})), items.clone(), now);
         let mut p2 = p1.clone();
@@ -410,17 +552,25 @@ mod tests {
         let mut all = items.clone();
         all.push(("policy/poddisruptionbudgets", p1));
         all.push(("policy/poddisruptionbudgets", p2));
-        let err = check_eviction(&pod("a", true, "rs"), &Snapshot::from_objects(all), now).unwrap_err();
+        let err =
+            check_eviction(&pod("a", true, "rs"), &Snapshot::from_objects(all), now).unwrap_err();
         assert_eq!(err.code, 500);
-        assert_eq!(err.message, "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.");
+        assert_eq!(
+            err.message,
+            "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+        );
         // Status not yet observed → 429 "still being processed".
         let mut fresh = pdb(json!({"minAvailable": 0}));
         fresh["metadata"]["generation"] = json!(2);
         let mut items2 = items;
         items2.push(("policy/poddisruptionbudgets", fresh));
-        let err = check_eviction(&pod("a", true, "rs"), &Snapshot::from_objects(items2), now).unwrap_err();
+        let err = check_eviction(&pod("a", true, "rs"), &Snapshot::from_objects(items2), now)
+            .unwrap_err();
         assert_eq!(err.code, 429);
         assert_eq!(err.status["details"]["retryAfterSeconds"], 10);
-        assert_eq!(err.status["details"]["causes"][0]["message"], "The disruption budget web-pdb is still being processed by the server.");
+        assert_eq!(
+            err.status["details"]["causes"][0]["message"],
+            "The disruption budget web-pdb is still being processed by the server."
+        );
     }
 }

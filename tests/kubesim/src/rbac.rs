@@ -49,7 +49,10 @@ pub fn authorize(attrs: &Attributes, snap: &Snapshot) -> Result<(), String> {
     if attrs.user.groups.iter().any(|g| g == "system:masters") {
         return Ok(());
     }
-    if bootstrap_rules(&attrs.user).iter().any(|r| rule_allows(r, attrs)) {
+    if bootstrap_rules(&attrs.user)
+        .iter()
+        .any(|r| rule_allows(r, attrs))
+    {
         return Ok(());
     }
     let mut errors: Vec<String> = Vec::new();
@@ -99,7 +102,13 @@ fn aggregate(errors: &[String]) -> String {
     if seen.len() == 1 {
         seen[0].clone()
     } else {
-        format!("[{}]", seen.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+        format!(
+            "[{}]",
+            seen.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 
@@ -108,7 +117,10 @@ fn aggregate(errors: &[String]) -> String {
 pub fn forbidden_message(attrs: &Attributes) -> String {
     let user = &attrs.user.username;
     if !attrs.is_resource_request() {
-        return format!("forbidden: User {user:?} cannot {} path {:?}", attrs.verb, attrs.resource);
+        return format!(
+            "forbidden: User {user:?} cannot {} path {:?}",
+            attrs.verb, attrs.resource
+        );
     }
     let mut resource = attrs.resource.clone();
     if let Some(s) = attrs.subresource.as_deref().filter(|s| !s.is_empty()) {
@@ -124,7 +136,11 @@ pub fn forbidden_message(attrs: &Attributes) -> String {
             attrs.verb, attrs.api_group
         ),
     };
-    let gr = if attrs.api_group.is_empty() { attrs.resource.clone() } else { format!("{}.{}", attrs.resource, attrs.api_group) };
+    let gr = if attrs.api_group.is_empty() {
+        attrs.resource.clone()
+    } else {
+        format!("{}.{}", attrs.resource, attrs.api_group)
+    };
     match attrs.name.as_deref().filter(|n| !n.is_empty()) {
         Some(n) => format!("{gr} {n:?} is forbidden: {inner}"),
         None => format!("{gr} is forbidden: {inner}"),
@@ -146,7 +162,9 @@ pub fn forbidden_status(attrs: &Attributes, message: &str) -> Value {
 }
 
 fn applies(binding: &Value, user: &UserInfo, binding_ns: &str) -> bool {
-    let Some(subjects) = binding.get("subjects").and_then(Value::as_array) else { return false };
+    let Some(subjects) = binding.get("subjects").and_then(Value::as_array) else {
+        return false;
+    };
     subjects.iter().any(|s| {
         let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
         let name = s.get("name").and_then(Value::as_str).unwrap_or("");
@@ -154,7 +172,11 @@ fn applies(binding: &Value, user: &UserInfo, binding_ns: &str) -> bool {
             "User" => user.username == name,
             "Group" => user.groups.iter().any(|g| g == name),
             "ServiceAccount" => {
-                let ns = s.get("namespace").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(binding_ns);
+                let ns = s
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(binding_ns);
                 !ns.is_empty() && user.username == service_account_username(ns, name)
             }
             _ => false,
@@ -163,18 +185,30 @@ fn applies(binding: &Value, user: &UserInfo, binding_ns: &str) -> bool {
 }
 
 fn role_rules(binding: &Value, snap: &Snapshot, ns: Option<&str>) -> Result<Vec<Value>, String> {
-    let kind = binding.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or("");
-    let name = binding.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+    let kind = binding
+        .pointer("/roleRef/kind")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let name = binding
+        .pointer("/roleRef/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let found = match (kind, ns) {
         ("Role", Some(ns)) => snap.get(keys::ROLES, Some(ns), name),
         ("ClusterRole", _) => snap.get(keys::CLUSTER_ROLES, None, name),
         _ => None,
     };
     match found {
-        Some(r) => Ok(r.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()),
+        Some(r) => Ok(r
+            .get("rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()),
         None if kind == "ClusterRole" && name == "cluster-admin" => Ok(cluster_admin_rules()),
         None if kind == "Role" => Err(format!("role.rbac.authorization.k8s.io {name:?} not found")),
-        None => Err(format!("clusterrole.rbac.authorization.k8s.io {name:?} not found")),
+        None => Err(format!(
+            "clusterrole.rbac.authorization.k8s.io {name:?} not found"
+        )),
     }
 }
 
@@ -207,7 +241,12 @@ fn bootstrap_rules(user: &UserInfo) -> Vec<Value> {
 fn strs(rule: &Value, field: &str) -> Vec<String> {
     rule.get(field)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -219,7 +258,10 @@ pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
     }
     if !attrs.is_resource_request() {
         return strs(rule, "nonResourceURLs").iter().any(|u| {
-            u == "*" || *u == attrs.resource || u.strip_suffix('*').is_some_and(|p| attrs.resource.starts_with(p))
+            u == "*"
+                || *u == attrs.resource
+                || u.strip_suffix('*')
+                    .is_some_and(|p| attrs.resource.starts_with(p))
         });
     }
     let groups = strs(rule, "apiGroups");
@@ -239,7 +281,11 @@ pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
         return false;
     }
     let names = strs(rule, "resourceNames");
-    names.is_empty() || attrs.name.as_deref().is_some_and(|n| names.iter().any(|x| x == n))
+    names.is_empty()
+        || attrs
+            .name
+            .as_deref()
+            .is_some_and(|n| names.iter().any(|x| x == n))
 }
 
 /// Names of the Roles/ClusterRoles bound to the user (diagnostics).
@@ -247,13 +293,25 @@ pub fn bound_role_names(user: &UserInfo, snap: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for crb in snap.list(keys::CLUSTER_ROLE_BINDINGS) {
         if applies(crb, user, "") {
-            out.push(format!("{} (ClusterRoleBinding {})", crb.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or(""), obj_name(crb)));
+            out.push(format!(
+                "{} (ClusterRoleBinding {})",
+                crb.pointer("/roleRef/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                obj_name(crb)
+            ));
         }
     }
     for rb in snap.list(keys::ROLE_BINDINGS) {
         let ns = obj_namespace(rb).unwrap_or("");
         if applies(rb, user, ns) {
-            out.push(format!("{} (RoleBinding {ns}/{})", rb.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or(""), obj_name(rb)));
+            out.push(format!(
+                "{} (RoleBinding {ns}/{})",
+                rb.pointer("/roleRef/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                obj_name(rb)
+            ));
         }
     }
     out
@@ -267,7 +325,14 @@ mod tests {
         UserInfo::service_account("ns", "bot", "u1")
     }
 
-    fn attrs(verb: &str, group: &str, res: &str, sub: Option<&str>, ns: Option<&str>, name: Option<&str>) -> Attributes {
+    fn attrs(
+        verb: &str,
+        group: &str,
+        res: &str,
+        sub: Option<&str>,
+        ns: Option<&str>,
+        name: Option<&str>,
+    ) -> Attributes {
         Attributes {
             user: sa_user(),
             verb: verb.into(),
@@ -281,19 +346,31 @@ mod tests {
 
     fn snap() -> Snapshot {
         Snapshot::from_objects([
-            (keys::ROLES, json!({"kind":"Role","metadata":{"name":"pod-reader","namespace":"ns"},
+            (
+                keys::ROLES,
+                json!({"kind":"Role","metadata":{"name":"pod-reader","namespace":"ns"},
                 "rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get","list","watch"]},
-                         {"apiGroups":[""],"resources":["configmaps"],"resourceNames":["cfg"],"verbs":["get"]}]})),
-            (keys::ROLE_BINDINGS, json!({"kind":"RoleBinding","metadata":{"name":"rb","namespace":"ns"},
+                         {"apiGroups":[""],"resources":["configmaps"],"resourceNames":["cfg"],"verbs":["get"]}]}),
+            ),
+            (
+                keys::ROLE_BINDINGS,
+                json!({"kind":"RoleBinding","metadata":{"name":"rb","namespace":"ns"},
                 "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"pod-reader"},
-                "subjects":[{"kind":"ServiceAccount","name":"bot"}]})),
-            (keys::CLUSTER_ROLES, json!({"kind":"ClusterRole","metadata":{"name":"evictor"},
+                "subjects":[{"kind":"ServiceAccount","name":"bot"}]}),
+            ),
+            (
+                keys::CLUSTER_ROLES,
+                json!({"kind":"ClusterRole","metadata":{"name":"evictor"},
                 "rules":[{"apiGroups":[""],"resources":["pods/eviction"],"verbs":["create"]},
                          {"apiGroups":["apps"],"resources":["*/scale"],"verbs":["update"]},
-                         {"nonResourceURLs":["/metrics","/debug/*"],"verbs":["get"]}]})),
-            (keys::CLUSTER_ROLE_BINDINGS, json!({"kind":"ClusterRoleBinding","metadata":{"name":"crb"},
+                         {"nonResourceURLs":["/metrics","/debug/*"],"verbs":["get"]}]}),
+            ),
+            (
+                keys::CLUSTER_ROLE_BINDINGS,
+                json!({"kind":"ClusterRoleBinding","metadata":{"name":"crb"},
                 "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"evictor"},
-                "subjects":[{"kind":"Group","name":"system:serviceaccounts:ns"}]})),
+                "subjects":[{"kind":"Group","name":"system:serviceaccounts:ns"}]}),
+            ),
         ])
     }
 
@@ -307,7 +384,11 @@ mod tests {
             "pods is forbidden: User \"system:serviceaccount:ns:bot\" cannot list resource \"pods\" in API group \"\" in the namespace \"other\""
         );
         assert_eq!(
-            authorize(&attrs("delete", "", "pods", None, Some("ns"), Some("x")), &s).unwrap_err(),
+            authorize(
+                &attrs("delete", "", "pods", None, Some("ns"), Some("x")),
+                &s
+            )
+            .unwrap_err(),
             "pods \"x\" is forbidden: User \"system:serviceaccount:ns:bot\" cannot delete resource \"pods\" in API group \"\" in the namespace \"ns\""
         );
     }
@@ -315,17 +396,79 @@ mod tests {
     #[test]
     fn resource_names_subresources_and_cluster_scope() {
         let s = snap();
-        assert!(authorize(&attrs("get", "", "configmaps", None, Some("ns"), Some("cfg")), &s).is_ok());
-        assert!(authorize(&attrs("get", "", "configmaps", None, Some("ns"), Some("other")), &s).is_err());
+        assert!(
+            authorize(
+                &attrs("get", "", "configmaps", None, Some("ns"), Some("cfg")),
+                &s
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &attrs("get", "", "configmaps", None, Some("ns"), Some("other")),
+                &s
+            )
+            .is_err()
+        );
         assert!(authorize(&attrs("list", "", "configmaps", None, Some("ns"), None), &s).is_err());
-        assert!(authorize(&attrs("create", "", "pods", Some("eviction"), Some("any"), Some("p")), &s).is_ok());
-        assert!(authorize(&attrs("update", "apps", "deployments", Some("scale"), Some("ns"), Some("d")), &s).is_ok());
-        assert!(authorize(&attrs("update", "apps", "deployments", None, Some("ns"), Some("d")), &s).is_err());
-        let e = authorize(&attrs("create", "", "pods", Some("eviction"), Some("ns"), Some("p")), &Snapshot::default()).unwrap_err();
-        assert_eq!(e, "pods \"p\" is forbidden: User \"system:serviceaccount:ns:bot\" cannot create resource \"pods/eviction\" in API group \"\" in the namespace \"ns\"");
+        assert!(
+            authorize(
+                &attrs(
+                    "create",
+                    "",
+                    "pods",
+                    Some("eviction"),
+                    Some("any"),
+                    Some("p")
+                ),
+                &s
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &attrs(
+                    "update",
+                    "apps",
+                    "deployments",
+                    Some("scale"),
+                    Some("ns"),
+                    Some("d")
+                ),
+                &s
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &attrs("update", "apps", "deployments", None, Some("ns"), Some("d")),
+                &s
+            )
+            .is_err()
+        );
+        let e = authorize(
+            &attrs(
+                "create",
+                "",
+                "pods",
+                Some("eviction"),
+                Some("ns"),
+                Some("p"),
+            ),
+            &Snapshot::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "pods \"p\" is forbidden: User \"system:serviceaccount:ns:bot\" cannot create resource \"pods/eviction\" in API group \"\" in the namespace \"ns\""
+        );
         let e = authorize(&attrs("list", "", "nodes", None, None, None), &s).unwrap_err();
         assert_eq!(e, "nodes is forbidden: User \"system:serviceaccount:ns:bot\" cannot list resource \"nodes\" at the cluster scope".replace("\"nodes\" at", "\"nodes\" in API group \"\" at"));
-        let e = authorize(&attrs("get", "apps", "deployments", None, None, Some("d")), &s).unwrap_err();
+        let e = authorize(
+            &attrs("get", "apps", "deployments", None, None, Some("d")),
+            &s,
+        )
+        .unwrap_err();
         assert!(e.starts_with("deployments.apps \"d\" is forbidden: "));
     }
 
@@ -334,8 +477,27 @@ mod tests {
         let s = snap();
         assert!(authorize(&attrs("get", "", "/metrics", None, None, None), &s).is_ok());
         assert!(authorize(&attrs("get", "", "/debug/pprof", None, None, None), &s).is_ok());
-        assert!(authorize(&attrs("get", "", "/apis/apps/v1", None, None, None), &Snapshot::default()).is_ok());
-        assert!(authorize(&attrs("create", "authorization.k8s.io", "selfsubjectaccessreviews", None, None, None), &Snapshot::default()).is_ok());
+        assert!(
+            authorize(
+                &attrs("get", "", "/apis/apps/v1", None, None, None),
+                &Snapshot::default()
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &attrs(
+                    "create",
+                    "authorization.k8s.io",
+                    "selfsubjectaccessreviews",
+                    None,
+                    None,
+                    None
+                ),
+                &Snapshot::default()
+            )
+            .is_ok()
+        );
         assert_eq!(
             authorize(&attrs("post", "", "/metrics", None, None, None), &s).unwrap_err(),
             "forbidden: User \"system:serviceaccount:ns:bot\" cannot post path \"/metrics\""
@@ -347,19 +509,31 @@ mod tests {
         let mut a = attrs("delete", "", "nodes", None, None, Some("n"));
         a.user = UserInfo::user("admin", &["system:masters"]);
         assert!(authorize(&a, &Snapshot::default()).is_ok());
-        let s = Snapshot::from_objects([(keys::CLUSTER_ROLE_BINDINGS, json!({"metadata":{"name":"x"},
-            "roleRef":{"kind":"ClusterRole","name":"gone"},"subjects":[{"kind":"User","name":"alice"}]}))]);
+        let s = Snapshot::from_objects([(
+            keys::CLUSTER_ROLE_BINDINGS,
+            json!({"metadata":{"name":"x"},
+            "roleRef":{"kind":"ClusterRole","name":"gone"},"subjects":[{"kind":"User","name":"alice"}]}),
+        )]);
         let mut a = attrs("list", "", "pods", None, Some("ns"), None);
         a.user = UserInfo::user("alice", &[]);
         assert_eq!(
             authorize(&a, &s).unwrap_err(),
             "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"ns\": RBAC: clusterrole.rbac.authorization.k8s.io \"gone\" not found"
         );
-        let s = Snapshot::from_objects([(keys::CLUSTER_ROLE_BINDINGS, json!({"metadata":{"name":"x"},
-            "roleRef":{"kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"User","name":"alice"}]}))]);
+        let s = Snapshot::from_objects([(
+            keys::CLUSTER_ROLE_BINDINGS,
+            json!({"metadata":{"name":"x"},
+            "roleRef":{"kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"User","name":"alice"}]}),
+        )]);
         assert!(authorize(&a, &s).is_ok());
-        let st = forbidden_status(&attrs("get", "apps", "deployments", None, Some("ns"), Some("d")), "m");
-        assert_eq!(st["details"], json!({"group":"apps","kind":"deployments","name":"d"}));
+        let st = forbidden_status(
+            &attrs("get", "apps", "deployments", None, Some("ns"), Some("d")),
+            "m",
+        );
+        assert_eq!(
+            st["details"],
+            json!({"group":"apps","kind":"deployments","name":"d"})
+        );
         assert_eq!(st["code"], 403);
     }
 }

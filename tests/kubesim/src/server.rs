@@ -118,6 +118,8 @@ enum Route {
     Group(String),
     Resources(String, String),
     Resource(ResourceReq),
+    OpenApiIndex,
+    OpenApi(String, String),
     Health,
     Admin(Vec<String>),
     NotFound,
@@ -127,6 +129,9 @@ fn route(st: &ServerState, path: &str) -> Route {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {
         ["version"] => Route::Version,
+        ["openapi", "v3"] => Route::OpenApiIndex,
+        ["openapi", "v3", "api", v] => Route::OpenApi(String::new(), v.to_string()),
+        ["openapi", "v3", "apis", g, v] => Route::OpenApi(g.to_string(), v.to_string()),
         ["healthz"] | ["livez"] | ["readyz"] => Route::Health,
         ["kubesim", rest @ ..] => Route::Admin(rest.iter().map(|s| s.to_string()).collect()),
         ["api"] => Route::Api,
@@ -261,6 +266,13 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
             .map(|v| json_response(200, &v))
             .ok_or_else(ApiError::not_found_path),
         Route::NotFound => Err(ApiError::not_found_path()),
+        Route::OpenApiIndex => Ok(json_response(
+            200,
+            &crate::discovery::openapi_v3_index(&st.api.registry),
+        )),
+        Route::OpenApi(g, v) => crate::discovery::openapi_v3_gv(&st.api.registry, &g, &v)
+            .map(|v| json_response(200, &v))
+            .ok_or_else(ApiError::not_found_path),
         Route::Resource(rr) => {
             let verb = verb_of(&parts.method, &rr, &q).ok_or_else(ApiError::method_not_allowed)?;
             if !rr.def.verbs.iter().any(|v| v == verb) && rr.sub.is_none() {
@@ -370,11 +382,11 @@ fn table(st: &ServerState, rr: &ResourceReq, objs: &[Arc<Value>], q: &HashMap<St
         Some(c) => c
             .versions
             .get(&rr.version)
-            .map(crate::ext::table::crd_columns)
+            .map(crate::table::crd_columns)
             .unwrap_or_default(),
-        None => crate::ext::table::builtin_columns(&rr.def.key()),
+        None => crate::table::builtin_columns(&rr.def.key()),
     };
-    crate::ext::table::render_table(&rr.def.key(), &columns, &objects, st.api.clock.now(), include)
+    crate::table::render_table(&rr.def.key(), &columns, &objects, st.api.clock.now(), include)
 }
 
 struct Selectors {

@@ -1630,7 +1630,7 @@ mod tests {
             "Custom resource definition column (in JSONPath format): .spec.severity"
         );
         let obj = json!({"metadata": {"name": "inc-1", "labels": {"a": "b"}}, "spec": {"severity": "High"},
-            "status": {"score": 7, "count": 2.0, "contained": true, "lastSeen": ago(7200 + 300),
+            "status": {"score": 7, "count": 2.0, "contained": true, "lastSeen": ago(4 * 3600 + 300),
                 "conditions": [{"type": "Ready", "status": "True"}]}});
         let t = render_table(
             "cryptojack.dev/cryptojackincidents",
@@ -1648,7 +1648,7 @@ mod tests {
                 2,
                 true,
                 "True",
-                "2h5m",
+                "4h5m",
                 null,
                 "{\"a\":\"b\"}"
             ])

@@ -48,27 +48,47 @@ fn sync(ctx: &Ctx<'_>, cj: &Value, out: &mut Vec<Mutation>) {
     let name = obj_name(cj);
     let ns = obj_namespace(cj).unwrap_or("default");
     let mut jobs = ctx.owned(keys::JOBS, cj);
-    jobs.sort_by_key(|j| (str_at(j, "/metadata/creationTimestamp").unwrap_or("").to_string(), obj_name(j).to_string()));
-    let mut status = cj.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
-    let mut active: Vec<&Value> = jobs.iter().copied().filter(|j| job_finished(j).is_none() && !is_terminating(j)).collect();
+    jobs.sort_by_key(|j| {
+        (
+            str_at(j, "/metadata/creationTimestamp")
+                .unwrap_or("")
+                .to_string(),
+            obj_name(j).to_string(),
+        )
+    });
+    let mut status = cj
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let mut active: Vec<&Value> = jobs
+        .iter()
+        .copied()
+        .filter(|j| job_finished(j).is_none() && !is_terminating(j))
+        .collect();
 
     // lastSuccessfulTime and history limits.
     let mut last_success = time_at(cj, "/status/lastSuccessfulTime");
     for j in &jobs {
-        if job_finished(j) == Some("Complete") {
-            if let Some(ct) = time_at(j, "/status/completionTime") {
-                if last_success.is_none_or(|l| ct > l) {
-                    last_success = Some(ct);
-                }
-            }
+        if job_finished(j) == Some("Complete")
+            && let Some(ct) = time_at(j, "/status/completionTime")
+            && last_success.is_none_or(|l| ct > l)
+        {
+            last_success = Some(ct);
         }
     }
     if let Some(l) = last_success {
         status["lastSuccessfulTime"] = json!(fmt_time(l));
     }
-    for (kind, limit_ptr, default) in [("Complete", "/spec/successfulJobsHistoryLimit", 3), ("Failed", "/spec/failedJobsHistoryLimit", 1)] {
+    for (kind, limit_ptr, default) in [
+        ("Complete", "/spec/successfulJobsHistoryLimit", 3),
+        ("Failed", "/spec/failedJobsHistoryLimit", 1),
+    ] {
         let limit = i64_at(cj, limit_ptr).unwrap_or(default).max(0) as usize;
-        let done: Vec<&&Value> = jobs.iter().filter(|j| job_finished(j) == Some(kind) && !is_terminating(j)).collect();
+        let done: Vec<&&Value> = jobs
+            .iter()
+            .filter(|j| job_finished(j) == Some(kind) && !is_terminating(j))
+            .collect();
         if done.len() > limit {
             for j in done.iter().take(done.len() - limit) {
                 out.push(delete_of(keys::JOBS, j));
@@ -77,10 +97,8 @@ fn sync(ctx: &Ctx<'_>, cj: &Value, out: &mut Vec<Mutation>) {
     }
 
     let tz = match str_at(cj, "/spec/timeZone") {
-        Some(z) => match TimeZone::get(z) {
-            Ok(tz) => Some(tz),
-            Err(_) => None, // UnknownTimeZone: the real controller records an event and stops
-        },
+        // UnknownTimeZone: the real controller records an event and stops.
+        Some(z) => TimeZone::get(z).ok(),
         None => Some(TimeZone::UTC),
     };
     let schedule = str_at(cj, "/spec/schedule").and_then(|s| crate::cron::parse(s).ok());
@@ -109,7 +127,10 @@ fn sync(ctx: &Ctx<'_>, cj: &Value, out: &mut Vec<Mutation>) {
                     }
                     active.clear();
                 }
-                out.push(Mutation::Create { key: keys::JOBS.into(), object: job_from_template(cj, &job_name, at, &tz) });
+                out.push(Mutation::Create {
+                    key: keys::JOBS.into(),
+                    object: job_from_template(cj, &job_name, at, &tz),
+                });
                 status["lastScheduleTime"] = json!(fmt_time(at));
             }
         }
@@ -129,12 +150,24 @@ fn sync(ctx: &Ctx<'_>, cj: &Value, out: &mut Vec<Mutation>) {
 
 /// `getJobFromTemplate2`.
 fn job_from_template(cj: &Value, job_name: &str, at: jiff::Timestamp, tz: &TimeZone) -> Value {
-    let tmpl = cj.pointer("/spec/jobTemplate").cloned().unwrap_or_else(|| json!({}));
-    let mut annotations = tmpl.pointer("/metadata/annotations").and_then(Value::as_object).cloned().unwrap_or_default();
+    let tmpl = cj
+        .pointer("/spec/jobTemplate")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let mut annotations = tmpl
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let local = at.to_zoned(tz.clone());
     annotations.insert(
         "batch.kubernetes.io/cronjob-scheduled-timestamp".into(),
-        json!(local.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string().replace("+00:00", "Z")),
+        json!(
+            local
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+                .replace("+00:00", "Z")
+        ),
     );
     let mut meta = json!({
         "name": job_name,
@@ -166,16 +199,25 @@ mod tests {
 
     #[test]
     fn creates_jobs_when_due() {
-        let mut s = MiniStore::new(vec![("batch/cronjobs", cj("*/5 * * * *", false, "Allow")), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("batch/cronjobs", cj("*/5 * * * *", false, "Allow")),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(t("2024-05-01T10:04:59Z"), &ControllerSet::all());
         assert!(s.list("batch/jobs").is_empty());
         let at = t("2024-05-01T10:05:00Z");
         s.settle(at, &ControllerSet::all());
         let jobs = s.list("batch/jobs");
         assert_eq!(jobs.len(), 1);
-        assert_eq!(obj_name(jobs[0]), format!("nightly-{}", at.as_second() / 60));
+        assert_eq!(
+            obj_name(jobs[0]),
+            format!("nightly-{}", at.as_second() / 60)
+        );
         assert_eq!(jobs[0]["metadata"]["labels"]["team"], "sec");
-        assert_eq!(jobs[0]["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"], "2024-05-01T10:05:00Z");
+        assert_eq!(
+            jobs[0]["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"],
+            "2024-05-01T10:05:00Z"
+        );
         assert_eq!(jobs[0]["metadata"]["ownerReferences"][0]["kind"], "CronJob");
         let c = s.get("batch/cronjobs", "nightly");
         assert_eq!(c["status"]["lastScheduleTime"], "2024-05-01T10:05:00Z");
@@ -184,7 +226,10 @@ mod tests {
         // An hour later only the most recent missed time runs.
         s.settle(t("2024-05-01T11:02:00Z"), &ControllerSet::all());
         assert_eq!(s.list("batch/jobs").len(), 2);
-        assert_eq!(s.get("batch/cronjobs", "nightly")["status"]["lastScheduleTime"], "2024-05-01T11:00:00Z");
+        assert_eq!(
+            s.get("batch/cronjobs", "nightly")["status"]["lastScheduleTime"],
+            "2024-05-01T11:00:00Z"
+        );
     }
 
     #[test]
@@ -196,24 +241,42 @@ mod tests {
 
     #[test]
     fn forbid_and_replace() {
-        let mut s = MiniStore::new(vec![("batch/cronjobs", cj("* * * * *", false, "Forbid")), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("batch/cronjobs", cj("* * * * *", false, "Forbid")),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(t("2024-05-01T10:01:00Z"), &ControllerSet::all());
         s.settle(t("2024-05-01T10:02:00Z"), &ControllerSet::all());
-        assert_eq!(s.list("batch/jobs").len(), 1, "forbid: the first job is still active");
+        assert_eq!(
+            s.list("batch/jobs").len(),
+            1,
+            "forbid: the first job is still active"
+        );
         s.get_mut("batch/cronjobs", "nightly")["spec"]["concurrencyPolicy"] = json!("Replace");
         s.settle(t("2024-05-01T10:03:00Z"), &ControllerSet::all());
         let jobs = s.list("batch/jobs");
         assert_eq!(jobs.len(), 1);
-        assert_eq!(obj_name(jobs[0]), format!("nightly-{}", t("2024-05-01T10:03:00Z").as_second() / 60));
+        assert_eq!(
+            obj_name(jobs[0]),
+            format!("nightly-{}", t("2024-05-01T10:03:00Z").as_second() / 60)
+        );
     }
 
     #[test]
     fn history_limits() {
-        let mut s = MiniStore::new(vec![("batch/cronjobs", cj("* * * * *", false, "Allow")), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("batch/cronjobs", cj("* * * * *", false, "Allow")),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         for m in 1..=5 {
             let now = t(&format!("2024-05-01T10:0{m}:00Z"));
             s.settle(now, &ControllerSet::all());
-            let pods: Vec<String> = s.list("/pods").iter().filter(|p| pod_phase(p) == "Running").map(|p| obj_name(p).to_string()).collect();
+            let pods: Vec<String> = s
+                .list("/pods")
+                .iter()
+                .filter(|p| pod_phase(p) == "Running")
+                .map(|p| obj_name(p).to_string())
+                .collect();
             for p in pods {
                 s.get_mut("/pods", &p)["status"]["phase"] = json!("Succeeded");
             }

@@ -47,14 +47,24 @@ fn default_tolerations(host_network: bool) -> Vec<Value> {
 
 /// The template with the controller's tolerations added (those already present are kept).
 fn daemon_template(ds: &Value) -> Value {
-    let mut t = ds.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let mut t = ds
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     if !t.get("spec").is_some_and(Value::is_object) {
         t["spec"] = json!({});
     }
     let host_network = bool_at(&t, "/spec/hostNetwork");
-    let mut tols: Vec<Value> = t.pointer("/spec/tolerations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut tols: Vec<Value> = t
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for d in default_tolerations(host_network) {
-        if !tols.iter().any(|x| x.get("key") == d.get("key") && x.get("effect") == d.get("effect")) {
+        if !tols
+            .iter()
+            .any(|x| x.get("key") == d.get("key") && x.get("effect") == d.get("effect"))
+        {
             tols.push(d);
         }
     }
@@ -82,12 +92,20 @@ fn sync(ctx: &Ctx<'_>, ds: &Value, out: &mut Vec<Mutation>) {
     }
     let ns = obj_namespace(ds).unwrap_or("default");
     let template = daemon_template(ds);
-    let hash = format!("{}", super::deployment::compute_hash(ds.pointer("/spec/template").unwrap_or(&Value::Null), None));
+    let hash =
+        super::deployment::compute_hash(ds.pointer("/spec/template").unwrap_or(&Value::Null), None);
     let gen_s = generation(ds).to_string();
     let probe = json!({"spec": template.get("spec").cloned().unwrap_or_else(|| json!({}))});
-    let nodes: Vec<&Value> = ctx.snap.list(keys::NODES).iter().map(|a| a.as_ref()).collect();
-    let should_run: BTreeMap<&str, bool> =
-        nodes.iter().map(|n| (obj_name(n), super::pods::node_fits(&probe, n))).collect();
+    let nodes: Vec<&Value> = ctx
+        .snap
+        .list(keys::NODES)
+        .iter()
+        .map(|a| a.as_ref())
+        .collect();
+    let should_run: BTreeMap<&str, bool> = nodes
+        .iter()
+        .map(|n| (obj_name(n), super::pods::node_fits(&probe, n)))
+        .collect();
     let mut by_node: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
     for p in ctx.owned_pods(ds) {
         if let Some(n) = target_node(p) {
@@ -100,14 +118,21 @@ fn sync(ctx: &Ctx<'_>, ds: &Value, out: &mut Vec<Mutation>) {
     let min_ready = i64_at(ds, "/spec/minReadySeconds").unwrap_or(0);
     let is_updated = |p: &Value| {
         let l = obj_labels(p);
-        l.and_then(|l| l.get("controller-revision-hash")).and_then(Value::as_str) == Some(hash.as_str())
+        l.and_then(|l| l.get("controller-revision-hash"))
+            .and_then(Value::as_str)
+            == Some(hash.as_str())
     };
-    let (mut desired, mut current, mut missched, mut ready, mut available, mut updated) = (0, 0, 0, 0, 0, 0);
+    let (mut desired, mut current, mut missched, mut ready, mut available, mut updated) =
+        (0, 0, 0, 0, 0, 0);
     let mut stale: Vec<&Value> = Vec::new();
     let mut all_ready = true;
     for (node, run) in &should_run {
         let pods: Vec<&Value> = by_node.get(node).cloned().unwrap_or_default();
-        let live: Vec<&Value> = pods.iter().copied().filter(|p| !is_terminating(p)).collect();
+        let live: Vec<&Value> = pods
+            .iter()
+            .copied()
+            .filter(|p| !is_terminating(p))
+            .collect();
         if *run {
             desired += 1;
             let mut keep: Vec<&Value> = Vec::new();
@@ -138,13 +163,23 @@ fn sync(ctx: &Ctx<'_>, ds: &Value, out: &mut Vec<Mutation>) {
                         Some(&format!("{}-", obj_name(ds))),
                         None,
                     );
-                    out.push(Mutation::Create { key: keys::PODS.into(), object: pod });
+                    out.push(Mutation::Create {
+                        key: keys::PODS.into(),
+                        object: pod,
+                    });
                 }
             } else {
                 current += 1;
                 // Keep the oldest; delete duplicates.
                 let mut sorted = keep.clone();
-                sorted.sort_by_key(|p| (str_at(p, "/metadata/creationTimestamp").unwrap_or("").to_string(), obj_name(p).to_string()));
+                sorted.sort_by_key(|p| {
+                    (
+                        str_at(p, "/metadata/creationTimestamp")
+                            .unwrap_or("")
+                            .to_string(),
+                        obj_name(p).to_string(),
+                    )
+                });
                 for extra in sorted.iter().skip(1) {
                     out.push(delete_of(keys::PODS, extra));
                 }
@@ -178,12 +213,17 @@ fn sync(ctx: &Ctx<'_>, ds: &Value, out: &mut Vec<Mutation>) {
             }
         }
     }
-    if rolling && all_ready {
-        if let Some(p) = stale.first() {
-            out.push(delete_of(keys::PODS, p));
-        }
+    if rolling
+        && all_ready
+        && let Some(p) = stale.first()
+    {
+        out.push(delete_of(keys::PODS, p));
     }
-    let mut status = ds.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut status = ds
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     status["desiredNumberScheduled"] = json!(desired);
     status["currentNumberScheduled"] = json!(current);
     status["numberMisscheduled"] = json!(missched);
@@ -193,7 +233,11 @@ fn sync(ctx: &Ctx<'_>, ds: &Value, out: &mut Vec<Mutation>) {
     status["updatedNumberScheduled"] = json!(updated);
     status["observedGeneration"] = json!(generation(ds));
     if let Some(m) = status.as_object_mut() {
-        for f in ["numberAvailable", "numberUnavailable", "updatedNumberScheduled"] {
+        for f in [
+            "numberAvailable",
+            "numberUnavailable",
+            "updatedNumberScheduled",
+        ] {
             if m.get(f) == Some(&json!(0)) {
                 m.remove(f);
             }
@@ -207,7 +251,11 @@ fn sync(ctx: &Ctx<'_>, ds: &Value, out: &mut Vec<Mutation>) {
 /// `ReplaceDaemonSetPodNodeNameNodeAffinity`: the required terms become one term pinning the node
 /// name; preferred terms and pod (anti-)affinity are kept.
 fn merged_affinity(t: &Value, node: &str) -> Value {
-    let mut aff = t.pointer("/spec/affinity").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut aff = t
+        .pointer("/spec/affinity")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     if !aff.get("nodeAffinity").is_some_and(Value::is_object) {
         aff["nodeAffinity"] = json!({});
     }
@@ -244,7 +292,8 @@ mod tests {
         assert_eq!(pods.len(), 1);
         assert_eq!(pods[0]["spec"]["nodeName"], "n1");
         assert_eq!(
-            pods[0]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchFields"][0]["values"][0],
+            pods[0]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchFields"][0]["values"][0],
             "n1"
         );
         let st = &s.get("apps/daemonsets", "agent")["status"];
@@ -253,7 +302,8 @@ mod tests {
         assert_eq!(st["numberReady"], 1);
         assert_eq!(st["updatedNumberScheduled"], 1);
         // Park: a selector that matches no node removes the pod.
-        s.get_mut("apps/daemonsets", "agent")["spec"]["template"]["spec"]["nodeSelector"] = json!({"cryptojack.dev/parked":"true"});
+        s.get_mut("apps/daemonsets", "agent")["spec"]["template"]["spec"]["nodeSelector"] =
+            json!({"cryptojack.dev/parked":"true"});
         s.settle(now, &ControllerSet::all());
         assert!(s.list("/pods").is_empty());
         let st = &s.get("apps/daemonsets", "agent")["status"];
@@ -265,13 +315,28 @@ mod tests {
     fn no_selector_runs_everywhere_untainted() {
         let now = t("2024-05-01T10:00:00Z");
         let mut d = ds(json!({}));
-        d["spec"]["template"]["spec"].as_object_mut().unwrap().remove("nodeSelector");
+        d["spec"]["template"]["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("nodeSelector");
         let mut cordoned = node("n2", json!({}));
         cordoned["spec"] = json!({"unschedulable": true});
-        let mut s = MiniStore::new(vec![("apps/daemonsets", d), ("/nodes", node("n1", json!({}))), ("/nodes", cordoned)]);
+        let mut s = MiniStore::new(vec![
+            ("apps/daemonsets", d),
+            ("/nodes", node("n1", json!({}))),
+            ("/nodes", cordoned),
+        ]);
         s.settle(now, &ControllerSet::all());
-        let mut nodes: Vec<String> = s.list("/pods").iter().map(|p| p["spec"]["nodeName"].as_str().unwrap().to_string()).collect();
+        let mut nodes: Vec<String> = s
+            .list("/pods")
+            .iter()
+            .map(|p| p["spec"]["nodeName"].as_str().unwrap().to_string())
+            .collect();
         nodes.sort();
-        assert_eq!(nodes, vec!["n1", "n2"], "daemon pods tolerate unschedulable");
+        assert_eq!(
+            nodes,
+            vec!["n1", "n2"],
+            "daemon pods tolerate unschedulable"
+        );
     }
 }

@@ -56,10 +56,22 @@ fn fenceposts(d: &Value, replicas: i64) -> (i64, i64) {
     }
     let ru = d.pointer("/spec/strategy/rollingUpdate");
     let def = json!("25%");
-    let surge = ru.and_then(|r| r.get("maxSurge")).filter(|v| !v.is_null()).unwrap_or(&def);
-    let unav = ru.and_then(|r| r.get("maxUnavailable")).filter(|v| !v.is_null()).unwrap_or(&def);
-    let surge = scaled_int_or_percent(Some(surge), replicas, true).ok().flatten().unwrap_or(0);
-    let mut unav = scaled_int_or_percent(Some(unav), replicas, false).ok().flatten().unwrap_or(0);
+    let surge = ru
+        .and_then(|r| r.get("maxSurge"))
+        .filter(|v| !v.is_null())
+        .unwrap_or(&def);
+    let unav = ru
+        .and_then(|r| r.get("maxUnavailable"))
+        .filter(|v| !v.is_null())
+        .unwrap_or(&def);
+    let surge = scaled_int_or_percent(Some(surge), replicas, true)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let mut unav = scaled_int_or_percent(Some(unav), replicas, false)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     if surge == 0 && unav == 0 {
         unav = 1;
     }
@@ -68,12 +80,15 @@ fn fenceposts(d: &Value, replicas: i64) -> (i64, i64) {
 
 fn strip_hash(template: &Value) -> Value {
     let mut t = template.clone();
-    if let Some(l) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    if let Some(l) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
         l.remove(HASH_LABEL);
-        if l.is_empty() {
-            if let Some(m) = t.pointer_mut("/metadata").and_then(Value::as_object_mut) {
-                m.remove("labels");
-            }
+        if l.is_empty()
+            && let Some(m) = t.pointer_mut("/metadata").and_then(Value::as_object_mut)
+        {
+            m.remove("labels");
         }
     }
     t
@@ -123,7 +138,9 @@ pub(crate) fn compute_hash(template: &Value, collision_count: Option<i64>) -> St
 /// `rand.SafeEncodeString`: maps each byte onto a vowel-free alphabet.
 pub(crate) fn safe_encode(s: &str) -> String {
     const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    s.bytes().map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char).collect()
+    s.bytes()
+        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
+        .collect()
 }
 
 fn with_label(mut v: Value, ptr: &str, hash: &str) -> Value {
@@ -142,19 +159,29 @@ fn with_label(mut v: Value, ptr: &str, hash: &str) -> Value {
 }
 
 fn scale_rs(rs: &Value, replicas: i64, desired: i64, max: i64, out: &mut Vec<Mutation>) {
-    let ann = rs.pointer("/metadata/annotations").and_then(Value::as_object);
-    let ann_ok = |k: &str, v: i64| ann.and_then(|a| a.get(k)).and_then(Value::as_str) == Some(&v.to_string());
+    let ann = rs
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object);
+    let ann_ok = |k: &str, v: i64| {
+        ann.and_then(|a| a.get(k)).and_then(Value::as_str) == Some(&v.to_string())
+    };
     if rs_replicas(rs) == replicas && ann_ok(DESIRED, desired) && ann_ok(MAX, max) {
         return;
     }
     let mut n = rs.clone();
     n["spec"]["replicas"] = json!(replicas);
-    if !n["metadata"].get("annotations").is_some_and(Value::is_object) {
+    if !n["metadata"]
+        .get("annotations")
+        .is_some_and(Value::is_object)
+    {
         n["metadata"]["annotations"] = json!({});
     }
     n["metadata"]["annotations"][DESIRED] = json!(desired.to_string());
     n["metadata"]["annotations"][MAX] = json!(max.to_string());
-    out.push(Mutation::Update { key: keys::REPLICA_SETS.into(), object: n });
+    out.push(Mutation::Update {
+        key: keys::REPLICA_SETS.into(),
+        object: n,
+    });
 }
 
 fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
@@ -164,7 +191,10 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
     let ns = obj_namespace(d).unwrap_or("default");
     let replicas = i64_at(d, "/spec/replicas").unwrap_or(1).max(0);
     let paused = bool_at(d, "/spec/paused");
-    let template = d.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let template = d
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let (surge, max_unavailable) = fenceposts(d, replicas);
     let mut rss = ctx.owned(keys::REPLICA_SETS, d);
     rss.sort_by(|a, b| {
@@ -176,8 +206,16 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
         .iter()
         .copied()
         .find(|rs| rs.pointer("/spec/template").map(strip_hash).as_ref() == Some(&stripped));
-    let old: Vec<&Value> = rss.iter().copied().filter(|rs| Some(*rs) != new_rs).collect();
-    let mut status = d.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let old: Vec<&Value> = rss
+        .iter()
+        .copied()
+        .filter(|rs| Some(*rs) != new_rs)
+        .collect();
+    let mut status = d
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     let mut conds = existing_conditions(d);
     let mut dep = d.clone();
     let mut progress: Option<(&str, String)> = None;
@@ -191,9 +229,16 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
                 status["collisionCount"] = json!(collision.unwrap_or(0) + 1);
             } else {
                 let rev = rss.iter().map(|r| revision(r)).max().unwrap_or(0) + 1;
-                let old_pods: i64 = old.iter().map(|r| i64_at(r, "/status/replicas").unwrap_or(0)).sum();
+                let old_pods: i64 = old
+                    .iter()
+                    .map(|r| i64_at(r, "/status/replicas").unwrap_or(0))
+                    .sum();
                 let recreate = str_at(d, "/spec/strategy/type") == Some("Recreate");
-                let start = if recreate && old_pods > 0 { 0 } else { replicas };
+                let start = if recreate && old_pods > 0 {
+                    0
+                } else {
+                    replicas
+                };
                 let mut labels = template
                     .pointer("/metadata/labels")
                     .and_then(Value::as_object)
@@ -201,7 +246,9 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
                     .unwrap_or_default();
                 labels.insert(HASH_LABEL.into(), json!(hash));
                 let selector = with_label(
-                    d.pointer("/spec/selector").cloned().unwrap_or_else(|| json!({})),
+                    d.pointer("/spec/selector")
+                        .cloned()
+                        .unwrap_or_else(|| json!({})),
                     "/matchLabels",
                     &hash,
                 );
@@ -226,9 +273,15 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
                         "template": with_label(template.clone(), "/metadata/labels", &hash),
                     },
                 });
-                out.push(Mutation::Create { key: keys::REPLICA_SETS.into(), object: rs });
+                out.push(Mutation::Create {
+                    key: keys::REPLICA_SETS.into(),
+                    object: rs,
+                });
                 set_annotation(&mut dep, REVISION, &rev.to_string());
-                progress = Some(("NewReplicaSetCreated", format!("Created new replica set \"{name}\"")));
+                progress = Some((
+                    "NewReplicaSetCreated",
+                    format!("Created new replica set \"{name}\""),
+                ));
             }
         }
         None => {
@@ -243,7 +296,10 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
             if paused {
                 scale_rs(new, replicas, replicas, replicas + surge, out);
             } else if recreate {
-                let old_running: i64 = old.iter().map(|r| i64_at(r, "/status/replicas").unwrap_or(0)).sum();
+                let old_running: i64 = old
+                    .iter()
+                    .map(|r| i64_at(r, "/status/replicas").unwrap_or(0))
+                    .sum();
                 for r in &old {
                     scale_rs(r, 0, replicas, replicas, out);
                 }
@@ -269,7 +325,9 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
     let spec_total: i64 = rss.iter().map(|r| rs_replicas(r)).sum();
     let available = sum("/status/availableReplicas");
     let ready = sum("/status/readyReplicas");
-    let updated = new_rs.and_then(|r| i64_at(r, "/status/replicas")).unwrap_or(0);
+    let updated = new_rs
+        .and_then(|r| i64_at(r, "/status/replicas"))
+        .unwrap_or(0);
     status["observedGeneration"] = json!(generation(d));
     status["replicas"] = json!(actual);
     status["updatedReplicas"] = json!(updated);
@@ -277,7 +335,13 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
     status["availableReplicas"] = json!(available);
     status["unavailableReplicas"] = json!((spec_total - available).max(0));
     if let Some(m) = status.as_object_mut() {
-        for f in ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas"] {
+        for f in [
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+        ] {
             if m.get(f) == Some(&json!(0)) {
                 m.remove(f);
             }
@@ -285,32 +349,106 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
     }
     let now = ctx.now;
     if available >= replicas - max_unavailable {
-        set_condition(&mut conds, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now, true);
+        set_condition(
+            &mut conds,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            now,
+            true,
+        );
     } else {
-        set_condition(&mut conds, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now, true);
+        set_condition(
+            &mut conds,
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+            now,
+            true,
+        );
     }
     let new_name = new_rs.map(obj_name).unwrap_or("");
     if paused {
-        set_condition(&mut conds, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now, true);
+        set_condition(
+            &mut conds,
+            "Progressing",
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused",
+            now,
+            true,
+        );
     } else if let Some((reason, msg)) = progress {
         set_condition(&mut conds, "Progressing", "True", reason, &msg, now, true);
     } else if new_rs.is_some() {
         let complete = updated == replicas && available == replicas && actual == replicas;
         if complete {
-            set_condition(&mut conds, "Progressing", "True", "NewReplicaSetAvailable", &format!("ReplicaSet \"{new_name}\" has successfully progressed."), now, true);
+            set_condition(
+                &mut conds,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                &format!("ReplicaSet \"{new_name}\" has successfully progressed."),
+                now,
+                true,
+            );
         } else {
             let prev = conds.iter().find(|c| c["type"] == "Progressing").cloned();
             let deadline = i64_at(d, "/spec/progressDeadlineSeconds").unwrap_or(600);
-            let last = prev.as_ref().and_then(|c| c.get("lastUpdateTime")).and_then(Value::as_str).and_then(parse_time);
+            let last = prev
+                .as_ref()
+                .and_then(|c| c.get("lastUpdateTime"))
+                .and_then(Value::as_str)
+                .and_then(parse_time);
             let timed_out = last.is_some_and(|l| add_seconds(l, deadline) < now)
-                && prev.as_ref().and_then(|c| c.get("reason")).and_then(Value::as_str) != Some("NewReplicaSetAvailable");
-            if timed_out || prev.as_ref().and_then(|c| c.get("reason")).and_then(Value::as_str) == Some("ProgressDeadlineExceeded") {
-                set_condition(&mut conds, "Progressing", "False", "ProgressDeadlineExceeded", &format!("ReplicaSet \"{new_name}\" has timed out progressing."), now, true);
-            } else if prev.as_ref().and_then(|c| c.get("status")).and_then(Value::as_str) != Some("True")
-                || prev.as_ref().and_then(|c| c.get("reason")).and_then(Value::as_str) == Some("DeploymentPaused")
-                || prev.as_ref().and_then(|c| c.get("reason")).and_then(Value::as_str) == Some("NewReplicaSetAvailable")
+                && prev
+                    .as_ref()
+                    .and_then(|c| c.get("reason"))
+                    .and_then(Value::as_str)
+                    != Some("NewReplicaSetAvailable");
+            if timed_out
+                || prev
+                    .as_ref()
+                    .and_then(|c| c.get("reason"))
+                    .and_then(Value::as_str)
+                    == Some("ProgressDeadlineExceeded")
             {
-                set_condition(&mut conds, "Progressing", "True", "ReplicaSetUpdated", &format!("ReplicaSet \"{new_name}\" is progressing."), now, true);
+                set_condition(
+                    &mut conds,
+                    "Progressing",
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    &format!("ReplicaSet \"{new_name}\" has timed out progressing."),
+                    now,
+                    true,
+                );
+            } else if prev
+                .as_ref()
+                .and_then(|c| c.get("status"))
+                .and_then(Value::as_str)
+                != Some("True")
+                || prev
+                    .as_ref()
+                    .and_then(|c| c.get("reason"))
+                    .and_then(Value::as_str)
+                    == Some("DeploymentPaused")
+                || prev
+                    .as_ref()
+                    .and_then(|c| c.get("reason"))
+                    .and_then(Value::as_str)
+                    == Some("NewReplicaSetAvailable")
+            {
+                set_condition(
+                    &mut conds,
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    &format!("ReplicaSet \"{new_name}\" is progressing."),
+                    now,
+                    true,
+                );
             }
         }
     }
@@ -323,7 +461,10 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
     status["conditions"] = Value::Array(conds);
     dep["status"] = status;
     if &dep != d {
-        out.push(Mutation::Update { key: keys::DEPLOYMENTS.into(), object: dep });
+        out.push(Mutation::Update {
+            key: keys::DEPLOYMENTS.into(),
+            object: dep,
+        });
     }
 }
 
@@ -340,7 +481,11 @@ fn cleanup(d: &Value, old: &[&Value], out: &mut Vec<Mutation>) {
     let limit = i64_at(d, "/spec/revisionHistoryLimit").unwrap_or(10).max(0) as usize;
     let idle: Vec<&&Value> = old
         .iter()
-        .filter(|r| rs_replicas(r) == 0 && i64_at(r, "/status/replicas").unwrap_or(0) == 0 && !is_terminating(r))
+        .filter(|r| {
+            rs_replicas(r) == 0
+                && i64_at(r, "/status/replicas").unwrap_or(0) == 0
+                && !is_terminating(r)
+        })
         .collect();
     if idle.len() > limit {
         for r in idle.iter().take(idle.len() - limit) {
@@ -365,55 +510,94 @@ mod tests {
         let h = compute_hash(&dep(1, "nginx")["spec"]["template"], None);
         assert!(!h.is_empty() && h.len() <= 10);
         assert!(h.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
-        assert_ne!(h, compute_hash(&dep(1, "nginx:2")["spec"]["template"], None));
-        assert_ne!(h, compute_hash(&dep(1, "nginx")["spec"]["template"], Some(1)));
+        assert_ne!(
+            h,
+            compute_hash(&dep(1, "nginx:2")["spec"]["template"], None)
+        );
+        assert_ne!(
+            h,
+            compute_hash(&dep(1, "nginx")["spec"]["template"], Some(1))
+        );
     }
 
     #[test]
     fn deployment_creates_rs_and_pods_then_rolls() {
         let now = t("2024-05-01T10:00:00Z");
-        let mut s = MiniStore::new(vec![("apps/deployments", dep(2, "nginx")), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("apps/deployments", dep(2, "nginx")),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(now, &ControllerSet::all());
         let rss = s.list("apps/replicasets");
         assert_eq!(rss.len(), 1);
         let rs = rss[0].clone();
-        let hash = rs["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
+        let hash = rs["metadata"]["labels"]["pod-template-hash"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert_eq!(obj_name(&rs), format!("web-{hash}"));
-        assert_eq!(rs["spec"]["selector"]["matchLabels"]["pod-template-hash"], hash.as_str());
+        assert_eq!(
+            rs["spec"]["selector"]["matchLabels"]["pod-template-hash"],
+            hash.as_str()
+        );
         assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
-        assert_eq!(rs["metadata"]["ownerReferences"][0]["blockOwnerDeletion"], true);
-        assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+        assert_eq!(
+            rs["metadata"]["ownerReferences"][0]["blockOwnerDeletion"],
+            true
+        );
+        assert_eq!(
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+            "1"
+        );
         let pods = s.list("/pods");
         assert_eq!(pods.len(), 2);
-        assert!(pods.iter().all(|p| obj_name(p).starts_with(&format!("web-{hash}-"))));
+        assert!(
+            pods.iter()
+                .all(|p| obj_name(p).starts_with(&format!("web-{hash}-")))
+        );
         let d = s.get("apps/deployments", "web");
         assert_eq!(d["status"]["replicas"], 2);
         assert_eq!(d["status"]["availableReplicas"], 2);
         assert_eq!(d["status"]["updatedReplicas"], 2);
         assert_eq!(d["status"]["observedGeneration"], 1);
         assert_eq!(condition(d, "Available").unwrap()["status"], "True");
-        assert_eq!(condition(d, "Progressing").unwrap()["reason"], "NewReplicaSetAvailable");
+        assert_eq!(
+            condition(d, "Progressing").unwrap()["reason"],
+            "NewReplicaSetAvailable"
+        );
 
         // New template → new RS, old scaled to 0.
         let later = t("2024-05-01T10:05:00Z");
-        s.get_mut("apps/deployments", "web")["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        s.get_mut("apps/deployments", "web")["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!("nginx:2");
         s.get_mut("apps/deployments", "web")["metadata"]["generation"] = json!(2);
         s.settle(later, &ControllerSet::all());
         assert_eq!(s.list("apps/replicasets").len(), 2);
         let pods = s.list("/pods");
         assert_eq!(pods.len(), 2);
-        assert!(pods.iter().all(|p| p["spec"]["containers"][0]["image"] == "nginx:2"));
+        assert!(
+            pods.iter()
+                .all(|p| p["spec"]["containers"][0]["image"] == "nginx:2")
+        );
         let d = s.get("apps/deployments", "web");
-        assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2");
+        assert_eq!(
+            d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+            "2"
+        );
         assert_eq!(d["status"]["observedGeneration"], 2);
         // Quiet: one more pass produces nothing.
-        assert!(reconcile(&s.snapshot(), later, &ControllerSet::all()).is_empty());
+        assert!(
+            crate::controllers::reconcile(&s.snapshot(), later, &ControllerSet::all()).is_empty()
+        );
     }
 
     #[test]
     fn paused_deployment_does_not_roll_but_scales() {
         let now = t("2024-05-01T10:00:00Z");
-        let mut s = MiniStore::new(vec![("apps/deployments", dep(1, "nginx")), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("apps/deployments", dep(1, "nginx")),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(now, &ControllerSet::all());
         let d = s.get_mut("apps/deployments", "web");
         d["spec"]["paused"] = json!(true);
@@ -422,8 +606,15 @@ mod tests {
         s.settle(now, &ControllerSet::all());
         assert_eq!(s.list("apps/replicasets").len(), 1);
         assert_eq!(s.list("/pods").len(), 3);
-        assert!(s.list("/pods").iter().all(|p| p["spec"]["containers"][0]["image"] == "nginx"));
-        assert_eq!(condition(s.get("apps/deployments", "web"), "Progressing").unwrap()["reason"], "DeploymentPaused");
+        assert!(
+            s.list("/pods")
+                .iter()
+                .all(|p| p["spec"]["containers"][0]["image"] == "nginx")
+        );
+        assert_eq!(
+            condition(s.get("apps/deployments", "web"), "Progressing").unwrap()["reason"],
+            "DeploymentPaused"
+        );
     }
 
     #[test]
@@ -431,12 +622,20 @@ mod tests {
         let now = t("2024-05-01T10:00:00Z");
         let mut d0 = dep(2, "nginx");
         d0["spec"]["strategy"] = json!({"type":"Recreate"});
-        let mut s = MiniStore::new(vec![("apps/deployments", d0), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("apps/deployments", d0),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(now, &ControllerSet::all());
-        s.get_mut("apps/deployments", "web")["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        s.get_mut("apps/deployments", "web")["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!("nginx:2");
         s.settle(now, &ControllerSet::all());
         assert_eq!(s.list("/pods").len(), 2);
-        assert!(s.list("/pods").iter().all(|p| p["spec"]["containers"][0]["image"] == "nginx:2"));
+        assert!(
+            s.list("/pods")
+                .iter()
+                .all(|p| p["spec"]["containers"][0]["image"] == "nginx:2")
+        );
         s.get_mut("apps/deployments", "web")["spec"]["replicas"] = json!(0);
         s.settle(now, &ControllerSet::all());
         assert!(s.list("/pods").is_empty());

@@ -22,11 +22,36 @@ use serde_json::{Value, json};
 use super::*;
 
 const BUILTIN_KINDS: &[&str] = &[
-    "Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Node", "Namespace",
-    "ServiceAccount", "Secret", "ConfigMap", "Service", "Endpoints", "ReplicationController",
-    "PersistentVolumeClaim", "PersistentVolume", "PodDisruptionBudget", "Lease", "NetworkPolicy", "Role",
-    "ClusterRole", "RoleBinding", "ClusterRoleBinding", "CustomResourceDefinition", "Event", "ResourceQuota",
-    "ControllerRevision", "EndpointSlice", "Ingress",
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Node",
+    "Namespace",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "Endpoints",
+    "ReplicationController",
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "PodDisruptionBudget",
+    "Lease",
+    "NetworkPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "Event",
+    "ResourceQuota",
+    "ControllerRevision",
+    "EndpointSlice",
+    "Ingress",
 ];
 
 pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
@@ -63,12 +88,25 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
             if dangling.len() == refs.len() {
                 out.push(delete_of(key, o));
             } else {
-                let gone: HashSet<&str> = dangling.iter().filter_map(|r| r.get("uid").and_then(Value::as_str)).collect();
+                let gone: HashSet<&str> = dangling
+                    .iter()
+                    .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                    .collect();
                 let mut n = o.as_ref().clone();
-                if let Some(a) = n.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
-                    a.retain(|r| !r.get("uid").and_then(Value::as_str).is_some_and(|u| gone.contains(u)));
+                if let Some(a) = n
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    a.retain(|r| {
+                        !r.get("uid")
+                            .and_then(Value::as_str)
+                            .is_some_and(|u| gone.contains(u))
+                    });
                 }
-                out.push(Mutation::Update { key: key.clone(), object: n });
+                out.push(Mutation::Update {
+                    key: key.clone(),
+                    object: n,
+                });
             }
         }
     }
@@ -82,9 +120,15 @@ pub(crate) fn reconcile_sa_token_secrets(ctx: &Ctx<'_>, out: &mut Vec<Mutation>)
             continue;
         }
         let ns = obj_namespace(s).unwrap_or("default");
-        let ann = s.pointer("/metadata/annotations").and_then(Value::as_object);
-        let sa_name = ann.and_then(|a| a.get("kubernetes.io/service-account.name")).and_then(Value::as_str);
-        let sa_uid = ann.and_then(|a| a.get("kubernetes.io/service-account.uid")).and_then(Value::as_str);
+        let ann = s
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object);
+        let sa_name = ann
+            .and_then(|a| a.get("kubernetes.io/service-account.name"))
+            .and_then(Value::as_str);
+        let sa_uid = ann
+            .and_then(|a| a.get("kubernetes.io/service-account.uid"))
+            .and_then(Value::as_str);
         let sa = sa_name.and_then(|n| ctx.snap.get(keys::SERVICE_ACCOUNTS, Some(ns), n));
         let Some(sa) = sa else {
             out.push(delete_of(keys::SECRETS, s));
@@ -94,12 +138,16 @@ pub(crate) fn reconcile_sa_token_secrets(ctx: &Ctx<'_>, out: &mut Vec<Mutation>)
             out.push(delete_of(keys::SECRETS, s));
             continue;
         }
-        let has_token = s.pointer("/data/token").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+        let has_token = s
+            .pointer("/data/token")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty());
         if has_token && sa_uid.is_some() {
             continue;
         }
         let mut n = s.as_ref().clone();
-        n["metadata"]["annotations"]["kubernetes.io/service-account.uid"] = json!(obj_uid(sa).unwrap_or(""));
+        n["metadata"]["annotations"]["kubernetes.io/service-account.uid"] =
+            json!(obj_uid(sa).unwrap_or(""));
         if !has_token {
             if !n.get("data").is_some_and(Value::is_object) {
                 n["data"] = json!({});
@@ -108,7 +156,10 @@ pub(crate) fn reconcile_sa_token_secrets(ctx: &Ctx<'_>, out: &mut Vec<Mutation>)
             n["data"]["token"] = json!(b64.encode(token));
             n["data"]["namespace"] = json!(b64.encode(ns));
         }
-        out.push(Mutation::Update { key: keys::SECRETS.into(), object: n });
+        out.push(Mutation::Update {
+            key: keys::SECRETS.into(),
+            object: n,
+        });
     }
 }
 
@@ -122,16 +173,39 @@ mod tests {
     }
 
     fn gc_only() -> ControllerSet {
-        ControllerSet { gc: true, ..ControllerSet::none() }
+        ControllerSet {
+            gc: true,
+            ..ControllerSet::none()
+        }
     }
 
     #[test]
     fn deletes_orphans_by_uid_and_trims_dangling() {
         let owner = obj("ReplicaSet", "rs", "u-rs", json!([]));
-        let dead = obj("Pod", "dead", "u-p1", json!([{"kind":"ReplicaSet","name":"rs","uid":"u-old"}]));
-        let alive = obj("Pod", "alive", "u-p2", json!([{"kind":"ReplicaSet","name":"rs","uid":"u-rs"}]));
-        let mixed = obj("ConfigMap", "mixed", "u-c", json!([{"kind":"ReplicaSet","uid":"u-rs"},{"kind":"Job","uid":"u-gone"}]));
-        let unknown = obj("Pod", "unknown", "u-p3", json!([{"kind":"Frobnicator","uid":"u-zz"}]));
+        let dead = obj(
+            "Pod",
+            "dead",
+            "u-p1",
+            json!([{"kind":"ReplicaSet","name":"rs","uid":"u-old"}]),
+        );
+        let alive = obj(
+            "Pod",
+            "alive",
+            "u-p2",
+            json!([{"kind":"ReplicaSet","name":"rs","uid":"u-rs"}]),
+        );
+        let mixed = obj(
+            "ConfigMap",
+            "mixed",
+            "u-c",
+            json!([{"kind":"ReplicaSet","uid":"u-rs"},{"kind":"Job","uid":"u-gone"}]),
+        );
+        let unknown = obj(
+            "Pod",
+            "unknown",
+            "u-p3",
+            json!([{"kind":"Frobnicator","uid":"u-zz"}]),
+        );
         let snap = Snapshot::from_objects([
             ("apps/replicasets", owner),
             ("/pods", dead.clone()),
@@ -141,7 +215,12 @@ mod tests {
         ]);
         let m = reconcile_all(&snap);
         assert!(m.contains(&delete_of("/pods", &dead)));
-        assert_eq!(m.iter().filter(|m| matches!(m, Mutation::Delete { .. })).count(), 1);
+        assert_eq!(
+            m.iter()
+                .filter(|m| matches!(m, Mutation::Delete { .. }))
+                .count(),
+            1
+        );
         let upd = m.iter().find_map(|m| match m {
             Mutation::Update { object, .. } => Some(object),
             _ => None,
@@ -161,9 +240,16 @@ mod tests {
             "metadata":{"name":"bot-token","namespace":"ns","uid":"u-s","annotations":{"kubernetes.io/service-account.name":"bot"}}});
         let snap = Snapshot::from_objects([("/serviceaccounts", sa), ("/secrets", secret.clone())]);
         let m = reconcile_all(&snap);
-        let Mutation::Update { object, .. } = &m[0] else { panic!("{m:?}") };
-        assert_eq!(object["metadata"]["annotations"]["kubernetes.io/service-account.uid"], "u-sa");
-        let tok = base64::engine::general_purpose::STANDARD.decode(object["data"]["token"].as_str().unwrap()).unwrap();
+        let Mutation::Update { object, .. } = &m[0] else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            object["metadata"]["annotations"]["kubernetes.io/service-account.uid"],
+            "u-sa"
+        );
+        let tok = base64::engine::general_purpose::STANDARD
+            .decode(object["data"]["token"].as_str().unwrap())
+            .unwrap();
         assert_eq!(tok.iter().filter(|b| **b == b'.').count(), 2, "JWT-shaped");
         // Without its ServiceAccount the secret is deleted.
         let snap = Snapshot::from_objects([("/secrets", secret.clone())]);

@@ -34,8 +34,14 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
 
 pub(crate) fn job_finished(job: &Value) -> Option<&'static str> {
     for t in ["Complete", "Failed"] {
-        if condition(job, t).is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True")) {
-            return Some(if t == "Complete" { "Complete" } else { "Failed" });
+        if condition(job, t)
+            .is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+        {
+            return Some(if t == "Complete" {
+                "Complete"
+            } else {
+                "Failed"
+            });
         }
     }
     None
@@ -62,7 +68,11 @@ fn sync(ctx: &Ctx<'_>, job: &Value, out: &mut Vec<Mutation>) {
     let completions = job.pointer("/spec/completions").and_then(Value::as_i64);
     let suspend = bool_at(job, "/spec/suspend");
     let backoff_limit = i64_at(job, "/spec/backoffLimit").unwrap_or(6);
-    let mut status = job.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut status = job
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     let mut conds = existing_conditions(job);
     let start = time_at(job, "/status/startTime");
     let deadline_exceeded = match (i64_at(job, "/spec/activeDeadlineSeconds"), start) {
@@ -75,9 +85,15 @@ fn sync(ctx: &Ctx<'_>, job: &Value, out: &mut Vec<Mutation>) {
     };
     let mut active_after = active.len() as i64;
     let fail = if failed > backoff_limit {
-        Some(("BackoffLimitExceeded", "Job has reached the specified backoff limit"))
+        Some((
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        ))
     } else if deadline_exceeded {
-        Some(("DeadlineExceeded", "Job was active longer than specified deadline"))
+        Some((
+            "DeadlineExceeded",
+            "Job was active longer than specified deadline",
+        ))
     } else {
         None
     };
@@ -94,20 +110,52 @@ fn sync(ctx: &Ctx<'_>, job: &Value, out: &mut Vec<Mutation>) {
         }
         active_after = 0;
         let msg = "Reached expected number of succeeded pods";
-        set_condition(&mut conds, "SuccessCriteriaMet", "True", "CompletionsReached", msg, now, true);
-        set_condition(&mut conds, "Complete", "True", "CompletionsReached", msg, now, true);
+        set_condition(
+            &mut conds,
+            "SuccessCriteriaMet",
+            "True",
+            "CompletionsReached",
+            msg,
+            now,
+            true,
+        );
+        set_condition(
+            &mut conds,
+            "Complete",
+            "True",
+            "CompletionsReached",
+            msg,
+            now,
+            true,
+        );
         status["completionTime"] = json!(fmt_time(now));
     } else if suspend {
         for p in &active {
             out.push(delete_of(keys::PODS, p));
         }
         active_after = 0;
-        set_condition(&mut conds, "Suspended", "True", "JobSuspended", "Job suspended", now, true);
+        set_condition(
+            &mut conds,
+            "Suspended",
+            "True",
+            "JobSuspended",
+            "Job suspended",
+            now,
+            true,
+        );
     } else {
-        let was_suspended =
-            condition(job, "Suspended").is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True"));
+        let was_suspended = condition(job, "Suspended")
+            .is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True"));
         if was_suspended {
-            set_condition(&mut conds, "Suspended", "False", "JobResumed", "Job resumed", now, true);
+            set_condition(
+                &mut conds,
+                "Suspended",
+                "False",
+                "JobResumed",
+                "Job resumed",
+                now,
+                true,
+            );
             status["startTime"] = json!(fmt_time(now));
         } else if start.is_none() {
             status["startTime"] = json!(fmt_time(now));
@@ -131,7 +179,13 @@ fn sync(ctx: &Ctx<'_>, job: &Value, out: &mut Vec<Mutation>) {
             active_after = want;
         } else if have > want {
             let mut newest = active.clone();
-            newest.sort_by_key(|p| std::cmp::Reverse(str_at(p, "/metadata/creationTimestamp").unwrap_or("").to_string()));
+            newest.sort_by_key(|p| {
+                std::cmp::Reverse(
+                    str_at(p, "/metadata/creationTimestamp")
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            });
             for p in newest.iter().take((have - want) as usize) {
                 out.push(delete_of(keys::PODS, p));
             }
@@ -162,7 +216,10 @@ fn sync(ctx: &Ctx<'_>, job: &Value, out: &mut Vec<Mutation>) {
 /// The pod template with the Job's identifying labels (the API server normally adds them to
 /// `spec.template.metadata.labels` at creation; they are added here when missing).
 fn labelled_template(job: &Value) -> Value {
-    let mut t = job.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let mut t = job
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     if !t.get("metadata").is_some_and(Value::is_object) {
         t["metadata"] = json!({});
     }
@@ -208,7 +265,10 @@ mod tests {
     #[test]
     fn runs_until_completions() {
         let now = t("2024-05-01T10:00:00Z");
-        let mut s = MiniStore::new(vec![("batch/jobs", job(3, 2, false)), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("batch/jobs", job(3, 2, false)),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(now, &ControllerSet::all());
         let pods = s.list("/pods");
         assert_eq!(pods.len(), 2);
@@ -226,7 +286,11 @@ mod tests {
         assert_eq!(s.get("batch/jobs", "scan")["status"]["active"], 2);
         finish(&mut s, "Succeeded");
         s.settle(now, &ControllerSet::all());
-        assert_eq!(s.get("batch/jobs", "scan")["status"]["active"], 1, "only one completion left");
+        assert_eq!(
+            s.get("batch/jobs", "scan")["status"]["active"],
+            1,
+            "only one completion left"
+        );
         finish(&mut s, "Succeeded");
         s.settle(now, &ControllerSet::all());
         let j = s.get("batch/jobs", "scan");
@@ -239,15 +303,26 @@ mod tests {
     #[test]
     fn suspend_deletes_active_pods_and_resume_restarts() {
         let now = t("2024-05-01T10:00:00Z");
-        let mut s = MiniStore::new(vec![("batch/jobs", job(1, 1, true)), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("batch/jobs", job(1, 1, true)),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(now, &ControllerSet::all());
         assert!(s.list("/pods").is_empty());
-        let c = condition(s.get("batch/jobs", "scan"), "Suspended").unwrap().clone();
-        assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some("True"), Some("JobSuspended")));
+        let c = condition(s.get("batch/jobs", "scan"), "Suspended")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some("True"), Some("JobSuspended"))
+        );
         s.get_mut("batch/jobs", "scan")["spec"]["suspend"] = json!(false);
         s.settle(now, &ControllerSet::all());
         assert_eq!(s.list("/pods").len(), 1);
-        assert_eq!(condition(s.get("batch/jobs", "scan"), "Suspended").unwrap()["reason"], "JobResumed");
+        assert_eq!(
+            condition(s.get("batch/jobs", "scan"), "Suspended").unwrap()["reason"],
+            "JobResumed"
+        );
         s.get_mut("batch/jobs", "scan")["spec"]["suspend"] = json!(true);
         s.settle(now, &ControllerSet::all());
         assert!(s.list("/pods").is_empty());
@@ -266,7 +341,10 @@ mod tests {
         s.settle(now, &ControllerSet::all());
         let j = s.get("batch/jobs", "scan");
         assert_eq!(j["status"]["failed"], 2);
-        assert_eq!(condition(j, "Failed").unwrap()["reason"], "BackoffLimitExceeded");
+        assert_eq!(
+            condition(j, "Failed").unwrap()["reason"],
+            "BackoffLimitExceeded"
+        );
         assert_eq!(s.list("/pods").iter().filter(|p| pod_active(p)).count(), 0);
     }
 }

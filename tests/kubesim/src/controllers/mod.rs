@@ -106,9 +106,20 @@ impl Snapshot {
 /// A change a controller asks the driver to make through the store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutation {
-    Create { key: String, object: Value },
-    Update { key: String, object: Value },
-    Delete { key: String, namespace: Option<String>, name: String, uid: Option<String> },
+    Create {
+        key: String,
+        object: Value,
+    },
+    Update {
+        key: String,
+        object: Value,
+    },
+    Delete {
+        key: String,
+        namespace: Option<String>,
+        name: String,
+        uid: Option<String>,
+    },
 }
 
 impl Mutation {
@@ -119,9 +130,12 @@ impl Mutation {
                 obj_namespace(object).map(str::to_string),
                 obj_name(object).to_string(),
             ),
-            Mutation::Delete { key, namespace, name, .. } => {
-                (key.clone(), namespace.clone(), name.clone())
-            }
+            Mutation::Delete {
+                key,
+                namespace,
+                name,
+                ..
+            } => (key.clone(), namespace.clone(), name.clone()),
         }
     }
 }
@@ -256,9 +270,17 @@ impl<'a> Ctx<'a> {
             if let Some(u) = controller_uid(p) {
                 pods_by_controller.entry(u).or_default().push(p);
             }
-            pods_by_ns.entry(obj_namespace(p).unwrap_or("")).or_default().push(p);
+            pods_by_ns
+                .entry(obj_namespace(p).unwrap_or(""))
+                .or_default()
+                .push(p);
         }
-        Ctx { snap, now, pods_by_controller, pods_by_ns }
+        Ctx {
+            snap,
+            now,
+            pods_by_controller,
+            pods_by_ns,
+        }
     }
 
     pub fn owned_pods(&self, owner: &Value) -> &[&'a Value] {
@@ -274,7 +296,9 @@ impl<'a> Ctx<'a> {
 
     /// Objects of `key` controlled by `owner` (ownerReference controller=true with its uid).
     pub fn owned(&self, key: &str, owner: &Value) -> Vec<&'a Value> {
-        let Some(u) = obj_uid(owner) else { return Vec::new() };
+        let Some(u) = obj_uid(owner) else {
+            return Vec::new();
+        };
         self.snap
             .list(key)
             .iter()
@@ -287,11 +311,15 @@ impl<'a> Ctx<'a> {
 // ---------------------------------------------------------------- object accessors
 
 pub(crate) fn obj_name(o: &Value) -> &str {
-    o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    o.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 pub(crate) fn obj_namespace(o: &Value) -> Option<&str> {
-    o.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty())
+    o.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 pub(crate) fn obj_uid(o: &Value) -> Option<&str> {
@@ -303,23 +331,33 @@ pub(crate) fn obj_labels(o: &Value) -> Option<&Map<String, Value>> {
 }
 
 pub(crate) fn generation(o: &Value) -> i64 {
-    o.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1)
+    o.pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
 }
 
 pub(crate) fn is_terminating(o: &Value) -> bool {
-    o.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    o.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 pub(crate) fn owner_refs(o: &Value) -> &[Value] {
-    o.pointer("/metadata/ownerReferences").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 pub(crate) fn controller_ref(o: &Value) -> Option<&Value> {
-    owner_refs(o).iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+    owner_refs(o)
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
 }
 
 pub(crate) fn controller_uid(o: &Value) -> Option<&str> {
-    controller_ref(o).and_then(|r| r.get("uid")).and_then(Value::as_str)
+    controller_ref(o)
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str)
 }
 
 /// `metadata.ownerReferences` entry as the workload controllers write it (controller=true,
@@ -351,7 +389,9 @@ pub(crate) fn bool_at(o: &Value, ptr: &str) -> bool {
 
 /// RFC 3339 with second precision, as metav1.Time serialises.
 pub(crate) fn fmt_time(t: Timestamp) -> String {
-    Timestamp::from_second(t.as_second()).unwrap_or(t).to_string()
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
 }
 
 pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
@@ -372,7 +412,9 @@ pub(crate) fn add_seconds(t: Timestamp, secs: i64) -> Timestamp {
 /// `metav1.LabelSelectorAsSelector`: a null/absent selector matches nothing, an empty one
 /// everything; an invalid operator matches nothing.
 pub(crate) fn selector_matches(sel: Option<&Value>, labels: Option<&Map<String, Value>>) -> bool {
-    let Some(sel) = sel.filter(|s| !s.is_null()) else { return false };
+    let Some(sel) = sel.filter(|s| !s.is_null()) else {
+        return false;
+    };
     let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
     if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
         for (k, v) in ml {
@@ -461,10 +503,10 @@ pub(crate) fn pod_from_template(
     }
     meta.insert("namespace".into(), json!(namespace));
     for f in ["labels", "annotations", "finalizers"] {
-        if let Some(v) = template.pointer(&format!("/metadata/{f}")) {
-            if !v.is_null() {
-                meta.insert(f.into(), v.clone());
-            }
+        if let Some(v) = template.pointer(&format!("/metadata/{f}"))
+            && !v.is_null()
+        {
+            meta.insert(f.into(), v.clone());
         }
     }
     meta.insert("ownerReferences".into(), json!([owner_ref]));
@@ -504,13 +546,17 @@ pub(crate) fn set_condition(
             && old.get("reason").and_then(Value::as_str).unwrap_or("") == reason
             && old.get("message").and_then(Value::as_str).unwrap_or("") == message;
         let ltt = if same_status {
-            old.get("lastTransitionTime").cloned().unwrap_or_else(|| json!(now_s))
+            old.get("lastTransitionTime")
+                .cloned()
+                .unwrap_or_else(|| json!(now_s))
         } else {
             json!(now_s)
         };
         if with_update_time {
             let lut = if same_all {
-                old.get("lastUpdateTime").cloned().unwrap_or_else(|| json!(now_s))
+                old.get("lastUpdateTime")
+                    .cloned()
+                    .unwrap_or_else(|| json!(now_s))
             } else {
                 json!(now_s)
             };
@@ -540,7 +586,10 @@ pub(crate) fn set_condition(
 }
 
 pub(crate) fn existing_conditions(o: &Value) -> Vec<Value> {
-    o.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default()
+    o.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// An `Update` replacing `status` when it differs from the stored one.
@@ -550,7 +599,10 @@ pub(crate) fn status_update(key: &str, obj: &Value, status: Value) -> Option<Mut
     }
     let mut o = obj.clone();
     o["status"] = status;
-    Some(Mutation::Update { key: key.to_string(), object: o })
+    Some(Mutation::Update {
+        key: key.to_string(),
+        object: o,
+    })
 }
 
 pub(crate) fn delete_of(key: &str, o: &Value) -> Mutation {
@@ -563,17 +615,28 @@ pub(crate) fn delete_of(key: &str, o: &Value) -> Mutation {
 }
 
 /// `intstr.GetScaledValueFromIntOrPercent`: an int, or "N%" of `total` rounded up or down.
-pub(crate) fn scaled_int_or_percent(v: Option<&Value>, total: i64, round_up: bool) -> Result<Option<i64>, String> {
+pub(crate) fn scaled_int_or_percent(
+    v: Option<&Value>,
+    total: i64,
+    round_up: bool,
+) -> Result<Option<i64>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| format!("invalid value {n}")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("invalid value {n}")),
         Some(Value::String(s)) => {
             let pct: i64 = s
                 .strip_suffix('%')
                 .and_then(|p| p.parse().ok())
                 .ok_or_else(|| format!("invalid value for IntOrString: invalid type: string is not a percentage: {s:?}"))?;
             let prod = pct * total;
-            Ok(Some(if round_up { (prod + 99).div_euclid(100) } else { prod.div_euclid(100) }))
+            Ok(Some(if round_up {
+                (prod + 99).div_euclid(100)
+            } else {
+                prod.div_euclid(100)
+            }))
         }
         Some(other) => Err(format!("invalid value {other}")),
     }
@@ -610,7 +673,10 @@ pub(crate) mod testutil {
 
         pub fn snapshot(&self) -> Snapshot {
             Snapshot::new(
-                self.objs.iter().map(|(k, v)| (k.clone(), v.iter().cloned().map(Arc::new).collect())).collect(),
+                self.objs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.iter().cloned().map(Arc::new).collect()))
+                    .collect(),
             )
         }
 
@@ -620,7 +686,9 @@ pub(crate) mod testutil {
                     Mutation::Create { key, mut object } => {
                         self.counter += 1;
                         if obj_name(&object).is_empty() {
-                            let g = str_at(&object, "/metadata/generateName").unwrap_or("x-").to_string();
+                            let g = str_at(&object, "/metadata/generateName")
+                                .unwrap_or("x-")
+                                .to_string();
                             object["metadata"]["name"] = json!(format!("{g}{:05}", self.counter));
                         }
                         object["metadata"]["uid"] = json!(format!("uid-{}", self.counter));
@@ -631,15 +699,23 @@ pub(crate) mod testutil {
                         self.objs.entry(key).or_default().push(object);
                     }
                     Mutation::Update { key, object } => {
-                        if let Some(list) = self.objs.get_mut(&key) {
-                            if let Some(o) = list.iter_mut().find(|o| obj_uid(o) == obj_uid(&object)) {
-                                *o = object;
-                            }
+                        if let Some(list) = self.objs.get_mut(&key)
+                            && let Some(o) =
+                                list.iter_mut().find(|o| obj_uid(o) == obj_uid(&object))
+                        {
+                            *o = object;
                         }
                     }
-                    Mutation::Delete { key, name, namespace, .. } => {
+                    Mutation::Delete {
+                        key,
+                        name,
+                        namespace,
+                        ..
+                    } => {
                         if let Some(list) = self.objs.get_mut(&key) {
-                            list.retain(|o| !(obj_name(o) == name && obj_namespace(o) == namespace.as_deref()));
+                            list.retain(|o| {
+                                !(obj_name(o) == name && obj_namespace(o) == namespace.as_deref())
+                            });
                         }
                     }
                 }
@@ -659,11 +735,19 @@ pub(crate) mod testutil {
         }
 
         pub fn list(&self, key: &str) -> Vec<&Value> {
-            self.objs.get(key).map(|v| v.iter().collect()).unwrap_or_default()
+            self.objs
+                .get(key)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default()
         }
 
         pub fn get_mut(&mut self, key: &str, name: &str) -> &mut Value {
-            self.objs.get_mut(key).unwrap().iter_mut().find(|o| obj_name(o) == name).unwrap()
+            self.objs
+                .get_mut(key)
+                .unwrap()
+                .iter_mut()
+                .find(|o| obj_name(o) == name)
+                .unwrap()
         }
 
         pub fn get(&self, key: &str, name: &str) -> &Value {
@@ -683,10 +767,16 @@ mod tests {
         assert!(selector_matches(Some(&json!({})), l));
         assert!(!selector_matches(None, l));
         assert!(!selector_matches(Some(&Value::Null), l));
-        assert!(selector_matches(Some(&json!({"matchLabels":{"app":"a"}})), l));
-        assert!(!selector_matches(Some(&json!({"matchLabels":{"app":"b"}})), l));
+        assert!(selector_matches(
+            Some(&json!({"matchLabels":{"app":"a"}})),
+            l
+        ));
+        assert!(!selector_matches(
+            Some(&json!({"matchLabels":{"app":"b"}})),
+            l
+        ));
         let e = |op: &str, vals: Value| json!({"matchExpressions":[{"key":"tier","operator":op,"values":vals}]});
-        assert!(selector_matches(Some(&e("In", json!(["web","db"]))), l));
+        assert!(selector_matches(Some(&e("In", json!(["web", "db"]))), l));
         assert!(!selector_matches(Some(&e("NotIn", json!(["web"]))), l));
         assert!(selector_matches(Some(&e("Exists", json!([]))), l));
         assert!(!selector_matches(Some(&e("DoesNotExist", json!([]))), l));
@@ -695,10 +785,34 @@ mod tests {
     #[test]
     fn conditions_keep_times_when_unchanged() {
         let mut c = Vec::new();
-        set_condition(&mut c, "Ready", "True", "R", "", testutil::t("2024-01-01T00:00:00Z"), true);
-        set_condition(&mut c, "Ready", "True", "R", "", testutil::t("2024-01-01T00:05:00Z"), true);
+        set_condition(
+            &mut c,
+            "Ready",
+            "True",
+            "R",
+            "",
+            testutil::t("2024-01-01T00:00:00Z"),
+            true,
+        );
+        set_condition(
+            &mut c,
+            "Ready",
+            "True",
+            "R",
+            "",
+            testutil::t("2024-01-01T00:05:00Z"),
+            true,
+        );
         assert_eq!(c[0]["lastTransitionTime"], "2024-01-01T00:00:00Z");
-        set_condition(&mut c, "Ready", "False", "X", "m", testutil::t("2024-01-01T00:06:00Z"), true);
+        set_condition(
+            &mut c,
+            "Ready",
+            "False",
+            "X",
+            "m",
+            testutil::t("2024-01-01T00:06:00Z"),
+            true,
+        );
         assert_eq!(c[0]["lastTransitionTime"], "2024-01-01T00:06:00Z");
         assert_eq!(c[0]["message"], "m");
         assert_eq!(c.len(), 1);
@@ -706,8 +820,14 @@ mod tests {
 
     #[test]
     fn int_or_percent() {
-        assert_eq!(scaled_int_or_percent(Some(&json!("50%")), 3, true), Ok(Some(2)));
-        assert_eq!(scaled_int_or_percent(Some(&json!("50%")), 3, false), Ok(Some(1)));
+        assert_eq!(
+            scaled_int_or_percent(Some(&json!("50%")), 3, true),
+            Ok(Some(2))
+        );
+        assert_eq!(
+            scaled_int_or_percent(Some(&json!("50%")), 3, false),
+            Ok(Some(1))
+        );
         assert_eq!(scaled_int_or_percent(Some(&json!(4)), 3, true), Ok(Some(4)));
         assert!(scaled_int_or_percent(Some(&json!("x")), 3, true).is_err());
     }
@@ -716,9 +836,18 @@ mod tests {
     fn dedupe_keeps_first_update_and_drops_updates_of_deleted() {
         let o = json!({"metadata":{"name":"a","namespace":"n","uid":"u"}});
         let muts = vec![
-            Mutation::Update { key: "/pods".into(), object: o.clone() },
-            Mutation::Update { key: "/pods".into(), object: o.clone() },
-            Mutation::Update { key: "apps/x".into(), object: o.clone() },
+            Mutation::Update {
+                key: "/pods".into(),
+                object: o.clone(),
+            },
+            Mutation::Update {
+                key: "/pods".into(),
+                object: o.clone(),
+            },
+            Mutation::Update {
+                key: "apps/x".into(),
+                object: o.clone(),
+            },
             delete_of("apps/x", &o),
         ];
         let d = dedupe(muts);

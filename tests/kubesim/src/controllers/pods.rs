@@ -30,18 +30,28 @@ use super::*;
 
 pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
     let nodes: Vec<&Value> = {
-        let mut n: Vec<&Value> = ctx.snap.list(keys::NODES).iter().map(|a| a.as_ref()).collect();
+        let mut n: Vec<&Value> = ctx
+            .snap
+            .list(keys::NODES)
+            .iter()
+            .map(|a| a.as_ref())
+            .collect();
         n.sort_by(|a, b| obj_name(a).cmp(obj_name(b)));
         n
     };
     let mut load: BTreeMap<&str, usize> = nodes.iter().map(|n| (obj_name(n), 0)).collect();
-    let pods: Vec<&Value> = ctx.snap.list(keys::PODS).iter().map(|a| a.as_ref()).collect();
+    let pods: Vec<&Value> = ctx
+        .snap
+        .list(keys::PODS)
+        .iter()
+        .map(|a| a.as_ref())
+        .collect();
     let mut used_ips: HashSet<u32> = HashSet::new();
     for p in &pods {
-        if let Some(n) = str_at(p, "/spec/nodeName") {
-            if let Some(c) = load.get_mut(n) {
-                *c += 1;
-            }
+        if let Some(n) = str_at(p, "/spec/nodeName")
+            && let Some(c) = load.get_mut(n)
+        {
+            *c += 1;
         }
         if let Some(ip) = str_at(p, "/status/podIP").and_then(parse_ipv4) {
             used_ips.insert(ip);
@@ -78,7 +88,10 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
                     break Some(c);
                 }
             };
-            out.push(Mutation::Update { key: keys::PODS.into(), object: start_pod(p, node, ip, ctx.now) });
+            out.push(Mutation::Update {
+                key: keys::PODS.into(),
+                object: start_pod(p, node, ip, ctx.now),
+            });
         }
     }
 }
@@ -103,8 +116,15 @@ fn schedule<'a>(
     load: &mut BTreeMap<&'a str, usize>,
     out: &mut Vec<Mutation>,
 ) {
-    let feasible: Vec<&str> = nodes.iter().filter(|n| node_fits(p, n)).map(|n| obj_name(n)).collect();
-    let best = feasible.iter().min_by_key(|n| (load.get(*n).copied().unwrap_or(0), **n)).copied();
+    let feasible: Vec<&str> = nodes
+        .iter()
+        .filter(|n| node_fits(p, n))
+        .map(|n| obj_name(n))
+        .collect();
+    let best = feasible
+        .iter()
+        .min_by_key(|n| (load.get(*n).copied().unwrap_or(0), **n))
+        .copied();
     let mut pod = p.clone();
     let mut conds = existing_conditions(p);
     match best {
@@ -118,7 +138,10 @@ fn schedule<'a>(
             if pod["status"].get("phase").is_none() {
                 pod["status"]["phase"] = json!("Pending");
             }
-            out.push(Mutation::Update { key: keys::PODS.into(), object: pod });
+            out.push(Mutation::Update {
+                key: keys::PODS.into(),
+                object: pod,
+            });
         }
         None => {
             let msg = format!(
@@ -128,7 +151,15 @@ fn schedule<'a>(
                 nodes.len(),
                 nodes.len()
             );
-            set_condition(&mut conds, "PodScheduled", "False", "Unschedulable", &msg, ctx.now, false);
+            set_condition(
+                &mut conds,
+                "PodScheduled",
+                "False",
+                "Unschedulable",
+                &msg,
+                ctx.now,
+                false,
+            );
             let mut status = p.get("status").cloned().unwrap_or_else(|| json!({}));
             status["phase"] = json!("Pending");
             status["conditions"] = Value::Array(conds);
@@ -158,20 +189,41 @@ pub(crate) fn node_fits(pod: &Value, node: &Value) -> bool {
             return false;
         }
     }
-    let tolerations = pod.pointer("/spec/tolerations").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    let mut taints: Vec<Value> = node.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+    let tolerations = pod
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut taints: Vec<Value> = node
+        .pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if bool_at(node, "/spec/unschedulable") {
         taints.push(json!({"key":"node.kubernetes.io/unschedulable","effect":"NoSchedule"}));
     }
     taints
         .iter()
-        .filter(|t| matches!(t.get("effect").and_then(Value::as_str), Some("NoSchedule" | "NoExecute")))
+        .filter(|t| {
+            matches!(
+                t.get("effect").and_then(Value::as_str),
+                Some("NoSchedule" | "NoExecute")
+            )
+        })
         .all(|t| tolerations.iter().any(|tol| tolerates(tol, t)))
 }
 
 fn term_matches(term: &Value, node: &Value) -> bool {
-    let exprs = term.get("matchExpressions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    let fields = term.get("matchFields").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let exprs = term
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let fields = term
+        .get("matchFields")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if exprs.is_empty() && fields.is_empty() {
         return false; // an empty term matches no objects
     }
@@ -197,8 +249,12 @@ fn requirement(e: &Value, have: Option<&str>) -> bool {
         "NotIn" => have.is_none_or(|h| !values.contains(&h)),
         "Exists" => have.is_some(),
         "DoesNotExist" => have.is_none(),
-        "Gt" => matches!((have.and_then(num), values.first().and_then(|v| num(v))), (Some(h), Some(v)) if h > v),
-        "Lt" => matches!((have.and_then(num), values.first().and_then(|v| num(v))), (Some(h), Some(v)) if h < v),
+        "Gt" => {
+            matches!((have.and_then(num), values.first().and_then(|v| num(v))), (Some(h), Some(v)) if h > v)
+        }
+        "Lt" => {
+            matches!((have.and_then(num), values.first().and_then(|v| num(v))), (Some(h), Some(v)) if h < v)
+        }
         _ => false,
     }
 }
@@ -208,7 +264,12 @@ fn requirement(e: &Value, have: Option<&str>) -> bool {
 pub(crate) fn tolerates(tol: &Value, taint: &Value) -> bool {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let (tk, te, tv) = (s(taint, "key"), s(taint, "effect"), s(taint, "value"));
-    let (ok, oe, op, ov) = (s(tol, "key"), s(tol, "effect"), s(tol, "operator"), s(tol, "value"));
+    let (ok, oe, op, ov) = (
+        s(tol, "key"),
+        s(tol, "effect"),
+        s(tol, "operator"),
+        s(tol, "value"),
+    );
     if !oe.is_empty() && oe != te {
         return false;
     }
@@ -240,7 +301,10 @@ fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timest
     let now_s = fmt_time(now);
     let host_ip = node
         .and_then(|n| n.pointer("/status/addresses").and_then(Value::as_array))
-        .and_then(|a| a.iter().find(|x| x.get("type").and_then(Value::as_str) == Some("InternalIP")))
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x.get("type").and_then(Value::as_str) == Some("InternalIP"))
+        })
         .and_then(|x| x.get("address").and_then(Value::as_str))
         .unwrap_or("192.168.0.1")
         .to_string();
@@ -278,7 +342,13 @@ fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timest
             .unwrap_or_default()
     };
     let mut conds = existing_conditions(p);
-    for t in ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"] {
+    for t in [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ] {
         set_condition(&mut conds, t, "True", "", "", now, false);
     }
     let mut pod = p.clone();
@@ -307,7 +377,11 @@ fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timest
 /// `qos.GetPodQOS`, simplified: Guaranteed when every container has equal cpu and memory requests
 /// and limits, BestEffort when none has any, Burstable otherwise.
 fn qos_class(p: &Value) -> &'static str {
-    let cs = p.pointer("/spec/containers").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let cs = p
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let mut any = false;
     let mut guaranteed = !cs.is_empty();
     for c in cs {
@@ -347,9 +421,31 @@ mod tests {
         let mut s = MiniStore::new(vec![
             ("/nodes", node("n1", json!({"disk":"ssd"}))),
             ("/nodes", node("n2", json!({}))),
-            ("/pods", pod("a", json!({"containers":[{"name":"c","image":"nginx:1.27"}]}))),
-            ("/pods", pod("b", json!({"nodeSelector":{"disk":"ssd"},"containers":[{"name":"c","image":"nginx"}]}))),
-            ("/pods", pod("c", json!({"nodeSelector":{"disk":"nvme"},"containers":[{"name":"c","image":"nginx"}]}))),
+            (
+                "/pods",
+                pod(
+                    "a",
+                    json!({"containers":[{"name":"c","image":"nginx:1.27"}]}),
+                ),
+            ),
+            (
+                "/pods",
+                pod(
+                    "b",
+                    json!({"nodeSelector":{"disk":"ssd"},"containers":[{"name":"c","image":"nginx"}]}),
+                ),
+            ),
+            (
+                "/pods",
+                pod(
+                    "c",
+                    json!({"nodeSelector":{"disk":"nvme"},"containers":[{"name":"c","image":"nginx"}]}),
+                ),
+            ),
+            (
+                "/pods",
+                pod("d", json!({"containers":[{"name":"c","image":"nginx"}]})),
+            ),
         ]);
         let now = t("2024-05-01T10:00:00Z");
         s.settle(now, &ControllerSet::all());
@@ -357,18 +453,39 @@ mod tests {
         let b = s.get("/pods", "b");
         let c = s.get("/pods", "c");
         assert_eq!(b["spec"]["nodeName"], "n1");
-        assert_eq!(a["spec"]["nodeName"], "n2", "least-loaded node wins");
+        assert_eq!(a["spec"]["nodeName"], "n1", "ties are broken by node name");
+        assert_eq!(
+            s.get("/pods", "d")["spec"]["nodeName"],
+            "n2",
+            "least-loaded node wins"
+        );
         assert_eq!(a["status"]["phase"], "Running");
         assert!(pod_ready(a));
         assert_ne!(a["status"]["podIP"], b["status"]["podIP"]);
-        assert!(a["status"]["podIP"].as_str().unwrap().starts_with("10.244."));
+        assert!(
+            a["status"]["podIP"]
+                .as_str()
+                .unwrap()
+                .starts_with("10.244.")
+        );
         assert_eq!(a["status"]["hostIP"], "192.168.0.10");
-        assert_eq!(a["status"]["containerStatuses"][0]["image"], "docker.io/library/nginx:1.27");
-        assert_eq!(a["status"]["containerStatuses"][0]["state"]["running"]["startedAt"], "2024-05-01T10:00:00Z");
+        assert_eq!(
+            a["status"]["containerStatuses"][0]["image"],
+            "docker.io/library/nginx:1.27"
+        );
+        assert_eq!(
+            a["status"]["containerStatuses"][0]["state"]["running"]["startedAt"],
+            "2024-05-01T10:00:00Z"
+        );
         assert_eq!(c["status"]["phase"], "Pending");
         let cond = condition(c, "PodScheduled").unwrap();
         assert_eq!(cond["reason"], "Unschedulable");
-        assert!(cond["message"].as_str().unwrap().starts_with("0/2 nodes are available"));
+        assert!(
+            cond["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("0/2 nodes are available")
+        );
     }
 
     #[test]
@@ -377,13 +494,22 @@ mod tests {
         n["spec"] = json!({"taints":[{"key":"gpu","value":"yes","effect":"NoSchedule"}]});
         let p = pod("p", json!({}));
         assert!(!node_fits(&p, &n));
-        let tol = pod("p", json!({"tolerations":[{"key":"gpu","operator":"Equal","value":"yes","effect":"NoSchedule"}]}));
+        let tol = pod(
+            "p",
+            json!({"tolerations":[{"key":"gpu","operator":"Equal","value":"yes","effect":"NoSchedule"}]}),
+        );
         assert!(node_fits(&tol, &n));
         let all = pod("p", json!({"tolerations":[{"operator":"Exists"}]}));
         assert!(node_fits(&all, &n));
-        let aff = pod("p", json!({"tolerations":[{"operator":"Exists"}],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchFields":[{"key":"metadata.name","operator":"In","values":["other"]}]}]}}}}));
+        let aff = pod(
+            "p",
+            json!({"tolerations":[{"operator":"Exists"}],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchFields":[{"key":"metadata.name","operator":"In","values":["other"]}]}]}}}}),
+        );
         assert!(!node_fits(&aff, &n));
-        let aff2 = pod("p", json!({"tolerations":[{"operator":"Exists"}],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"role","operator":"In","values":["gpu"]}]}]}}}}));
+        let aff2 = pod(
+            "p",
+            json!({"tolerations":[{"operator":"Exists"}],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"role","operator":"In","values":["gpu"]}]}]}}}}),
+        );
         assert!(node_fits(&aff2, &n));
     }
 
@@ -394,13 +520,13 @@ mod tests {
         p["status"] = json!({"phase":"Running"});
         p["metadata"]["deletionTimestamp"] = json!("2024-05-01T10:00:30Z");
         let snap = Snapshot::from_objects([("/pods", p.clone())]);
-        assert!(reconcile(&snap, now, &ControllerSet::all()).is_empty());
+        assert!(crate::controllers::reconcile(&snap, now, &ControllerSet::all()).is_empty());
         let later = t("2024-05-01T10:00:31Z");
-        let m = reconcile(&snap, later, &ControllerSet::all());
+        let m = crate::controllers::reconcile(&snap, later, &ControllerSet::all());
         assert_eq!(m, vec![delete_of("/pods", &p)]);
         p["metadata"]["finalizers"] = json!(["x/y"]);
         let snap = Snapshot::from_objects([("/pods", p)]);
-        assert!(reconcile(&snap, later, &ControllerSet::all()).is_empty());
+        assert!(crate::controllers::reconcile(&snap, later, &ControllerSet::all()).is_empty());
     }
 
     #[test]
@@ -408,6 +534,9 @@ mod tests {
         let mut p = pod("p", json!({"nodeName":"n1"}));
         p["status"] = json!({"phase":"Succeeded","startTime":"2024-05-01T10:00:00Z"});
         let snap = Snapshot::from_objects([("/pods", p), ("/nodes", node("n1", json!({})))]);
-        assert!(reconcile(&snap, t("2024-05-01T10:00:00Z"), &ControllerSet::all()).is_empty());
+        assert!(
+            crate::controllers::reconcile(&snap, t("2024-05-01T10:00:00Z"), &ControllerSet::all())
+                .is_empty()
+        );
     }
 }

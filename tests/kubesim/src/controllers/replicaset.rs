@@ -31,12 +31,24 @@ fn sync(ctx: &Ctx<'_>, rs: &Value, out: &mut Vec<Mutation>) {
     let ns = obj_namespace(rs).unwrap_or("default");
     let selector = rs.pointer("/spec/selector");
     let mut pods: Vec<&Value> = Vec::new();
-    adopt_and_release(ctx, rs, keys::PODS, "apps/v1", "ReplicaSet", selector, &mut pods, out);
+    adopt_and_release(
+        ctx,
+        rs,
+        keys::PODS,
+        "apps/v1",
+        "ReplicaSet",
+        selector,
+        &mut pods,
+        out,
+    );
     let active: Vec<&Value> = pods.iter().copied().filter(|p| pod_active(p)).collect();
     let want = i64_at(rs, "/spec/replicas").unwrap_or(1).max(0);
     let have = active.len() as i64;
     if have < want {
-        let template = rs.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+        let template = rs
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
         let owner = controller_owner_ref(rs, "apps/v1", "ReplicaSet");
         let prefix = format!("{}-", obj_name(rs));
         for _ in 0..(want - have).min(BURST_REPLICAS) {
@@ -47,22 +59,37 @@ fn sync(ctx: &Ctx<'_>, rs: &Value, out: &mut Vec<Mutation>) {
         }
     } else if have > want {
         let mut victims = active.clone();
-        victims.sort_by(|a, b| deletion_rank(a).cmp(&deletion_rank(b)));
-        for p in victims.into_iter().take((have - want).min(BURST_REPLICAS) as usize) {
+        victims.sort_by_key(|p| deletion_rank(p));
+        for p in victims
+            .into_iter()
+            .take((have - want).min(BURST_REPLICAS) as usize)
+        {
             out.push(delete_of(keys::PODS, p));
         }
     }
     let min_ready = i64_at(rs, "/spec/minReadySeconds").unwrap_or(0);
-    let template_labels = rs.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
+    let template_labels = rs
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object);
     let fully_labeled = active
         .iter()
         .filter(|p| {
-            template_labels.is_none_or(|tl| tl.iter().all(|(k, v)| obj_labels(p).and_then(|l| l.get(k)) == Some(v)))
+            template_labels.is_none_or(|tl| {
+                tl.iter()
+                    .all(|(k, v)| obj_labels(p).and_then(|l| l.get(k)) == Some(v))
+            })
         })
         .count();
     let ready = active.iter().filter(|p| pod_ready(p)).count();
-    let available = active.iter().filter(|p| pod_available(p, min_ready, ctx.now)).count();
-    let mut status = rs.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let available = active
+        .iter()
+        .filter(|p| pod_available(p, min_ready, ctx.now))
+        .count();
+    let mut status = rs
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     status["replicas"] = json!(active.len());
     status["fullyLabeledReplicas"] = json!(fully_labeled);
     status["readyReplicas"] = json!(ready);
@@ -70,10 +97,10 @@ fn sync(ctx: &Ctx<'_>, rs: &Value, out: &mut Vec<Mutation>) {
     status["observedGeneration"] = json!(generation(rs));
     // The real API omits zero-valued optional counters (omitempty).
     for f in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] {
-        if status[f] == json!(0) {
-            if let Some(m) = status.as_object_mut() {
-                m.remove(f);
-            }
+        if status[f] == json!(0)
+            && let Some(m) = status.as_object_mut()
+        {
+            m.remove(f);
         }
     }
     if let Some(m) = status_update(keys::REPLICA_SETS, rs, status) {
@@ -90,8 +117,16 @@ fn deletion_rank(p: &Value) -> (u8, u8, u8, std::cmp::Reverse<String>, String) {
         _ => 2,
     };
     let ready = u8::from(pod_ready(p));
-    let created = str_at(p, "/metadata/creationTimestamp").unwrap_or("").to_string();
-    (unscheduled, phase, ready, std::cmp::Reverse(created), obj_name(p).to_string())
+    let created = str_at(p, "/metadata/creationTimestamp")
+        .unwrap_or("")
+        .to_string();
+    (
+        unscheduled,
+        phase,
+        ready,
+        std::cmp::Reverse(created),
+        obj_name(p).to_string(),
+    )
 }
 
 /// The ControllerRefManager's claim: returns (in `claimed`) the pods this owner controls after
@@ -119,19 +154,35 @@ pub(crate) fn adopt_and_release<'a>(
                 claimed.push(p);
             } else {
                 let mut np = (*p).clone();
-                if let Some(refs) = np.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
+                if let Some(refs) = np
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
                     refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
                 }
-                out.push(Mutation::Update { key: key.into(), object: np });
+                out.push(Mutation::Update {
+                    key: key.into(),
+                    object: np,
+                });
             }
-        } else if matches && controller_ref(p).is_none() && !is_terminating(p) && !is_terminating(owner) {
+        } else if matches
+            && controller_ref(p).is_none()
+            && !is_terminating(p)
+            && !is_terminating(owner)
+        {
             let mut np = (*p).clone();
             let r = controller_owner_ref(owner, api_version, kind);
-            match np.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
+            match np
+                .pointer_mut("/metadata/ownerReferences")
+                .and_then(Value::as_array_mut)
+            {
                 Some(refs) => refs.push(r),
                 None => np["metadata"]["ownerReferences"] = json!([r]),
             }
-            out.push(Mutation::Update { key: key.into(), object: np });
+            out.push(Mutation::Update {
+                key: key.into(),
+                object: np,
+            });
             claimed.push(p);
         }
     }
@@ -151,12 +202,18 @@ mod tests {
     #[test]
     fn keeps_pod_count_and_recreates_deleted() {
         let now = t("2024-05-01T10:00:00Z");
-        let mut s = MiniStore::new(vec![("apps/replicasets", rs(3)), ("/nodes", node("n1", json!({})))]);
+        let mut s = MiniStore::new(vec![
+            ("apps/replicasets", rs(3)),
+            ("/nodes", node("n1", json!({}))),
+        ]);
         s.settle(now, &ControllerSet::all());
         let pods = s.list("/pods");
         assert_eq!(pods.len(), 3);
         assert!(pods.iter().all(|p| obj_name(p).starts_with("web-")));
-        assert!(pods.iter().all(|p| p["metadata"]["ownerReferences"][0]["uid"] == "uid-rs"));
+        assert!(
+            pods.iter()
+                .all(|p| p["metadata"]["ownerReferences"][0]["uid"] == "uid-rs")
+        );
         let st = &s.get("apps/replicasets", "web")["status"];
         assert_eq!(st["replicas"], 3);
         assert_eq!(st["readyReplicas"], 3);
@@ -164,10 +221,17 @@ mod tests {
         assert_eq!(st["observedGeneration"], 2);
         // Mark one pod as being deleted: a replacement is created at once.
         let victim = obj_name(pods[0]).to_string();
-        s.get_mut("/pods", &victim)["metadata"]["deletionTimestamp"] = json!("2024-05-01T10:00:30Z");
+        s.get_mut("/pods", &victim)["metadata"]["deletionTimestamp"] =
+            json!("2024-05-01T10:00:30Z");
         s.settle(now, &ControllerSet::all());
         assert_eq!(s.list("/pods").len(), 4);
-        assert_eq!(s.list("/pods").iter().filter(|p| !is_terminating(p)).count(), 3);
+        assert_eq!(
+            s.list("/pods")
+                .iter()
+                .filter(|p| !is_terminating(p))
+                .count(),
+            3
+        );
         // Scale to 0.
         s.get_mut("apps/replicasets", "web")["spec"]["replicas"] = json!(0);
         s.settle(t("2024-05-01T10:01:00Z"), &ControllerSet::all());
@@ -180,9 +244,16 @@ mod tests {
         let orphan = json!({"metadata":{"name":"o","namespace":"ns","uid":"uid-o","labels":{"app":"web"}},"spec":{}});
         let stray = json!({"metadata":{"name":"s","namespace":"ns","uid":"uid-s","labels":{"app":"other"},
             "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web","uid":"uid-rs","controller":true}]},"spec":{}});
-        let snap = Snapshot::from_objects([("apps/replicasets", rs(1)), ("/pods", orphan), ("/pods", stray)]);
-        let set = ControllerSet { replicasets: true, ..ControllerSet::none() };
-        let m = reconcile(&snap, t("2024-05-01T10:00:00Z"), &set);
+        let snap = Snapshot::from_objects([
+            ("apps/replicasets", rs(1)),
+            ("/pods", orphan),
+            ("/pods", stray),
+        ]);
+        let set = ControllerSet {
+            replicasets: true,
+            ..ControllerSet::none()
+        };
+        let m = crate::controllers::reconcile(&snap, t("2024-05-01T10:00:00Z"), &set);
         let updates: Vec<&Value> = m
             .iter()
             .filter_map(|m| match m {
@@ -195,7 +266,10 @@ mod tests {
         assert!(owner_refs(s).is_empty());
         let o = updates.iter().find(|o| obj_name(o) == "o").unwrap();
         assert_eq!(controller_uid(o), Some("uid-rs"));
-        assert!(!m.iter().any(|m| matches!(m, Mutation::Create { .. })), "the adopted pod counts");
+        assert!(
+            !m.iter().any(|m| matches!(m, Mutation::Create { .. })),
+            "the adopted pod counts"
+        );
     }
 
     #[test]
@@ -205,10 +279,23 @@ mod tests {
                 "ownerReferences":[{"uid":"uid-rs","controller":true}]},"spec":{"nodeName":"n1"},
                 "status":{"phase":"Running","conditions":[{"type":"Ready","status":if ready {"True"} else {"False"}}]}})
         };
-        let snap = Snapshot::from_objects([("apps/replicasets", rs(1)), ("/pods", mk("a", true)), ("/pods", mk("b", false))]);
-        let set = ControllerSet { replicasets: true, ..ControllerSet::none() };
-        let m = reconcile(&snap, t("2024-05-01T10:00:00Z"), &set);
-        assert!(m.iter().any(|m| matches!(m, Mutation::Delete { name, .. } if name == "b")));
-        assert!(!m.iter().any(|m| matches!(m, Mutation::Delete { name, .. } if name == "a")));
+        let snap = Snapshot::from_objects([
+            ("apps/replicasets", rs(1)),
+            ("/pods", mk("a", true)),
+            ("/pods", mk("b", false)),
+        ]);
+        let set = ControllerSet {
+            replicasets: true,
+            ..ControllerSet::none()
+        };
+        let m = crate::controllers::reconcile(&snap, t("2024-05-01T10:00:00Z"), &set);
+        assert!(
+            m.iter()
+                .any(|m| matches!(m, Mutation::Delete { name, .. } if name == "b"))
+        );
+        assert!(
+            !m.iter()
+                .any(|m| matches!(m, Mutation::Delete { name, .. } if name == "a"))
+        );
     }
 }

@@ -1,0 +1,228 @@
+//! Shared helpers of the kubesim integration tests.
+//!
+//! Every test gets a [`Cluster`]: by default a fresh kubesim; when `CRYPTOJACK_E2E_KUBECONFIG`
+//! points at a kubeconfig, that real cluster instead. Either way the test works in its own
+//! temporary namespace `cj-e2e-<random>`, so the same test body runs against both. Tests of
+//! kubesim-only features (faults, time, compaction) call [`sim_cluster`] and are skipped (they
+//! return early with a note) against a real cluster.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kubesim::{Sim, SimBuilder};
+use serde_json::json;
+
+pub const E2E_ENV: &str = "CRYPTOJACK_E2E_KUBECONFIG";
+
+pub struct Cluster {
+    pub sim: Option<Sim>,
+    /// Admin client (no automatic retries, so that tests see every status).
+    pub client: kube::Client,
+    /// The test's own namespace.
+    pub ns: String,
+    pub kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    pub fn is_sim(&self) -> bool {
+        self.sim.is_some()
+    }
+
+    /// The simulator (only for tests obtained through [`sim_cluster`]).
+    pub fn sim(&self) -> &Sim {
+        self.sim.as_ref().expect("this test needs kubesim")
+    }
+
+    /// `kubectl --kubeconfig K -n NS ARGS...`
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(kubectl_bin())
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("-n")
+            .arg(&self.ns)
+            .args(args)
+            .output()
+            .expect("running kubectl")
+    }
+
+    /// Runs kubectl and asserts success; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// kubectl with a YAML document on stdin.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(kubectl_bin())
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("-n")
+            .arg(&self.ns)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawning kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("writing stdin");
+        child.wait_with_output().expect("kubectl output")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.sim.is_some() {
+            return;
+        }
+        // Real cluster: remove the test namespace (from another thread: we may be inside a runtime).
+        let kc = self.kubeconfig.clone();
+        let ns = self.ns.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(c) = e2e_client(&kc).await {
+                    let _ = Api::<Namespace>::all(c)
+                        .delete(&ns, &DeleteParams::default())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The kubectl binary: `$KUBECTL`, else `.tools/bin/kubectl` of the repository, else `kubectl`.
+pub fn kubectl_bin() -> PathBuf {
+    if let Ok(k) = std::env::var("KUBECTL")
+        && !k.is_empty()
+    {
+        return PathBuf::from(k);
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tools = repo.join(".tools/bin/kubectl");
+    if tools.exists() {
+        return tools;
+    }
+    PathBuf::from("kubectl")
+}
+
+pub fn random_ns() -> String {
+    let s: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
+    format!("cj-e2e-{s}")
+}
+
+async fn e2e_client(kc: &Path) -> Result<kube::Client, String> {
+    let kubeconfig = Kubeconfig::read_from(kc).map_err(|e| e.to_string())?;
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// The default kubesim for tests: small history, 2 nodes, all controllers.
+pub fn default_builder() -> SimBuilder {
+    Sim::builder()
+        .history(200)
+        .nodes(2)
+        .bookmark_interval(Duration::from_millis(300))
+        .tick(Duration::from_millis(50))
+}
+
+/// A cluster for a contract test: kubesim (from `builder`), or the real cluster in e2e mode.
+pub async fn cluster_with(builder: SimBuilder) -> Cluster {
+    let ns = random_ns();
+    if let Ok(kc) = std::env::var(E2E_ENV)
+        && !kc.is_empty()
+    {
+        let kc = PathBuf::from(kc);
+        let client = e2e_client(&kc).await.expect("client for the e2e cluster");
+        create_ns(&client, &ns).await;
+        return Cluster {
+            sim: None,
+            client,
+            ns,
+            kubeconfig: kc,
+        };
+    }
+    let sim = builder.start().await.expect("starting kubesim");
+    let mut cfg = sim.client_config(sim.admin_token());
+    cfg.default_retry = false;
+    let client = kube::Client::try_from(cfg).expect("client");
+    create_ns(&client, &ns).await;
+    let kubeconfig = sim.kubeconfig_path().to_path_buf();
+    Cluster {
+        sim: Some(sim),
+        client,
+        ns,
+        kubeconfig,
+    }
+}
+
+pub async fn cluster() -> Cluster {
+    cluster_with(default_builder()).await
+}
+
+/// A kubesim-only cluster; `None` (the test is skipped) in e2e mode.
+pub async fn sim_cluster(builder: SimBuilder) -> Option<Cluster> {
+    if std::env::var(E2E_ENV).is_ok_and(|v| !v.is_empty()) {
+        eprintln!("skipped: kubesim-specific test in e2e mode");
+        return None;
+    }
+    Some(cluster_with(builder).await)
+}
+
+async fn create_ns(client: &kube::Client, ns: &str) {
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let obj: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
+    nss.create(&PostParams::default(), &obj)
+        .await
+        .expect("creating the test namespace");
+}
+
+/// The Status of a kube API error (panics on other errors).
+pub fn status_of(e: kube::Error) -> kube::core::Status {
+    match e {
+        kube::Error::Api(s) => *s,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Polls `f` until it returns Some, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
