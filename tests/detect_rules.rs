@@ -134,6 +134,10 @@ fn miner_names_are_not_substrings() {
             "ghcr.io/example/api:1",
             vec!["python", "app.py", "--name", "xmrig"],
         ),
+        (
+            "trexcisco/trex:v3.04",
+            vec!["./t-rex-64", "-i", "--cfg", "/etc/trex_cfg.yaml"],
+        ),
     ] {
         let f = run(container("c", image, &argv, &[]));
         assert_eq!(label_of(&f), "benign", "{image} {argv:?}: {f:#?}");
@@ -1368,4 +1372,77 @@ fn default_findings_of_a_plain_manifest_are_empty() {
         "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.27\n    args: [\"nginx\", \"-g\", \"daemon off;\"]\n",
     );
     assert!(f.is_empty(), "{f:#?}");
+}
+
+#[test]
+fn arbitrary_input_does_not_panic() {
+    // deterministic pseudo-random strings mixing shell syntax, base64, unicode and signatures
+    let alphabet: Vec<&str> = vec![
+        " ",
+        "'",
+        "\"",
+        "\\",
+        "$(",
+        ")",
+        "`",
+        "|",
+        "&&",
+        ";",
+        "<<<",
+        ">&",
+        "\n",
+        "-o",
+        "--url=",
+        "=",
+        ":",
+        "/",
+        "xmrig",
+        "stratum+tcp://",
+        "supportxmr.com",
+        "base64 -d",
+        "echo ",
+        "sh -c ",
+        "é",
+        "ß",
+        "😀",
+        "0x",
+        "4",
+        "a",
+        "Z9",
+        "aGVsbG8gd29ybGQ=",
+        "--donate-level",
+        "-a",
+        "rx/0",
+        "trex",
+        ".",
+        "@",
+        "#",
+        "(",
+        "<(",
+        XMR,
+    ];
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let policy = CompiledPolicy::builtin_default();
+    for _ in 0..400 {
+        let mut s = String::new();
+        for _ in 0..(next() % 40) {
+            s.push_str(alphabet[(next() % alphabet.len() as u64) as usize]);
+        }
+        let reversed: String = s.chars().rev().collect();
+        let mut c = container("c", &s, &["sh", "-c", &s], &[&s, &reversed]);
+        c.env = vec![EnvView {
+            index: 0,
+            name: "E".into(),
+            value: s.clone(),
+        }];
+        for f in policy.evaluate(&pod(vec![c])) {
+            assert!(f.evidence.chars().count() <= 120);
+        }
+    }
 }

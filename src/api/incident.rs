@@ -29,6 +29,13 @@ use super::common::{Finding, Severity};
 /// Prefix of every incident name.
 pub const INCIDENT_NAME_PREFIX: &str = "cji-";
 
+/// Longest `spec.topIndicator` the schema accepts (characters); see [`bounded`].
+pub const MAX_TOP_INDICATOR_CHARS: usize = 256;
+/// Longest `spec.sourceDetail` the schema accepts (characters).
+pub const MAX_SOURCE_DETAIL_CHARS: usize = 1024;
+/// Longest `lastError`/`message` of an action the schema accepts (characters).
+pub const MAX_ACTION_MESSAGE_CHARS: usize = 2048;
+
 /// Condition type: `True` once the containment plan finished (every action
 /// Succeeded or Skipped), `False` with a reason while it runs or when it failed.
 pub const CONDITION_CONTAINED: &str = "Contained";
@@ -91,8 +98,9 @@ pub struct CryptojackIncidentSpec {
     /// Highest severity among `findings`.
     pub severity: Severity,
     /// Short text of the most severe finding (rule and evidence), for the printer column.
+    /// At most [`MAX_TOP_INDICATOR_CHARS`] characters (use [`bounded`]).
     #[serde(default)]
-    #[schemars(length(max = 160))]
+    #[schemars(length(max = MAX_TOP_INDICATOR_CHARS))]
     pub top_indicator: String,
     /// Name of the CryptojackPolicy that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +113,7 @@ pub struct CryptojackIncidentSpec {
     /// connections to common miner pool ports`), the admission request UID, the user
     /// who created a Manual incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024))]
+    #[schemars(length(max = MAX_SOURCE_DETAIL_CHARS))]
     pub source_detail: Option<String>,
     /// When the operator detected it.
     #[x_kube(validation = Rule::new("self == oldSelf").message("detectedAt is immutable"))]
@@ -425,13 +433,13 @@ pub struct ContainmentAction {
     /// How many times the action was tried.
     #[serde(default)]
     pub attempts: u32,
-    /// Why the last attempt failed.
+    /// Why the last attempt failed (at most [`MAX_ACTION_MESSAGE_CHARS`]; use [`bounded`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048))]
+    #[schemars(length(max = MAX_ACTION_MESSAGE_CHARS))]
     pub last_error: Option<String>,
     /// What happened, for people (why it was Skipped, what it did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048))]
+    #[schemars(length(max = MAX_ACTION_MESSAGE_CHARS))]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<MicroTime>,
@@ -667,6 +675,21 @@ pub fn incident_name(pod_uid: &str) -> String {
     format!("{INCIDENT_NAME_PREFIX}{hash:016x}")
 }
 
+/// `text` cut to at most `max_chars` characters (on a character boundary), the
+/// last one replaced by `…` when something was cut. For strings whose length the
+/// schema bounds (an over-long value would make the API server reject the
+/// whole incident or status update).
+pub fn bounded(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    if max_chars > 0 {
+        out.push('…');
+    }
+    out
+}
+
 fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
@@ -698,6 +721,16 @@ mod tests {
         assert_eq!(cost_tier(-3.0), CostTier::Low);
         assert_eq!(cost_tier(f64::NAN), CostTier::Low);
         assert_eq!(cost_tier(f64::INFINITY), CostTier::Catastrophic);
+    }
+
+    #[test]
+    fn bounded_cuts_on_characters() {
+        assert_eq!(bounded("short", 10), "short");
+        assert_eq!(bounded("exactly10!", 10), "exactly10!");
+        assert_eq!(bounded("0123456789abc", 10), "012345678…");
+        assert_eq!(bounded("ééééé", 3), "éé…");
+        assert_eq!(bounded("ééééé", 3).chars().count(), 3);
+        assert_eq!(bounded("abc", 0), "");
     }
 
     #[test]

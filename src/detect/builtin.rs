@@ -246,6 +246,9 @@ impl Scanner<'_> {
                 self.hit(hits, rule, Severity::Critical, Field::Image, ev);
             }
         }
+        if self.b.not_miner_images.contains(&r.path()) {
+            return;
+        }
         for comp in &r.components {
             let bytes = comp.as_bytes();
             let ms: Vec<(Match, u32)> = self
@@ -282,6 +285,13 @@ impl Scanner<'_> {
 
     /// Miner name at the start of a program basename (`xmrig`, `xmrig-6.21`, `t-rex.exe`).
     fn program_miner(&self, base: &str) -> Option<u32> {
+        if self
+            .b
+            .not_miners
+            .contains(base.to_ascii_lowercase().as_str())
+        {
+            return None;
+        }
         let bytes = base.as_bytes();
         self.b
             .word_ac
@@ -469,8 +479,10 @@ impl Scanner<'_> {
                         let with_port = bytes.get(en) == Some(&b':')
                             && bytes.get(en + 1).is_some_and(u8::is_ascii_digit);
                         let host_start = t[..st]
-                            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
-                            .map_or(0, |p| p + 1);
+                            .char_indices()
+                            .rev()
+                            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+                            .map_or(0, |(p, c)| p + c.len_utf8());
                         let in_url =
                             t[..host_start].ends_with("://") || t[..host_start].ends_with('@');
                         let sev = if with_port || in_url {
@@ -499,7 +511,9 @@ impl Scanner<'_> {
                         continue;
                     }
                     let left = st == 0 || !bytes[st - 1].is_ascii_alphanumeric();
-                    let right = en == bytes.len() || !bytes[en].is_ascii_alphabetic();
+                    // a path/URL segment: `xmrig`, `xmrig-6.21`, `xmrig.tar.gz`, `t-rex/`
+                    let right = en == bytes.len()
+                        || matches!(bytes[en], b'/' | b'.' | b'-' | b'?' | b'#' | b'0'..=b'9');
                     if left && right {
                         miners.push((m, n));
                     }

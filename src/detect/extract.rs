@@ -390,6 +390,12 @@ pub(crate) fn shell_script_index(words: &[Word<'_>]) -> Option<usize> {
 }
 
 fn is_base64_decoder(cmd: &[shell::ShellWord]) -> bool {
+    if !cmd
+        .iter()
+        .any(|w| w.text.contains("base64") || w.text.ends_with("openssl"))
+    {
+        return false;
+    }
     let words: Vec<Word<'_>> = cmd
         .iter()
         .map(|w| Word {

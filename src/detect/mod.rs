@@ -8,6 +8,29 @@
 //! the built-in signatures (one Aho-Corasick automaton for words, one for image components,
 //! hash lookups for options), the policy's own patterns (one automaton + one `RegexSet` per
 //! list) and its Sigma rules (one automaton + one `RegexSet` per Sigma field).
+//!
+//! Rule ids in findings (and in `spec.detect.disabledRules`, where a family prefix such as
+//! `builtin/miner-flags` names all its rules):
+//!
+//! | id | category | severity |
+//! |---|---|---|
+//! | `builtin/miner-binary/<name>` | miner-binary | critical when run; high inside a URL or path |
+//! | `builtin/miner-image/<name or keyword>` | miner-image | critical (name), high (keyword) |
+//! | `builtin/known-ioc/<repository>` | known-ioc | critical |
+//! | `builtin/pool/stratum-url` | pool | critical |
+//! | `builtin/pool/known-pool` | pool | critical with a port or in a URL, else high |
+//! | `builtin/pool/pool-argument` (host:port after a pool option, miner-like line only) | pool | high |
+//! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high |
+//! | `builtin/wallet/<coin>` | wallet | high |
+//! | `builtin/port/stratum-port` | port | low |
+//! | `builtin/gpu/unapproved` | gpu-unapproved | high (one per pod) |
+//! | `builtin/node/gpu-instance-type`, `builtin/node/region` / `builtin/node/spot` | node | medium / low |
+//! | `policy/<policy>/images[i]` (or the pattern's `id`) | miner-image | the pattern's |
+//! | `policy/<policy>/commands[i]` (or the pattern's `id`) | known-ioc | the pattern's |
+//! | `sigma/<id>` or `policy/<policy>/sigma[i]` | known-ioc | from the Sigma `level` |
+//!
+//! Pod-level findings: the GPU finding names the first container that requests a GPU (its
+//! field is that container's resource quantity); node findings have no container.
 
 mod builtin;
 pub mod error;
@@ -100,7 +123,8 @@ impl CompiledPolicy {
                 errors.push(FieldError::new(
                     format!("spec.detect.disabledRules[{i}]"),
                     format!(
-                        "{id:?} names no built-in rule (see `cryptojack rules` or signatures.yaml)"
+                        "{id:?} names no built-in rule (ids look like builtin/miner-binary/xmrig; \
+                         a family such as builtin/miner-flags names all its rules)"
                     ),
                 ));
             }

@@ -20,6 +20,13 @@ struct Names {
     names: Vec<String>,
 }
 #[derive(Debug, Deserialize)]
+struct NotMiners {
+    #[allow(dead_code)]
+    source: String,
+    names: Vec<String>,
+    images: Vec<String>,
+}
+#[derive(Debug, Deserialize)]
 struct Keywords {
     #[allow(dead_code)]
     source: String,
@@ -65,6 +72,7 @@ struct Ports {
 #[derive(Debug, Deserialize)]
 struct SignatureFile {
     miner_binaries: Names,
+    not_miners: NotMiners,
     image_keywords: Keywords,
     known_ioc_images: Images,
     stratum_schemes: Schemes,
@@ -126,6 +134,10 @@ pub(crate) struct Builtin {
     pub ioc_exact: HashMap<String, u32>,
     pub ioc_account: HashMap<String, u32>,
     pub flags: HashMap<String, FlagInfo>,
+    /// Program basenames (lowercase) that look like miners but are not.
+    pub not_miners: HashSet<String>,
+    /// Image repository paths that look like miner images but are not.
+    pub not_miner_images: HashSet<String>,
     pub algos: HashSet<String>,
     pub coins: HashSet<String>,
     pub ports: HashSet<u16>,
@@ -352,6 +364,8 @@ impl Builtin {
             ioc_exact,
             ioc_account,
             flags,
+            not_miners: lower(&file.not_miners.names).into_iter().collect(),
+            not_miner_images: lower(&file.not_miners.images).into_iter().collect(),
             algos: lower(&file.miner_flags.algorithms).into_iter().collect(),
             coins: lower(&file.miner_flags.coins).into_iter().collect(),
             ports: file.stratum_ports.ports.into_iter().collect(),

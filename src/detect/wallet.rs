@@ -155,6 +155,7 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 /// Evidence for a match at `start..end` of `text`: a window around it, wallets shortened,
 /// at most [`MAX_EVIDENCE_CHARS`] characters, `decoded: ` in front for decoded payloads.
 pub(crate) fn evidence(text: &str, start: usize, end: usize, decoded: bool) -> String {
+    let start = floor_boundary(text, start);
     let from = floor_boundary(text, start.saturating_sub(40));
     // start the window at a word boundary when one is near
     let from = match text[from..start.max(from)].find(char::is_whitespace) {

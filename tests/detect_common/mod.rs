@@ -4,7 +4,7 @@
 use cryptojack::detect::{CompiledPolicy, Finding, PodView, Severity};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
 /// One `PodView` from a single-document manifest (Pod or a workload with a pod template).
 pub fn view_from_yaml(yaml: &str) -> PodView {
@@ -42,6 +42,15 @@ pub fn view_from_yaml(yaml: &str) -> PodView {
         }
         "ReplicaSet" => {
             let d: ReplicaSet = serde_json::from_value(v).expect("ReplicaSet");
+            tmpl(
+                &d.metadata,
+                d.spec.as_ref().and_then(|s| s.template.as_ref()),
+                "spec.template.spec",
+            )
+        }
+        "ReplicationController" => {
+            let d: ReplicationController =
+                serde_json::from_value(v).expect("ReplicationController");
             tmpl(
                 &d.metadata,
                 d.spec.as_ref().and_then(|s| s.template.as_ref()),

@@ -305,9 +305,12 @@ fn bump_generation(def: &ResourceDef, old: &Value, new: &mut Value) {
 /// Options of a write request.
 #[derive(Default, Clone, Debug)]
 pub struct WriteOpts {
+    /// `fieldManager`, or the manager derived from the User-Agent.
     pub field_manager: Option<String>,
     pub force: bool,
     pub dry_run: bool,
+    /// A server-side apply: managedFields come from the apply itself.
+    pub apply: bool,
 }
 
 /// The subresource a write goes to.
@@ -383,6 +386,9 @@ pub struct Api {
 }
 
 const RETRIES: usize = 16;
+
+/// A placeholder CA certificate (kubesim serves plain HTTP; nothing verifies it).
+const KUBESIM_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBkubesimPlaceholderCertificateNotForTLS\n-----END CERTIFICATE-----\n";
 
 impl Api {
     pub fn now(&self) -> String {
@@ -552,13 +558,8 @@ impl Api {
             } else {
                 md.remove("generation");
             }
-            if let Some(m) = &opts.field_manager
-                && md.get("managedFields").is_none()
-            {
-                md.insert(
-                    "managedFields".into(),
-                    json!([{"manager": m, "operation": "Update", "apiVersion": def.api_version_for(version), "time": now, "fieldsType": "FieldsV1", "fieldsV1": {}}]),
-                );
+            if !opts.apply {
+                md.remove("managedFields");
             }
         }
         let name = name_of(&body).to_string();
@@ -581,6 +582,11 @@ impl Api {
             crate::crd::prepare(&mut body, &now).map_err(|e| {
                 ApiError::invalid(def, &name, e.field(), "FieldValueInvalid", &e.to_string())
             })?;
+        }
+        if !opts.apply
+            && let Some(m) = &opts.field_manager
+        {
+            crate::patch::record_update_manager(&mut body, None, m, &now);
         }
         if opts.dry_run {
             return Ok(Arc::new(body));
@@ -607,6 +613,14 @@ impl Api {
                     "name":"default","namespace":ns,"uid":uuid::Uuid::new_v4().to_string(),
                     "creationTimestamp": self.now()}});
                 let _ = self.store.create("/serviceaccounts", sa);
+            }
+            // The root-ca publisher puts the cluster CA in every namespace.
+            if self.store.get("/configmaps", ns, "kube-root-ca.crt").is_none() {
+                let cm = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{
+                    "name":"kube-root-ca.crt","namespace":ns,"uid":uuid::Uuid::new_v4().to_string(),
+                    "creationTimestamp": self.now()},
+                    "data": {"ca.crt": KUBESIM_CA}});
+                let _ = self.store.create("/configmaps", cm);
             }
         }
     }
@@ -731,6 +745,16 @@ impl Api {
         Ok(r)
     }
 
+    /// managedFields of a non-apply write: the manager takes the fields it changed.
+    fn record_manager(&self, new: &mut Value, old: &Value, opts: &WriteOpts) {
+        if opts.apply {
+            return;
+        }
+        if let Some(m) = &opts.field_manager {
+            crate::patch::record_update_manager(new, Some(old), m, &self.now());
+        }
+    }
+
     /// PUT (main resource or /status).
     pub fn update(
         &self,
@@ -771,7 +795,8 @@ impl Api {
             {
                 return Err(ApiError::modified(def, name));
             }
-            let new = self.merge_update(def, version, &old, body.clone(), target)?;
+            let mut new = self.merge_update(def, version, &old, body.clone(), target)?;
+            self.record_manager(&mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -822,7 +847,8 @@ impl Api {
                 return Err(ApiError::modified(def, name));
             }
             self.normalize(def, version, ns, &mut new)?;
-            let new = self.merge_update(def, version, &old, new, target)?;
+            let mut new = self.merge_update(def, version, &old, new, target)?;
+            self.record_manager(&mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),
                 Err(StoreError::Conflict { .. }) => continue,

@@ -934,6 +934,19 @@ pub fn server_side_apply(
 /// leaves are removed from other managers' entries, and entries lose fields that no longer exist.
 /// The entries are read from `obj` if it carries `metadata.managedFields`, else from `old`.
 pub fn record_update_manager(obj: &mut Value, old: Option<&Value>, manager: &str, now: &str) {
+    record_update_manager_for(obj, old, manager, now, None);
+}
+
+/// [`record_update_manager`] for a write through a subresource (`Some("status")`, `Some("scale")`):
+/// the entry carries `subresource` and is distinct from the manager's main-resource entry, and
+/// conflicts name it `"manager" with subresource "status" using v1`.
+pub fn record_update_manager_for(
+    obj: &mut Value,
+    old: Option<&Value>,
+    manager: &str,
+    now: &str,
+    subresource: Option<&str>,
+) {
     let mut entries = if obj
         .pointer("/metadata/managedFields")
         .is_some_and(Value::is_array)
@@ -961,10 +974,9 @@ pub fn record_update_manager(obj: &mut Value, old: Option<&Value>, manager: &str
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    match entries
-        .iter_mut()
-        .find(|e| e.manager == manager && e.operation == "Update")
-    {
+    match entries.iter_mut().find(|e| {
+        e.manager == manager && e.operation == "Update" && e.subresource.as_deref() == subresource
+    }) {
         Some(e) => {
             e.set.extend(changed.iter().cloned());
             if !changed.is_empty() {
@@ -978,7 +990,7 @@ pub fn record_update_manager(obj: &mut Value, old: Option<&Value>, manager: &str
                     manager: manager.to_string(),
                     operation: "Update".to_string(),
                     api_version,
-                    subresource: None,
+                    subresource: subresource.map(str::to_string),
                     time: Some(json!(now)),
                     set: changed,
                 });
@@ -1396,6 +1408,30 @@ mod tests {
         let mut again = new.clone();
         record_update_manager(&mut again, Some(&before), "noop", "t2");
         assert!(managed_paths(&again, "noop").is_empty());
+    }
+
+    #[test]
+    fn subresource_update_entries() {
+        let mut obj = deploy(2, "x:1");
+        record_update_manager(&mut obj, None, "creator", "t0");
+        let old = obj.clone();
+        let mut new = old.clone();
+        new["status"] = json!({"replicas": 2});
+        record_update_manager_for(&mut new, Some(&old), "creator", "t1", Some("status"));
+        let entries = new["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1]["subresource"], "status");
+        assert_eq!(
+            entries[1]["fieldsV1"],
+            json!({"f:status": {"f:replicas": {}}})
+        );
+        let mut applied = deploy(2, "x:1");
+        applied["status"] = json!({"replicas": 5});
+        let err = server_side_apply(Some(&new), &applied, "other", false, "t2").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Apply failed with 1 conflict: conflict with \"creator\" with subresource \"status\" using apps/v1: .status.replicas"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::controllers::{
     Snapshot, add_seconds, controller_ref, existing_conditions, fmt_time, generation, i64_at,
     is_terminating, keys, obj_labels, obj_name, obj_namespace, parse_time, pod_phase, pod_ready,
-    scaled_int_or_percent, selector_matches, set_condition, str_at,
+    ptr, scaled_int_or_percent, selector_matches, set_condition, str_at,
 };
 
 /// Entries of `status.disruptedPods` older than this are dropped (`DeletionTimeout`).
@@ -64,7 +64,7 @@ pub fn matching_pdbs<'a>(pod: &Value, snap: &'a Snapshot) -> Vec<&'a Value> {
         .iter()
         .map(|p| p.as_ref())
         .filter(|p| {
-            obj_namespace(p) == ns && selector_matches(p.pointer("/spec/selector"), obj_labels(pod))
+            obj_namespace(p) == ns && selector_matches(ptr(p, "/spec/selector"), obj_labels(pod))
         })
         .collect()
 }
@@ -243,7 +243,7 @@ fn expected_scale(pods: &[&Value], snap: &Snapshot) -> Result<i64, String> {
 /// Errors (e.g. unmanaged pods with maxUnavailable) give the controller's fail-safe status:
 /// disruptionsAllowed 0 and condition DisruptionAllowed=False reason SyncFailed.
 pub fn compute_status(pdb: &Value, ns_pods: &[&Value], snap: &Snapshot, now: Timestamp) -> Value {
-    let sel = pdb.pointer("/spec/selector");
+    let sel = ptr(pdb, "/spec/selector");
     let pods: Vec<&Value> = ns_pods
         .iter()
         .copied()
@@ -254,8 +254,8 @@ pub fn compute_status(pdb: &Value, ns_pods: &[&Value], snap: &Snapshot, now: Tim
         .cloned()
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}));
-    let min_avail = pdb.pointer("/spec/minAvailable").filter(|v| !v.is_null());
-    let max_unav = pdb.pointer("/spec/maxUnavailable").filter(|v| !v.is_null());
+    let min_avail = ptr(pdb, "/spec/minAvailable").filter(|v| !v.is_null());
+    let max_unav = ptr(pdb, "/spec/maxUnavailable").filter(|v| !v.is_null());
     let counts: Result<(i64, i64), String> = if let Some(mu) = max_unav {
         expected_scale(&pods, snap).and_then(|expected| {
             let m = scaled_int_or_percent(Some(mu), expected, true)?.unwrap_or(0);

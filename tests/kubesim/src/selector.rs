@@ -14,6 +14,7 @@
 //! * [`selector_object_matches`] / [`label_selector_from_object`] convert a `metav1.LabelSelector`
 //!   object (`matchLabels` + `matchExpressions`) like `metav1.LabelSelectorAsSelector`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -53,7 +54,7 @@ pub struct Requirement {
 impl Requirement {
     /// Validates like `labels.NewRequirement`.
     pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, String> {
-        validate_label_key(key)?;
+        validate_label_key(key).map_err(|m| format!("key: Invalid value: {key:?}: {m}"))?;
         let mut values = values;
         match operator {
             Operator::In | Operator::NotIn => {
@@ -112,14 +113,16 @@ impl Requirement {
 
     /// Whether the labels satisfy this requirement (`labels.Requirement.Matches`).
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let value = labels.and_then(|l| l.get(&self.key)).map(label_string);
+        let value: Option<Cow<'_, str>> = labels.and_then(|l| l.get(&self.key)).map(|v| match v {
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            other => Cow::Owned(label_string(other)),
+        });
+        let contains = |v: &str| self.values.iter().any(|x| x == v);
         match self.operator {
             Operator::Equals | Operator::DoubleEquals | Operator::In => {
-                value.is_some_and(|v| self.values.contains(&v))
+                value.is_some_and(|v| contains(&v))
             }
-            Operator::NotEquals | Operator::NotIn => {
-                value.is_none_or(|v| !self.values.contains(&v))
-            }
+            Operator::NotEquals | Operator::NotIn => value.is_none_or(|v| !contains(&v)),
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
@@ -766,7 +769,7 @@ impl FieldSelector {
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms
             .iter()
-            .all(|t| (field_value(obj, &t.field) == t.value) == t.equals)
+            .all(|t| (field_value_ref(obj, &t.field) == t.value.as_str()) == t.equals)
     }
 
     /// The value a `metadata.name=X` term pins, if any (useful for a direct lookup).
@@ -853,32 +856,31 @@ fn get_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// The value of a field label for an object, as the apiserver's field set computes it.
 pub fn field_value(obj: &Value, field: &str) -> String {
+    field_value_ref(obj, field).into_owned()
+}
+
+fn field_value_ref<'a>(obj: &'a Value, field: &str) -> Cow<'a, str> {
     let is_new_event = obj.get("apiVersion").and_then(Value::as_str) == Some("events.k8s.io/v1");
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let path: String = match field {
-        "source" if is_new_event => "deprecatedSource.component".into(),
-        "source" if kind == "Event" => "source.component".into(),
-        "reportingComponent" if is_new_event => "reportingController".into(),
-        "reportingComponent" if kind == "Event" => "reportingComponent".into(),
-        f if is_new_event && f.starts_with("involvedObject.") => {
-            format!("regarding.{}", &f["involvedObject.".len()..])
-        }
-        "status.podIPs" => {
-            // The field set holds the first podIPs entry's ip.
-            return obj
-                .pointer("/status/podIPs/0/ip")
-                .map(scalar_string)
-                .unwrap_or_default();
-        }
-        f => f.to_string(),
+    let is_event = is_new_event || obj.get("kind").and_then(Value::as_str) == Some("Event");
+    let found = match field {
+        "source" if is_new_event => get_path(obj, "deprecatedSource.component"),
+        "source" if is_event => get_path(obj, "source.component"),
+        "reportingComponent" if is_new_event => obj.get("reportingController"),
+        f if is_new_event && f.starts_with("involvedObject.") => obj
+            .get("regarding")
+            .and_then(|r| get_path(r, &f["involvedObject.".len()..])),
+        // The field set holds the first podIPs entry's ip.
+        "status.podIPs" => obj.pointer("/status/podIPs/0/ip"),
+        f => get_path(obj, f),
     };
-    match get_path(obj, &path) {
-        Some(v) if !v.is_null() => scalar_string(v),
-        _ => match field {
-            "spec.hostNetwork" | "spec.unschedulable" => "false".to_string(),
-            "status.replicas" | "status.successful" => "0".to_string(),
-            _ => String::new(),
-        },
+    match found {
+        Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+        Some(v) if !v.is_null() => Cow::Owned(scalar_string(v)),
+        _ => Cow::Borrowed(match field {
+            "spec.hostNetwork" | "spec.unschedulable" => "false",
+            "status.replicas" | "status.successful" => "0",
+            _ => "",
+        }),
     }
 }
 
@@ -1059,7 +1061,15 @@ mod tests {
             .unwrap_err()
             .contains("values set must be empty for exists and does not exist")
         );
-        assert!(selector_object_matches(&json!({"matchLabels": {"a": "-x"}}), None).is_err());
+        assert_eq!(
+            selector_object_matches(&json!({"matchLabels": {"a": "-x"}}), None).unwrap_err(),
+            "values[0][a]: Invalid value: \"-x\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+        );
+        assert!(
+            selector_object_matches(&json!({"matchLabels": {"-k": "x"}}), None)
+                .unwrap_err()
+                .starts_with("key: Invalid value: \"-k\": name part must consist of")
+        );
         let s = label_selector_from_object(&json!({"matchLabels": {"b": "1", "a": "2"}})).unwrap();
         assert_eq!(s.to_string(), "a=2,b=1");
     }

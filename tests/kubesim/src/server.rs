@@ -329,11 +329,25 @@ fn parse_bool(q: &HashMap<String, String>, k: &str) -> bool {
     q.get(k).is_some_and(|v| v == "1" || v == "true")
 }
 
-fn write_opts(q: &HashMap<String, String>) -> WriteOpts {
+fn write_opts(q: &HashMap<String, String>, headers: &HeaderMap) -> WriteOpts {
+    // Without fieldManager the apiserver uses the User-Agent up to its first '/'.
+    let ua_manager = || {
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ua| ua.split('/').next())
+            .filter(|m| !m.is_empty())
+            .map(|m| m.chars().take(128).collect::<String>())
+    };
     WriteOpts {
-        field_manager: q.get("fieldManager").cloned(),
+        field_manager: q
+            .get("fieldManager")
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .or_else(ua_manager),
         force: parse_bool(q, "force"),
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
+        apply: false,
     }
 }
 
@@ -450,7 +464,7 @@ async fn dispatch(
         ("watch", _) => watch(st, rr, q, render),
         ("create", None) => {
             let obj = parse_json(&body)?;
-            let created = st.api.create(&def, &rr.version, ns, obj, &write_opts(q))?;
+            let created = st.api.create(&def, &rr.version, ns, obj, &write_opts(q, headers))?;
             Ok(json_response(201, &render_one(st, &rr, &created, render, q)))
         }
         ("deletecollection", None) => delete_collection(st, &rr, q, &body),
@@ -475,7 +489,7 @@ async fn dispatch(
             let obj = parse_json(&body)?;
             let o = st
                 .api
-                .update(&def, &rr.version, ns, &name, obj, target, &write_opts(q))?;
+                .update(&def, &rr.version, ns, &name, obj, target, &write_opts(q, headers))?;
             Ok(json_response(200, &render_one(st, &rr, &o, Render::Object, q)))
         }
         ("patch", None) | ("patch", Some("status")) => {
@@ -581,8 +595,9 @@ fn patch(
     let def = &rr.def;
     let name = rr.name.clone().unwrap_or_default();
     let pt = patch_type(headers, def)?;
-    let opts = write_opts(q);
+    let mut opts = write_opts(q, headers);
     if pt == PatchType::Apply {
+        opts.apply = true;
         let text = std::str::from_utf8(body)
             .map_err(|e| ApiError::bad_request(format!("the apply body is not UTF-8: {e}")))?;
         let applied: Value = serde_saphyr::from_str(text)
@@ -590,7 +605,7 @@ fn patch(
         if !applied.is_object() {
             return Err(ApiError::bad_request("the apply body is not an object"));
         }
-        let manager = opts.field_manager.clone().ok_or_else(|| {
+        let manager = q.get("fieldManager").filter(|m| !m.is_empty()).cloned().ok_or_else(|| {
             ApiError::bad_request(
                 "PATCH /apply-patch requires fieldManager: fieldManager is required for apply requests",
             )

@@ -17,6 +17,8 @@
 //!
 //! Ages use `k8s.io/apimachinery/pkg/util/duration.HumanDuration` ([`human_duration`]).
 
+use std::borrow::Borrow;
+
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
@@ -352,21 +354,30 @@ fn since(v: Option<&Value>, now: Timestamp) -> String {
 }
 
 fn created_at(obj: &Value) -> String {
-    parse_ts(obj.pointer("/metadata/creationTimestamp"))
+    parse_ts(ptr(obj, "/metadata/creationTimestamp"))
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string())
 }
 
-fn sv<'a>(obj: &'a Value, ptr: &str) -> &'a str {
-    obj.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
+/// `Value::pointer` without its per-segment allocations (no `~0`/`~1` escapes needed here).
+fn ptr<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('/').skip(1).try_fold(v, |cur, seg| match cur {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
 }
 
-fn iv(obj: &Value, ptr: &str) -> i64 {
-    obj.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+fn sv<'a>(obj: &'a Value, path: &str) -> &'a str {
+    ptr(obj, path).and_then(Value::as_str).unwrap_or_default()
 }
 
-fn arr<'a>(obj: &'a Value, ptr: &str) -> &'a [Value] {
-    obj.pointer(ptr)
+fn iv(obj: &Value, path: &str) -> i64 {
+    ptr(obj, path).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn arr<'a>(obj: &'a Value, path: &str) -> &'a [Value] {
+    ptr(obj, path)
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
@@ -469,7 +480,7 @@ fn pod_cells(pod: &Value, now: Timestamp) -> (Vec<Value>, Option<Value>) {
     let mut restartable_restarts = 0;
     let mut last_restart: Option<Timestamp> = None;
     let mut last_restartable_restart: Option<Timestamp> = None;
-    let finished = |c: &Value| parse_ts(c.pointer("/lastState/terminated/finishedAt"));
+    let finished = |c: &Value| parse_ts(ptr(c, "/lastState/terminated/finishedAt"));
     let later = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
@@ -485,7 +496,7 @@ fn pod_cells(pod: &Value, now: Timestamp) -> (Vec<Value>, Option<Value>) {
             restartable_restarts += rc;
             last_restartable_restart = later(last_restartable_restart, finished(c));
         }
-        let term = c.pointer("/state/terminated");
+        let term = ptr(c, "/state/terminated");
         let exit = term
             .and_then(|t| t.get("exitCode"))
             .and_then(Value::as_i64)
@@ -530,7 +541,7 @@ fn pod_cells(pod: &Value, now: Timestamp) -> (Vec<Value>, Option<Value>) {
             restarts += c.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
             last_restart = later(last_restart, finished(c));
             let waiting = sv(c, "/state/waiting/reason");
-            let term = c.pointer("/state/terminated");
+            let term = ptr(c, "/state/terminated");
             if !waiting.is_empty() {
                 reason = waiting.to_string();
             } else if let Some(t) = term {
@@ -545,7 +556,7 @@ fn pod_cells(pod: &Value, now: Timestamp) -> (Vec<Value>, Option<Value>) {
                     format!("ExitCode:{exit}")
                 };
             } else if c.get("ready").and_then(Value::as_bool) == Some(true)
-                && c.pointer("/state/running").is_some()
+                && ptr(c, "/state/running").is_some()
             {
                 has_running = true;
                 ready += 1;
@@ -600,7 +611,7 @@ fn pod_cells(pod: &Value, now: Timestamp) -> (Vec<Value>, Option<Value>) {
             json!(format!("{ready}/{total}")),
             json!(reason),
             json!(restarts_str),
-            json!(since(pod.pointer("/metadata/creationTimestamp"), now)),
+            json!(since(ptr(pod, "/metadata/creationTimestamp"), now)),
             json!(or_none(ip)),
             json!(or_none(sv(pod, "/spec/nodeName"))),
             json!(or_none(sv(pod, "/status/nominatedNodeName"))),
@@ -625,11 +636,11 @@ fn node_cells(node: &Value, age: String) -> Vec<Value> {
     if status.is_empty() {
         status.push("Unknown".into());
     }
-    if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+    if ptr(node, "/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         status.push("SchedulingDisabled".into());
     }
     let mut roles: Vec<String> = Vec::new();
-    if let Some(labels) = node.pointer("/metadata/labels").and_then(Value::as_object) {
+    if let Some(labels) = ptr(node, "/metadata/labels").and_then(Value::as_object) {
         for (k, v) in labels {
             if let Some(role) = k.strip_prefix("node-role.kubernetes.io/") {
                 if !role.is_empty() {
@@ -730,7 +741,7 @@ fn service_cells(svc: &Value, age: String) -> Vec<Value> {
         json!(or_none(&ports.join(","))),
         json!(age),
         json!(format_labels(
-            svc.pointer("/spec/selector").and_then(Value::as_object)
+            ptr(svc, "/spec/selector").and_then(Value::as_object)
         )),
     ]
 }
@@ -756,18 +767,18 @@ fn event_cells(ev: &Value, now: Timestamp) -> Vec<Value> {
             "/source",
         )
     };
-    let first_ts = ev.pointer(first_ptr).filter(|v| !v.is_null());
+    let first_ts = ptr(ev, first_ptr).filter(|v| !v.is_null());
     let first = match first_ts {
         Some(v) => since(Some(v), now),
-        None => since(ev.pointer("/eventTime"), now),
+        None => since(ptr(ev, "/eventTime"), now),
     };
-    let mut last = match ev.pointer(last_ptr).filter(|v| !v.is_null()) {
+    let mut last = match ptr(ev, last_ptr).filter(|v| !v.is_null()) {
         Some(v) => since(Some(v), now),
         None => first.clone(),
     };
     let mut count = iv(ev, count_ptr);
     if ev.get("series").is_some_and(|s| !s.is_null()) {
-        last = since(ev.pointer("/series/lastObservedTime"), now);
+        last = since(ptr(ev, "/series/lastObservedTime"), now);
         count = iv(ev, "/series/count");
     } else if count == 0 {
         count = 1;
@@ -817,8 +828,8 @@ fn event_cells(ev: &Value, now: Timestamp) -> Vec<Value> {
 }
 
 fn quota_cells(q: &Value, age: String) -> Vec<Value> {
-    let hard = q.pointer("/status/hard").and_then(Value::as_object);
-    let used = q.pointer("/status/used").and_then(Value::as_object);
+    let hard = ptr(q, "/status/hard").and_then(Value::as_object);
+    let used = ptr(q, "/status/used").and_then(Value::as_object);
     let mut request = Vec::new();
     let mut limit = Vec::new();
     for (res, h) in hard.into_iter().flatten() {
@@ -894,15 +905,15 @@ fn job_cells(job: &Value, now: Timestamp, age: String) -> Vec<Value> {
     };
     let succeeded = iv(job, "/status/succeeded");
     let completions = match (
-        job.pointer("/spec/completions").and_then(Value::as_i64),
-        job.pointer("/spec/parallelism").and_then(Value::as_i64),
+        ptr(job, "/spec/completions").and_then(Value::as_i64),
+        ptr(job, "/spec/parallelism").and_then(Value::as_i64),
     ) {
         (Some(c), _) => format!("{succeeded}/{c}"),
         (None, Some(p)) if p > 1 => format!("{succeeded}/1 of {p}"),
         _ => format!("{succeeded}/1"),
     };
-    let start = parse_ts(job.pointer("/status/startTime"));
-    let done = parse_ts(job.pointer("/status/completionTime"));
+    let start = parse_ts(ptr(job, "/status/startTime"));
+    let done = parse_ts(ptr(job, "/status/completionTime"));
     let duration = match (start, done) {
         (None, _) => String::new(),
         (Some(s), None) => human_duration(now.duration_since(s)),
@@ -917,7 +928,7 @@ fn job_cells(job: &Value, now: Timestamp, age: String) -> Vec<Value> {
         json!(age),
         c,
         i,
-        json!(format_label_selector(job.pointer("/spec/selector"))),
+        json!(format_label_selector(ptr(job, "/spec/selector"))),
     ]
 }
 
@@ -936,10 +947,12 @@ pub fn builtin_cells(
     obj: &Value,
     now: Timestamp,
 ) -> (Vec<Value>, Option<Value>) {
-    let age = since(obj.pointer("/metadata/creationTimestamp"), now);
+    if resource_key == "/pods" {
+        return pod_cells(obj, now);
+    }
+    let age = since(ptr(obj, "/metadata/creationTimestamp"), now);
     let name = json!(name_of(obj));
     let cells = match resource_key {
-        "/pods" => return pod_cells(obj, now),
         "apps/deployments" => {
             let desired = obj
                 .pointer("/spec/replicas")
@@ -954,7 +967,7 @@ pub fn builtin_cells(
                 json!(age),
                 c,
                 i,
-                json!(selector_string(obj.pointer("/spec/selector"))),
+                json!(selector_string(ptr(obj, "/spec/selector"))),
             ]
         }
         "apps/replicasets" => {
@@ -962,7 +975,7 @@ pub fn builtin_cells(
             vec![
                 name,
                 json!(
-                    obj.pointer("/spec/replicas")
+                    ptr(obj, "/spec/replicas")
                         .and_then(Value::as_i64)
                         .unwrap_or(1)
                 ),
@@ -971,7 +984,7 @@ pub fn builtin_cells(
                 json!(age),
                 c,
                 i,
-                json!(selector_string(obj.pointer("/spec/selector"))),
+                json!(selector_string(ptr(obj, "/spec/selector"))),
             ]
         }
         "apps/statefulsets" => {
@@ -998,13 +1011,12 @@ pub fn builtin_cells(
                 json!(iv(obj, "/status/updatedNumberScheduled")),
                 json!(iv(obj, "/status/numberAvailable")),
                 json!(format_labels(
-                    obj.pointer("/spec/template/spec/nodeSelector")
-                        .and_then(Value::as_object)
+                    ptr(obj, "/spec/template/spec/nodeSelector").and_then(Value::as_object)
                 )),
                 json!(age),
                 c,
                 i,
-                json!(selector_string(obj.pointer("/spec/selector"))),
+                json!(selector_string(ptr(obj, "/spec/selector"))),
             ]
         }
         "batch/jobs" => job_cells(obj, now, age),
@@ -1021,15 +1033,16 @@ pub fn builtin_cells(
                 name,
                 json!(sv(obj, "/spec/schedule")),
                 json!(or_none(sv(obj, "/spec/timeZone"))),
-                json!(bool_ptr(obj.pointer("/spec/suspend"))),
+                json!(bool_ptr(ptr(obj, "/spec/suspend"))),
                 json!(arr(obj, "/status/active").len()),
                 json!(last),
                 json!(age),
                 c,
                 i,
-                json!(format_label_selector(
-                    obj.pointer("/spec/jobTemplate/spec/selector")
-                )),
+                json!(format_label_selector(ptr(
+                    obj,
+                    "/spec/jobTemplate/spec/selector"
+                ))),
             ]
         }
         "/namespaces" => vec![name, json!(sv(obj, "/status/phase")), json!(age)],
@@ -1061,15 +1074,15 @@ pub fn builtin_cells(
         "networking.k8s.io/networkpolicies" => vec![
             name,
             json!(format_label_selector(
-                obj.pointer("/spec/podSelector").or(Some(&json!({})))
+                ptr(obj, "/spec/podSelector").or(Some(&json!({})))
             )),
             json!(age),
         ],
         "/resourcequotas" => quota_cells(obj, age),
         "policy/poddisruptionbudgets" => vec![
             name,
-            json!(int_or_string(obj.pointer("/spec/minAvailable"))),
-            json!(int_or_string(obj.pointer("/spec/maxUnavailable"))),
+            json!(int_or_string(ptr(obj, "/spec/minAvailable"))),
+            json!(int_or_string(ptr(obj, "/spec/maxUnavailable"))),
             json!(iv(obj, "/status/disruptionsAllowed")),
             json!(age),
         ],
@@ -1134,17 +1147,18 @@ fn row_object(obj: &Value, include_object: &str) -> Value {
 }
 
 /// A `meta.k8s.io/v1` Table. `metadata.resourceVersion` is the object's for a single object;
-/// for lists use [`render_table_with_list_meta`] (or set it on the result).
-pub fn render_table(
+/// for lists use [`render_table_with_list_meta`] (kubectl `get -w` watches from the Table's
+/// `resourceVersion`). `objects` may be `&[Value]`, `&[&Value]` or `&[Arc<Value>]`.
+pub fn render_table<T: Borrow<Value>>(
     resource_key: &str,
     columns: &[Column],
-    objects: &[Value],
+    objects: &[T],
     now: Timestamp,
     include_object: &str,
 ) -> Value {
     let meta = match objects {
         [one] => {
-            json!({"resourceVersion": one.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))})
+            json!({"resourceVersion": ptr(one.borrow(), "/metadata/resourceVersion").cloned().unwrap_or(json!(""))})
         }
         _ => json!({}),
     };
@@ -1153,10 +1167,10 @@ pub fn render_table(
 
 /// Like [`render_table`] with the list metadata (`resourceVersion`, `continue`,
 /// `remainingItemCount`) given by the caller.
-pub fn render_table_with_list_meta(
+pub fn render_table_with_list_meta<T: Borrow<Value>>(
     resource_key: &str,
     columns: &[Column],
-    objects: &[Value],
+    objects: &[T],
     now: Timestamp,
     include_object: &str,
     list_meta: &Value,
@@ -1169,6 +1183,7 @@ pub fn render_table_with_list_meta(
     let rows: Vec<Value> = objects
         .iter()
         .map(|obj| {
+            let obj: &Value = obj.borrow();
             let (cells, conditions) = if crd_mode {
                 let cells = columns
                     .iter()
@@ -1313,6 +1328,36 @@ mod tests {
             json!({"resourceVersion": "99", "continue": "x"})
         );
         assert_eq!(t["rows"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn accepts_borrowed_and_shared_objects() {
+        let cm = json!({"metadata": {"name": "c", "resourceVersion": "3"}, "data": {}});
+        let owned = render_table(
+            "/configmaps",
+            &builtin_columns("/configmaps"),
+            std::slice::from_ref(&cm),
+            now(),
+            "None",
+        );
+        let refs = render_table(
+            "/configmaps",
+            &builtin_columns("/configmaps"),
+            &[&cm],
+            now(),
+            "None",
+        );
+        let shared = [std::sync::Arc::new(cm.clone())];
+        let arcs = render_table(
+            "/configmaps",
+            &builtin_columns("/configmaps"),
+            &shared,
+            now(),
+            "None",
+        );
+        assert_eq!(owned, refs);
+        assert_eq!(owned, arcs);
+        assert_eq!(owned["metadata"]["resourceVersion"], "3");
     }
 
     #[test]

@@ -23,23 +23,36 @@ async fn pdb_blocks_eviction_with_429_then_allows_it() {
                               "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}
     }))
     .expect("deployment");
-    deps.create(&PostParams::default(), &d).await.expect("create deployment");
+    deps.create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
     let pdb: PodDisruptionBudget = serde_json::from_value(json!({
         "metadata": {"name": "guarded"},
         "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}}
     }))
     .expect("pdb");
-    pdbs.create(&PostParams::default(), &pdb).await.expect("create pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("create pdb");
 
     let st = eventually(120, || async {
         let st = pdbs.get("guarded").await.ok()?.status?;
-        (st.observed_generation == Some(1) && st.current_healthy == 2 && st.expected_pods == 2).then_some(st)
+        (st.observed_generation == Some(1) && st.current_healthy == 2 && st.expected_pods == 2)
+            .then_some(st)
     })
     .await
     .expect("PDB status with two healthy pods");
     assert_eq!((st.desired_healthy, st.disruptions_allowed), (2, 0));
-    let cond = st.conditions.expect("conditions").into_iter().find(|c| c.type_ == "DisruptionAllowed").expect("cond");
-    assert_eq!((cond.status.as_str(), cond.reason.as_str()), ("False", "InsufficientPods"));
+    let cond = st
+        .conditions
+        .expect("conditions")
+        .into_iter()
+        .find(|c| c.type_ == "DisruptionAllowed")
+        .expect("cond");
+    assert_eq!(
+        (cond.status.as_str(), cond.reason.as_str()),
+        ("False", "InsufficientPods")
+    );
 
     let victim = pods
         .list(&ListParams::default().labels("app=guarded"))
@@ -50,26 +63,43 @@ async fn pdb_blocks_eviction_with_429_then_allows_it() {
         .next()
         .and_then(|p| p.metadata.name)
         .expect("a pod");
-    let err = status_of(pods.evict(&victim, &EvictParams::default()).await.expect_err("eviction must be refused"));
+    let err = status_of(
+        pods.evict(&victim, &EvictParams::default())
+            .await
+            .expect_err("eviction must be refused"),
+    );
     assert_eq!(err.code, 429);
     assert_eq!(err.reason, "TooManyRequests");
-    assert_eq!(err.message, "Cannot evict pod as it would violate the pod's disruption budget.");
+    assert_eq!(
+        err.message,
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
     let causes = err.details.expect("details").causes;
     assert_eq!(causes[0].reason, "DisruptionBudget");
-    assert_eq!(causes[0].message, "The disruption budget guarded needs 2 healthy pods and has 2 currently");
+    assert_eq!(
+        causes[0].message,
+        "The disruption budget guarded needs 2 healthy pods and has 2 currently"
+    );
 
     // Relax the budget: one disruption allowed, the eviction goes through and uses it up.
-    pdbs.patch("guarded", &PatchParams::default(), &Patch::Merge(json!({"spec": {"minAvailable": 1}})))
-        .await
-        .expect("relax pdb");
+    pdbs.patch(
+        "guarded",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"minAvailable": 1}})),
+    )
+    .await
+    .expect("relax pdb");
     eventually(60, || async {
         let p = pdbs.get("guarded").await.ok()?;
         let st = p.status?;
-        (st.observed_generation == p.metadata.generation && st.disruptions_allowed == 1).then_some(())
+        (st.observed_generation == p.metadata.generation && st.disruptions_allowed == 1)
+            .then_some(())
     })
     .await
     .expect("one disruption allowed");
-    pods.evict(&victim, &EvictParams::default()).await.expect("eviction allowed");
+    pods.evict(&victim, &EvictParams::default())
+        .await
+        .expect("eviction allowed");
     eventually(60, || async {
         match pods.get(&victim).await {
             Ok(p) => p.metadata.deletion_timestamp.is_some().then_some(()),

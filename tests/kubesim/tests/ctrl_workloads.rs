@@ -46,7 +46,9 @@ async fn deployment_creates_pods_and_a_deleted_pod_comes_back() {
                               "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
     }))
     .expect("deployment");
-    deps.create(&PostParams::default(), &d).await.expect("create deployment");
+    deps.create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
 
     let first = eventually(120, || async {
         let p = live_pods(&pods, "app=web").await;
@@ -56,20 +58,37 @@ async fn deployment_creates_pods_and_a_deleted_pod_comes_back() {
     .expect("two running, ready pods");
 
     // Deployment → ReplicaSet `<deploy>-<pod-template-hash>` → pods `<rs>-<5 chars>`.
-    let rs_list = rss.list(&ListParams::default().labels("app=web")).await.expect("list rs").items;
+    let rs_list = rss
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("list rs")
+        .items;
     assert_eq!(rs_list.len(), 1);
     let rs = &rs_list[0];
     let rs_name = rs.metadata.name.clone().expect("rs name");
-    let hash = rs.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")).expect("hash label");
+    let hash = rs
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("pod-template-hash"))
+        .expect("hash label");
     assert_eq!(rs_name, format!("web-{hash}"));
     let owner = &rs.metadata.owner_references.as_ref().expect("rs owner")[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Deployment", "web", Some(true)));
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("Deployment", "web", Some(true))
+    );
     for p in &first {
         let name = p.metadata.name.as_deref().expect("pod name");
-        let suffix = name.strip_prefix(&format!("{rs_name}-")).expect("pod named after its ReplicaSet");
+        let suffix = name
+            .strip_prefix(&format!("{rs_name}-"))
+            .expect("pod named after its ReplicaSet");
         assert_eq!(suffix.len(), 5, "{name}");
         let o = &p.metadata.owner_references.as_ref().expect("pod owner")[0];
-        assert_eq!((o.kind.as_str(), o.name.as_str()), ("ReplicaSet", rs_name.as_str()));
+        assert_eq!(
+            (o.kind.as_str(), o.name.as_str()),
+            ("ReplicaSet", rs_name.as_str())
+        );
         let st = p.status.as_ref().expect("pod status");
         assert!(st.pod_ip.is_some() && st.host_ip.is_some() && st.start_time.is_some());
         assert!(p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some());
@@ -77,11 +96,14 @@ async fn deployment_creates_pods_and_a_deleted_pod_comes_back() {
 
     // Delete one pod: the ReplicaSet replaces it.
     let victim = first[0].metadata.name.clone().expect("name");
-    pods.delete(&victim, &DeleteParams::default()).await.expect("delete pod");
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .expect("delete pod");
     let again = eventually(120, || async {
         let p = live_pods(&pods, "app=web").await;
         (p.len() == 2
-            && p.iter().all(|p| running(p) && p.metadata.name.as_deref() != Some(victim.as_str())))
+            && p.iter()
+                .all(|p| running(p) && p.metadata.name.as_deref() != Some(victim.as_str())))
         .then_some(p)
     })
     .await
@@ -99,16 +121,30 @@ async fn deployment_creates_pods_and_a_deleted_pod_comes_back() {
     .await
     .expect("deployment status caught up");
     let conds = status.conditions.expect("conditions");
-    assert!(conds.iter().any(|c| c.type_ == "Available" && c.status == "True"));
-    assert!(conds.iter().any(|c| c.type_ == "Progressing" && c.status == "True"));
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "Available" && c.status == "True")
+    );
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "Progressing" && c.status == "True")
+    );
 
     // Scale to zero: every pod goes.
-    deps.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 0}})))
-        .await
-        .expect("scale to 0");
-    eventually(120, || async { live_pods(&pods, "app=web").await.is_empty().then_some(()) })
-        .await
-        .expect("no pods after scaling to 0");
+    deps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 0}})),
+    )
+    .await
+    .expect("scale to 0");
+    eventually(120, || async {
+        live_pods(&pods, "app=web").await.is_empty().then_some(())
+    })
+    .await
+    .expect("no pods after scaling to 0");
 }
 
 #[tokio::test]
@@ -122,36 +158,60 @@ async fn suspended_job_has_no_pods_until_resumed() {
             "containers": [{"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "exit 0"]}]}}}
     }))
     .expect("job");
-    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("create job");
     eventually(60, || async {
         let j = jobs.get("scan").await.ok()?;
-        j.status?.conditions?.iter().any(|c| c.type_ == "Suspended" && c.status == "True").then_some(())
+        j.status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Suspended" && c.status == "True")
+            .then_some(())
     })
     .await
     .expect("Suspended condition");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(live_pods(&pods, "job-name=scan").await.is_empty(), "a suspended Job runs no pod");
+    assert!(
+        live_pods(&pods, "job-name=scan").await.is_empty(),
+        "a suspended Job runs no pod"
+    );
 
-    jobs.patch("scan", &PatchParams::default(), &Patch::Merge(json!({"spec": {"suspend": false}})))
-        .await
-        .expect("resume");
+    jobs.patch(
+        "scan",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .expect("resume");
     let pod = eventually(120, || async {
-        live_pods(&pods, "batch.kubernetes.io/job-name=scan").await.into_iter().next()
+        live_pods(&pods, "batch.kubernetes.io/job-name=scan")
+            .await
+            .into_iter()
+            .next()
     })
     .await
     .expect("a pod after resuming");
     if c.is_sim() {
         // kubesim's kubelet never finishes a container: the test does (kubesim-only step).
         let name = pod.metadata.name.clone().expect("name");
-        pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Succeeded"}})))
-            .await
-            .expect("mark the pod Succeeded");
+        pods.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Succeeded"}})),
+        )
+        .await
+        .expect("mark the pod Succeeded");
     }
     eventually(180, || async {
         let j = jobs.get("scan").await.ok()?;
         let st = j.status?;
-        (st.succeeded == Some(1) && st.conditions?.iter().any(|c| c.type_ == "Complete" && c.status == "True"))
-            .then_some(())
+        (st.succeeded == Some(1)
+            && st
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Complete" && c.status == "True"))
+        .then_some(())
     })
     .await
     .expect("the Job completes");
@@ -170,14 +230,19 @@ async fn daemonset_follows_its_node_selector() {
                               "spec": {"nodeSelector": parked, "containers": [{"name": "c", "image": PAUSE}]}}}
     }))
     .expect("daemonset");
-    dss.create(&PostParams::default(), &ds).await.expect("create ds");
+    dss.create(&PostParams::default(), &ds)
+        .await
+        .expect("create ds");
     eventually(60, || async {
         let st = dss.get("agent").await.ok()?.status?;
         (st.observed_generation == Some(1) && st.desired_number_scheduled == 0).then_some(())
     })
     .await
     .expect("status observed with nothing to schedule");
-    assert!(live_pods(&pods, "app=agent").await.is_empty(), "no node matches the selector");
+    assert!(
+        live_pods(&pods, "app=agent").await.is_empty(),
+        "no node matches the selector"
+    );
 
     // Unpark: one pod per eligible node.
     dss.patch(
@@ -198,8 +263,10 @@ async fn daemonset_follows_its_node_selector() {
     .expect("daemon pods ready");
     let running_pods = live_pods(&pods, "app=agent").await;
     assert_eq!(running_pods.len() as i32, desired);
-    let mut nodes: Vec<String> =
-        running_pods.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+    let mut nodes: Vec<String> = running_pods
+        .iter()
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
     nodes.sort();
     nodes.dedup();
     assert_eq!(nodes.len() as i32, desired, "one pod per node");
@@ -212,9 +279,11 @@ async fn daemonset_follows_its_node_selector() {
     )
     .await
     .expect("park");
-    eventually(120, || async { live_pods(&pods, "app=agent").await.is_empty().then_some(()) })
-        .await
-        .expect("parked DaemonSet has no pods");
+    eventually(120, || async {
+        live_pods(&pods, "app=agent").await.is_empty().then_some(())
+    })
+    .await
+    .expect("parked DaemonSet has no pods");
 }
 
 #[tokio::test]
@@ -229,7 +298,9 @@ async fn statefulset_pods_have_ordinal_names() {
                               "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
     }))
     .expect("statefulset");
-    sts.create(&PostParams::default(), &s).await.expect("create sts");
+    sts.create(&PostParams::default(), &s)
+        .await
+        .expect("create sts");
     let st = eventually(120, || async {
         let st = sts.get("db").await.ok()?.status?;
         (st.ready_replicas == Some(2)).then_some(st)
@@ -237,16 +308,208 @@ async fn statefulset_pods_have_ordinal_names() {
     .await
     .expect("two ready replicas");
     assert_eq!(st.replicas, 2);
-    let mut names: Vec<String> =
-        live_pods(&pods, "app=db").await.into_iter().filter_map(|p| p.metadata.name).collect();
+    let mut names: Vec<String> = live_pods(&pods, "app=db")
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
     names.sort();
     assert_eq!(names, vec!["db-0", "db-1"]);
     // A deleted member comes back under the same name.
-    pods.delete("db-1", &DeleteParams::default()).await.expect("delete db-1");
+    pods.delete("db-1", &DeleteParams::default())
+        .await
+        .expect("delete db-1");
     eventually(120, || async {
         let p = pods.get("db-1").await.ok()?;
         (p.metadata.deletion_timestamp.is_none() && running(&p)).then_some(())
     })
     .await
     .expect("db-1 recreated");
+}
+
+fn image_of(p: &Pod) -> Option<String> {
+    p.spec.as_ref()?.containers.first()?.image.clone()
+}
+
+#[tokio::test]
+async fn deployment_rolls_out_a_new_template_unless_paused() {
+    let c = cluster().await;
+    let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(c.client.clone(), &c.ns);
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "roll"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "roll"}},
+                 "template": {"metadata": {"labels": {"app": "roll"}},
+                              "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
+    }))
+    .expect("deployment");
+    deps.create(&PostParams::default(), &d)
+        .await
+        .expect("create");
+    eventually(120, || async {
+        (live_pods(&pods, "app=roll")
+            .await
+            .iter()
+            .filter(|p| running(p))
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await
+    .expect("first rollout");
+
+    // Paused: a template change creates no ReplicaSet.
+    deps.patch(
+        "roll",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"paused": true}})),
+    )
+    .await
+    .expect("pause");
+    let new_image = "registry.k8s.io/pause:3.9";
+    let set_image = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": new_image}]}}}});
+    deps.patch(
+        "roll",
+        &PatchParams::default(),
+        &Patch::Strategic(set_image),
+    )
+    .await
+    .expect("new image");
+    eventually(60, || async {
+        let d = deps.get("roll").await.ok()?;
+        let st = d.status?;
+        (st.observed_generation == d.metadata.generation
+            && st.conditions?.iter().any(|c| {
+                c.type_ == "Progressing" && c.reason.as_deref() == Some("DeploymentPaused")
+            }))
+        .then_some(())
+    })
+    .await
+    .expect("paused condition");
+    assert_eq!(
+        rss.list(&ListParams::default().labels("app=roll"))
+            .await
+            .expect("rs")
+            .items
+            .len(),
+        1
+    );
+
+    // Resumed: a second ReplicaSet takes over, the first is scaled to 0.
+    deps.patch(
+        "roll",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"paused": false}})),
+    )
+    .await
+    .expect("resume");
+    eventually(120, || async {
+        let p = live_pods(&pods, "app=roll").await;
+        (p.len() == 2
+            && p.iter()
+                .all(|p| running(p) && image_of(p).as_deref() == Some(new_image)))
+        .then_some(())
+    })
+    .await
+    .expect("pods of the new template");
+    let list = eventually(60, || async {
+        let l = rss
+            .list(&ListParams::default().labels("app=roll"))
+            .await
+            .ok()?
+            .items;
+        (l.len() == 2
+            && l.iter()
+                .any(|r| r.spec.as_ref().and_then(|s| s.replicas) == Some(0))
+            && l.iter()
+                .any(|r| r.spec.as_ref().and_then(|s| s.replicas) == Some(2)))
+        .then_some(l)
+    })
+    .await
+    .expect("old ReplicaSet scaled to 0");
+    let revisions: Vec<String> = list
+        .iter()
+        .filter_map(|r| {
+            r.metadata
+                .annotations
+                .as_ref()?
+                .get("deployment.kubernetes.io/revision")
+                .cloned()
+        })
+        .collect();
+    assert!(
+        revisions.contains(&"1".to_string()) && revisions.contains(&"2".to_string()),
+        "{revisions:?}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_collection_follows_owner_references() {
+    let c = cluster().await;
+    let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(c.client.clone(), &c.ns);
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    for name in ["gone", "kept"] {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
+        }))
+        .expect("deployment");
+        deps.create(&PostParams::default(), &d)
+            .await
+            .expect("create");
+    }
+    eventually(120, || async {
+        let a = live_pods(&pods, "app=gone").await.len();
+        let b = live_pods(&pods, "app=kept").await.len();
+        (a == 1 && b == 1).then_some(())
+    })
+    .await
+    .expect("pods");
+    // Background: the ReplicaSet and its pods are collected.
+    deps.delete("gone", &DeleteParams::background())
+        .await
+        .expect("delete");
+    eventually(120, || async {
+        let rs = rss
+            .list(&ListParams::default().labels("app=gone"))
+            .await
+            .ok()?
+            .items;
+        (rs.is_empty() && live_pods(&pods, "app=gone").await.is_empty()).then_some(())
+    })
+    .await
+    .expect("dependents collected");
+    // Orphan: the ReplicaSet stays, without its ownerReference, and keeps its pod.
+    deps.delete("kept", &DeleteParams::orphan())
+        .await
+        .expect("delete orphan");
+    let rs = eventually(60, || async {
+        if deps.get("kept").await.is_ok() {
+            return None;
+        }
+        let l = rss
+            .list(&ListParams::default().labels("app=kept"))
+            .await
+            .ok()?
+            .items;
+        let rs = l.into_iter().next()?;
+        rs.metadata
+            .owner_references
+            .as_ref()
+            .is_none_or(|o| o.is_empty())
+            .then_some(rs)
+    })
+    .await
+    .expect("orphaned ReplicaSet");
+    assert!(rs.metadata.deletion_timestamp.is_none());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        live_pods(&pods, "app=kept").await.len(),
+        1,
+        "the orphaned ReplicaSet keeps its pod"
+    );
 }

@@ -42,7 +42,7 @@ fn rs_replicas(rs: &Value) -> i64 {
 }
 
 fn revision(o: &Value) -> i64 {
-    o.pointer("/metadata/annotations")
+    ptr(o, "/metadata/annotations")
         .and_then(|a| a.get(REVISION))
         .and_then(Value::as_str)
         .and_then(|s| s.parse().ok())
@@ -54,7 +54,7 @@ fn fenceposts(d: &Value, replicas: i64) -> (i64, i64) {
     if str_at(d, "/spec/strategy/type") == Some("Recreate") {
         return (0, 0);
     }
-    let ru = d.pointer("/spec/strategy/rollingUpdate");
+    let ru = ptr(d, "/spec/strategy/rollingUpdate");
     let def = json!("25%");
     let surge = ru
         .and_then(|r| r.get("maxSurge"))
@@ -205,7 +205,7 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
     let new_rs = rss
         .iter()
         .copied()
-        .find(|rs| rs.pointer("/spec/template").map(strip_hash).as_ref() == Some(&stripped));
+        .find(|rs| ptr(rs, "/spec/template").map(strip_hash).as_ref() == Some(&stripped));
     let old: Vec<&Value> = rss
         .iter()
         .copied()
@@ -217,7 +217,7 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}));
     let mut conds = existing_conditions(d);
-    let mut dep = d.clone();
+    let mut want_revision: Option<String> = None;
     let mut progress: Option<(&str, String)> = None;
 
     match new_rs {
@@ -246,7 +246,7 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
                     .unwrap_or_default();
                 labels.insert(HASH_LABEL.into(), json!(hash));
                 let selector = with_label(
-                    d.pointer("/spec/selector")
+                    ptr(d, "/spec/selector")
                         .cloned()
                         .unwrap_or_else(|| json!({})),
                     "/matchLabels",
@@ -277,7 +277,7 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
                     key: keys::REPLICA_SETS.into(),
                     object: rs,
                 });
-                set_annotation(&mut dep, REVISION, &rev.to_string());
+                want_revision = Some(rev.to_string());
                 progress = Some((
                     "NewReplicaSetCreated",
                     format!("Created new replica set \"{name}\""),
@@ -291,7 +291,7 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
             }
         }
         Some(new) => {
-            set_annotation(&mut dep, REVISION, &revision(new).to_string());
+            want_revision = Some(revision(new).to_string());
             let recreate = str_at(d, "/spec/strategy/type") == Some("Recreate");
             if paused {
                 scale_rs(new, replicas, replicas, replicas + surge, out);
@@ -459,8 +459,18 @@ fn sync(ctx: &Ctx<'_>, d: &Value, out: &mut Vec<Mutation>) {
         _ => 2,
     });
     status["conditions"] = Value::Array(conds);
-    dep["status"] = status;
-    if &dep != d {
+    let revision_ok = want_revision.as_ref().is_none_or(|r| {
+        ptr(d, "/metadata/annotations")
+            .and_then(|a| a.get(REVISION))
+            .and_then(Value::as_str)
+            == Some(r.as_str())
+    });
+    if d.get("status") != Some(&status) || !revision_ok {
+        let mut dep = d.clone();
+        if let Some(r) = &want_revision {
+            set_annotation(&mut dep, REVISION, r);
+        }
+        dep["status"] = status;
         out.push(Mutation::Update {
             key: keys::DEPLOYMENTS.into(),
             object: dep,

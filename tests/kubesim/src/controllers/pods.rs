@@ -10,9 +10,11 @@
 //! `PodScheduled=False`, reason `Unschedulable` and the scheduler's message shape
 //! `0/N nodes are available: ...` (the per-reason breakdown is simplified).
 //!
-//! Kubelet (pass 2): a bound pod whose phase is Pending (or absent) becomes Running with the
+//! Kubelet (pass 2): a pod bound to an existing Node whose phase is Pending (or absent) becomes
+//! Running (a pod bound to a Node that does not exist stays Pending) with the
 //! conditions PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled all True,
-//! a unique podIP in 10.244.0.0/14, hostIP from the node's InternalIP, startTime and one running
+//! a unique podIP in 10.244.0.0/14 (the node's IP for hostNetwork pods), hostIP from the node's
+//! InternalIP, startTime and one running
 //! containerStatus per container (imageID and containerID are synthesised). Readiness probes are not
 //! run. The kubelet never changes a pod again once it is Running, so tests can set `status.phase` to
 //! Succeeded/Failed or flip Ready themselves (this is how Job pods "finish").
@@ -46,8 +48,15 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
         .iter()
         .map(|a| a.as_ref())
         .collect();
+    let needs_start = |p: &Value| {
+        !is_terminating(p)
+            && (str_at(p, "/spec/nodeName").is_none_or(str::is_empty)
+                || (pod_phase(p) == "Pending" && str_at(p, "/status/startTime").is_none()))
+    };
+    // Node loads and used IPs are only needed when some pod is to be scheduled or started.
+    let busy = pods.iter().any(|p| needs_start(p));
     let mut used_ips: HashSet<u32> = HashSet::new();
-    for p in &pods {
+    for p in pods.iter().filter(|_| busy) {
         if let Some(n) = str_at(p, "/spec/nodeName")
             && let Some(c) = load.get_mut(n)
         {
@@ -77,8 +86,15 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
         if node_name.is_empty() {
             schedule(ctx, p, &nodes, &mut load, out);
         } else if matches!(pod_phase(p), "Pending") && str_at(p, "/status/startTime").is_none() {
-            let node = nodes.iter().find(|n| obj_name(n) == node_name).copied();
+            // No such node: no kubelet will ever start it (it stays Pending, as in a cluster).
+            let Some(node) = nodes.iter().find(|n| obj_name(n) == node_name).copied() else {
+                continue;
+            };
+            let host_network = bool_at(p, "/spec/hostNetwork");
             let ip = loop {
+                if host_network {
+                    break None;
+                }
                 if next_ip >= IP_LIMIT {
                     break None;
                 }
@@ -90,7 +106,7 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
             };
             out.push(Mutation::Update {
                 key: keys::PODS.into(),
-                object: start_pod(p, node, ip, ctx.now),
+                object: start_pod(p, Some(node), ip, ctx.now),
             });
         }
     }
@@ -144,13 +160,7 @@ fn schedule<'a>(
             });
         }
         None => {
-            let msg = format!(
-                "0/{} nodes are available: {} node(s) didn't match Pod's node affinity/selector or had untolerated taints. preemption: 0/{} nodes are available: {} Preemption is not helpful for scheduling.",
-                nodes.len(),
-                nodes.len(),
-                nodes.len(),
-                nodes.len()
-            );
+            let msg = unschedulable_message(p, nodes);
             set_condition(
                 &mut conds,
                 "PodScheduled",
@@ -172,37 +182,27 @@ fn schedule<'a>(
 
 /// nodeSelector, required node affinity and taints/tolerations.
 pub(crate) fn node_fits(pod: &Value, node: &Value) -> bool {
-    let labels = obj_labels(node);
-    if let Some(sel) = pod.pointer("/spec/nodeSelector").and_then(Value::as_object) {
-        for (k, v) in sel {
-            if labels.and_then(|l| l.get(k)) != Some(v) {
-                return false;
-            }
-        }
-    }
-    if let Some(terms) = pod
-        .pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
-        .and_then(Value::as_array)
-    {
-        // Terms are ORed; the requirements inside a term are ANDed.
-        if !terms.iter().any(|t| term_matches(t, node)) {
-            return false;
-        }
-    }
-    let tolerations = pod
-        .pointer("/spec/tolerations")
+    unfit_reason(pod, node).is_none()
+}
+
+/// Why the scheduler's filters reject `node` for `pod`, in the order the default filter plugins
+/// run (NodeUnschedulable, TaintToleration, NodeAffinity), with their messages; None = fits.
+pub(crate) fn unfit_reason(pod: &Value, node: &Value) -> Option<String> {
+    let tolerations = ptr(pod, "/spec/tolerations")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
-    let mut taints: Vec<Value> = node
-        .pointer("/spec/taints")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     if bool_at(node, "/spec/unschedulable") {
-        taints.push(json!({"key":"node.kubernetes.io/unschedulable","effect":"NoSchedule"}));
+        let t = json!({"key":"node.kubernetes.io/unschedulable","effect":"NoSchedule"});
+        if !tolerations.iter().any(|tol| tolerates(tol, &t)) {
+            return Some("node(s) were unschedulable".into());
+        }
     }
-    taints
+    let taints = ptr(node, "/spec/taints")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let untolerated = taints
         .iter()
         .filter(|t| {
             matches!(
@@ -210,7 +210,57 @@ pub(crate) fn node_fits(pod: &Value, node: &Value) -> bool {
                 Some("NoSchedule" | "NoExecute")
             )
         })
-        .all(|t| tolerations.iter().any(|tol| tolerates(tol, t)))
+        .find(|t| !tolerations.iter().any(|tol| tolerates(tol, t)));
+    if let Some(t) = untolerated {
+        let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("");
+        return Some(format!(
+            "node(s) had untolerated taint {{{}: {}}}",
+            s("key"),
+            s("value")
+        ));
+    }
+    let labels = obj_labels(node);
+    let affinity = "node(s) didn't match Pod's node affinity/selector".to_string();
+    if let Some(sel) = ptr(pod, "/spec/nodeSelector").and_then(Value::as_object) {
+        for (k, v) in sel {
+            if labels.and_then(|l| l.get(k)) != Some(v) {
+                return Some(affinity);
+            }
+        }
+    }
+    if let Some(terms) = ptr(
+        pod,
+        "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+    )
+    .and_then(Value::as_array)
+    {
+        // Terms are ORed; the requirements inside a term are ANDed.
+        if !terms.iter().any(|t| term_matches(t, node)) {
+            return Some(affinity);
+        }
+    }
+    None
+}
+
+/// The scheduler's FitError message: `0/N nodes are available: <count> <reason>, ... .` plus the
+/// default preemption post-filter message.
+fn unschedulable_message(pod: &Value, nodes: &[&Value]) -> String {
+    if nodes.is_empty() {
+        return "no nodes available to schedule pods".into();
+    }
+    let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+    for n in nodes {
+        if let Some(r) = unfit_reason(pod, n) {
+            *hist.entry(r).or_default() += 1;
+        }
+    }
+    let mut reasons: Vec<String> = hist.iter().map(|(r, c)| format!("{c} {r}")).collect();
+    reasons.sort();
+    let n = nodes.len();
+    format!(
+        "0/{n} nodes are available: {}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.",
+        reasons.join(", ")
+    )
 }
 
 fn term_matches(term: &Value, node: &Value) -> bool {
@@ -300,7 +350,7 @@ fn fake_hash(seed: &str) -> String {
 fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timestamp) -> Value {
     let now_s = fmt_time(now);
     let host_ip = node
-        .and_then(|n| n.pointer("/status/addresses").and_then(Value::as_array))
+        .and_then(|n| ptr(n, "/status/addresses").and_then(Value::as_array))
         .and_then(|a| {
             a.iter()
                 .find(|x| x.get("type").and_then(Value::as_str) == Some("InternalIP"))
@@ -309,8 +359,8 @@ fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timest
         .unwrap_or("192.168.0.1")
         .to_string();
     let uid = obj_uid(p).unwrap_or("");
-    let statuses = |ptr: &str, init: bool| -> Vec<Value> {
-        p.pointer(ptr)
+    let statuses = |path: &str, init: bool| -> Vec<Value> {
+        ptr(p, path)
             .and_then(Value::as_array)
             .map(|cs| {
                 cs.iter()
@@ -362,6 +412,11 @@ fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timest
         "containerStatuses": statuses("/spec/containers", false),
         "qosClass": qos_class(p),
     });
+    let ip_s = if bool_at(p, "/spec/hostNetwork") {
+        Some(host_ip.clone())
+    } else {
+        ip_s
+    };
     if let Some(ip) = ip_s {
         status["podIP"] = json!(ip);
         status["podIPs"] = json!([{ "ip": ip }]);
@@ -385,8 +440,8 @@ fn qos_class(p: &Value) -> &'static str {
     let mut any = false;
     let mut guaranteed = !cs.is_empty();
     for c in cs {
-        let req = c.pointer("/resources/requests").and_then(Value::as_object);
-        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        let req = ptr(c, "/resources/requests").and_then(Value::as_object);
+        let lim = ptr(c, "/resources/limits").and_then(Value::as_object);
         if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
             any = true;
         }
@@ -494,6 +549,16 @@ mod tests {
         n["spec"] = json!({"taints":[{"key":"gpu","value":"yes","effect":"NoSchedule"}]});
         let p = pod("p", json!({}));
         assert!(!node_fits(&p, &n));
+        assert_eq!(
+            unfit_reason(&p, &n).unwrap(),
+            "node(s) had untolerated taint {gpu: yes}"
+        );
+        let mut cordoned = node("c", json!({}));
+        cordoned["spec"] = json!({"unschedulable": true});
+        assert_eq!(
+            unschedulable_message(&p, &[&n, &cordoned]),
+            "0/2 nodes are available: 1 node(s) had untolerated taint {gpu: yes}, 1 node(s) were unschedulable. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        );
         let tol = pod(
             "p",
             json!({"tolerations":[{"key":"gpu","operator":"Equal","value":"yes","effect":"NoSchedule"}]}),
@@ -527,6 +592,29 @@ mod tests {
         p["metadata"]["finalizers"] = json!(["x/y"]);
         let snap = Snapshot::from_objects([("/pods", p)]);
         assert!(crate::controllers::reconcile(&snap, later, &ControllerSet::all()).is_empty());
+    }
+
+    #[test]
+    fn missing_node_stays_pending_and_host_network_uses_node_ip() {
+        let now = t("2024-05-01T10:00:00Z");
+        let lost = pod(
+            "lost",
+            json!({"nodeName":"nowhere","containers":[{"name":"c","image":"x"}]}),
+        );
+        let host = pod(
+            "host",
+            json!({"nodeName":"n1","hostNetwork":true,"containers":[{"name":"c","image":"x"}]}),
+        );
+        let mut s = MiniStore::new(vec![
+            ("/nodes", node("n1", json!({}))),
+            ("/pods", lost),
+            ("/pods", host),
+        ]);
+        s.settle(now, &ControllerSet::all());
+        assert!(s.get("/pods", "lost").get("status").is_none());
+        let h = s.get("/pods", "host");
+        assert_eq!(h["status"]["podIP"], "192.168.0.10");
+        assert_eq!(h["status"]["hostIP"], "192.168.0.10");
     }
 
     #[test]

@@ -29,7 +29,7 @@ fn sync(ctx: &Ctx<'_>, rs: &Value, out: &mut Vec<Mutation>) {
         return;
     }
     let ns = obj_namespace(rs).unwrap_or("default");
-    let selector = rs.pointer("/spec/selector");
+    let selector = ptr(rs, "/spec/selector");
     let mut pods: Vec<&Value> = Vec::new();
     adopt_and_release(
         ctx,
@@ -146,7 +146,11 @@ pub(crate) fn adopt_and_release<'a>(
     let Some(uid) = obj_uid(owner) else { return };
     // A null or empty selector is rejected by validation for workloads; never adopt with it.
     let selector_usable = selector.is_some_and(|s| s.as_object().is_some_and(|o| !o.is_empty()));
-    for p in ctx.pods_in(ns) {
+    let candidates = ctx
+        .owned_pods(owner)
+        .iter()
+        .chain(ctx.orphan_pods_in(ns).iter());
+    for p in candidates {
         let mine = controller_uid(p) == Some(uid);
         let matches = selector_usable && selector_matches(selector, obj_labels(p));
         if mine {

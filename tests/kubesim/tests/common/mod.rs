@@ -38,16 +38,19 @@ impl Cluster {
         self.sim.as_ref().expect("this test needs kubesim")
     }
 
-    /// `kubectl --kubeconfig K -n NS ARGS...`
+    /// `kubectl --kubeconfig K -n NS ARGS...` (tests calling it must use the multi-threaded
+    /// runtime: the server runs on the same runtime while kubectl blocks this thread).
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(kubectl_bin())
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("-n")
-            .arg(&self.ns)
-            .args(args)
-            .output()
-            .expect("running kubectl")
+        tokio::task::block_in_place(|| {
+            Command::new(kubectl_bin())
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .arg("-n")
+                .arg(&self.ns)
+                .args(args)
+                .output()
+                .expect("running kubectl")
+        })
     }
 
     /// Runs kubectl and asserts success; returns stdout.
@@ -64,6 +67,10 @@ impl Cluster {
 
     /// kubectl with a YAML document on stdin.
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        tokio::task::block_in_place(|| self.kubectl_stdin_blocking(args, stdin))
+    }
+
+    fn kubectl_stdin_blocking(&self, args: &[&str], stdin: &str) -> Output {
         use std::io::Write;
         let mut child = Command::new(kubectl_bin())
             .arg("--kubeconfig")
@@ -133,9 +140,10 @@ pub fn random_ns() -> String {
 
 async fn e2e_client(kc: &Path) -> Result<kube::Client, String> {
     let kubeconfig = Kubeconfig::read_from(kc).map_err(|e| e.to_string())?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
     config.default_retry = false;
     kube::Client::try_from(config).map_err(|e| e.to_string())
 }
