@@ -503,6 +503,27 @@ fn invalid_policy_names_the_policy_field() {
 }
 
 #[test]
+fn policy_with_a_wrong_value_names_the_field_and_line() {
+    let out = scan(&[
+        &fixture("benign.yaml"),
+        "--policy",
+        &fixture("policies/bad-mode.yaml"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let report = out.json();
+    let e = &errors(&report)[0];
+    assert_eq!(e["kind"], "invalid_policy");
+    assert_eq!(e["line"], 6, "{e}");
+    let msg = e["message"].as_str().expect("message");
+    assert!(
+        msg.contains("\"bad-mode\"") && msg.contains("spec.mode: unknown variant `Terminate`"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn unreadable_and_non_utf8_inputs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("latin1.yaml");

@@ -195,4 +195,47 @@ fn strict_policy_custom_and_sigma_rules_fire() {
         rules.contains(&"custom/image/internal-miner-mirror"),
         "{rules:?}"
     );
+    // The Sigma rule "Crypto Mining Process Detected", as written, fires on `./xmrig`.
+    assert!(
+        rules.contains(&"sigma/7c2c8a2d-53f3-4b05-9f22-5c6a2d3f11c5"),
+        "{rules:?}"
+    );
+}
+
+/// Runs scripts/eval-corpus.py with this build over a labelled directory.
+fn eval_corpus(dir: &std::path::Path) {
+    let out = Command::new("python3")
+        .arg("scripts/eval-corpus.py")
+        .arg(dir)
+        .env("CRYPTOJACK_BIN", env!("CARGO_BIN_EXE_cryptojack"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run python3 scripts/eval-corpus.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "labels do not hold for {}:\n{stdout}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.lines().filter(|l| l.ends_with("  ok")).count() >= 10,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn example_labels_hold() {
+    eval_corpus(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/workloads"));
+}
+
+/// The shared evaluation corpus (`../shared/corpus` beside the checkout, as on CI).
+#[test]
+fn shared_corpus_labels_hold() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if !dir.join("labels.tsv").exists() {
+        eprintln!("skipped: {} not found", dir.display());
+        return;
+    }
+    eval_corpus(&dir);
 }

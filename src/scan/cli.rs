@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::ValueEnum;
 
@@ -75,13 +76,57 @@ pub fn scan(args: &ScanArgs) -> ScanReport {
     };
     let scanner = Scanner::new(policies);
     report.policies = scanner.policy_names();
-    for path in load::expand(&args.paths, &mut report.errors) {
-        match load::read(path.as_deref()) {
-            Ok(source) => scanner.scan_source(&source, &mut report),
-            Err(diag) => report.errors.push(*diag),
-        }
+    let files = load::expand(&args.paths, &mut report.errors);
+    for part in scan_files(&scanner, &files) {
+        report.merge(part);
     }
     report
+}
+
+/// Scans the files on all available cores (files are independent); results come back in
+/// input order.
+fn scan_files(scanner: &Scanner, files: &[Option<PathBuf>]) -> Vec<ScanReport> {
+    let scan_one = |path: &Option<PathBuf>| {
+        let mut part = ScanReport::default();
+        match load::read(path.as_deref()) {
+            Ok(source) => scanner.scan_source(&source, &mut part),
+            Err(diag) => part.errors.push(*diag),
+        }
+        part
+    };
+    let workers = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(files.len());
+    if workers <= 1 {
+        return files.iter().map(scan_one).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut parts: Vec<(usize, ScanReport)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(i) else { break };
+                        mine.push((i, scan_one(path)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(mine) => mine,
+                // A panic in a worker is a bug: surface it on the main thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    parts.sort_by_key(|(i, _)| *i);
+    parts.into_iter().map(|(_, part)| part).collect()
 }
 
 /// Exit code of a finished scan: 2 on any error, 1 on a finding at or above `fail_on`, else 0.

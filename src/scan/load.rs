@@ -197,12 +197,17 @@ pub struct SyntaxError {
 /// Splits a source into documents. A YAML syntax error affects only its own document
 /// (the text is split at `---` / `...` markers first); a JSON syntax error ends the file,
 /// as a JSON stream cannot be resynchronised.
-pub fn documents(source: &Source) -> Vec<Result<Document<'_>, SyntaxError>> {
+/// Documents are parsed lazily, one at a time, so memory follows the largest document,
+/// not the file.
+pub fn documents(source: &Source) -> DocumentIter<'_> {
     match source.syntax {
-        Syntax::Yaml => yaml_documents(&source.text),
-        Syntax::Json => json_documents(&source.text),
+        Syntax::Yaml => Box::new(yaml_documents(&source.text)),
+        Syntax::Json => Box::new(json_documents(&source.text)),
     }
 }
+
+/// The documents of a source, in order.
+pub type DocumentIter<'a> = Box<dyn Iterator<Item = Result<Document<'a>, SyntaxError>> + 'a>;
 
 fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
@@ -246,12 +251,12 @@ fn has_content(chunk: &str) -> bool {
     })
 }
 
-fn yaml_documents(text: &str) -> Vec<Result<Document<'_>, SyntaxError>> {
+fn yaml_documents(text: &str) -> impl Iterator<Item = Result<Document<'_>, SyntaxError>> {
     let options = yaml_options();
     split_yaml(text)
         .into_iter()
         .enumerate()
-        .map(|(index, (first_line, chunk))| {
+        .map(move |(index, (first_line, chunk))| {
             match serde_saphyr::from_str_with_options::<Value>(chunk, options.clone()) {
                 Ok(value) => Ok(Document {
                     index,
@@ -272,7 +277,6 @@ fn yaml_documents(text: &str) -> Vec<Result<Document<'_>, SyntaxError>> {
                 }
             }
         })
-        .collect()
 }
 
 /// The parser's message without its own position suffix (we report the position
@@ -285,41 +289,50 @@ fn plain_yaml_message(err: &serde_saphyr::Error) -> String {
     }
 }
 
-fn json_documents(text: &str) -> Vec<Result<Document<'_>, SyntaxError>> {
-    let mut out = Vec::new();
+fn json_documents(text: &str) -> impl Iterator<Item = Result<Document<'_>, SyntaxError>> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut index = 0;
-    loop {
+    // Lines counted incrementally: (byte offset, line number at that offset).
+    let mut counted = (0usize, 1u64);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
         let before = stream.byte_offset();
-        match stream.next() {
-            None => break,
-            Some(Ok(value)) => {
+        let item = match stream.next()? {
+            Ok(value) => {
                 let end = stream.byte_offset();
-                let start =
-                    before + (text[before..end].len() - text[before..end].trim_start().len());
-                let first_line = 1 + text[..start].bytes().filter(|b| *b == b'\n').count() as u64;
-                out.push(Ok(Document {
+                let skipped = text[before..end].len() - text[before..end].trim_start().len();
+                let start = before + skipped;
+                let newlines = text[counted.0..start]
+                    .bytes()
+                    .filter(|b| *b == b'\n')
+                    .count();
+                counted = (start, counted.1 + newlines as u64);
+                Ok(Document {
                     index,
-                    first_line,
+                    first_line: counted.1,
                     text: &text[start..end],
                     value,
-                }));
+                })
             }
-            Some(Err(err)) => {
-                out.push(Err(SyntaxError {
+            Err(err) => {
+                // A JSON stream cannot be resynchronised after a syntax error.
+                done = true;
+                Err(SyntaxError {
                     index,
                     line: Some(err.line() as u64),
                     column: Some(err.column() as u64),
                     error: Box::new(ScanError::Json {
                         message: plain_json_message(&err),
                     }),
-                }));
-                break;
+                })
             }
-        }
+        };
         index += 1;
-    }
-    out
+        Some(item)
+    })
 }
 
 fn plain_json_message(err: &serde_json::Error) -> String {
@@ -359,7 +372,7 @@ mod tests {
             text: "a: 1\n---\nb: [1, 2\n---\nc: 3\n".into(),
             syntax: Syntax::Yaml,
         };
-        let docs = documents(&source);
+        let docs: Vec<_> = documents(&source).collect();
         assert_eq!(docs.len(), 3);
         assert!(docs[0].is_ok());
         let err = docs[1].as_ref().expect_err("second document is broken");
@@ -379,7 +392,7 @@ mod tests {
             text: "{\"a\": 1}\n\n{\n \"b\": 2}\n{oops".into(),
             syntax: Syntax::Json,
         };
-        let docs = documents(&source);
+        let docs: Vec<_> = documents(&source).collect();
         assert_eq!(docs.len(), 3);
         assert!(docs[0].as_ref().is_ok_and(|d| d.first_line == 1));
         assert!(

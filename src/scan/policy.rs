@@ -67,17 +67,22 @@ pub fn load_policies(files: &[PathBuf], errors: &mut Vec<Diagnostic>) -> Vec<Com
                 ));
                 continue;
             }
+            let declared_name = doc
+                .value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}#{}", source.name, doc.index));
             let policy: CryptojackPolicy = match serde_path_to_error::deserialize(doc.value) {
                 Ok(p) => p,
                 Err(e) => {
                     let field = e.path().to_string();
                     let (line, column) = position(doc.text, doc.first_line, &field);
-                    let name = "(unnamed)".to_string();
                     errors.push(at(
                         line,
                         column,
                         ScanError::InvalidPolicy {
-                            policy: name,
+                            policy: declared_name,
                             field,
                             message: e.into_inner().to_string(),
                         },
@@ -85,11 +90,7 @@ pub fn load_policies(files: &[PathBuf], errors: &mut Vec<Diagnostic>) -> Vec<Com
                     continue;
                 }
             };
-            let name = policy
-                .metadata
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{}#{}", source.name, doc.index));
+            let name = declared_name;
             match CompiledPolicy::compile(&name, &policy.spec) {
                 Ok(compiled) => policies.push(compiled),
                 Err(err) => {

@@ -124,6 +124,15 @@ impl ScanReport {
         }
     }
 
+    /// Appends another (later) part of the same scan.
+    pub fn merge(&mut self, other: ScanReport) {
+        self.findings.extend(other.findings);
+        self.documents += other.documents;
+        self.objects += other.objects;
+        self.skipped += other.skipped;
+        self.errors.extend(other.errors);
+    }
+
     /// Highest severity found, if any.
     pub fn max_severity(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()

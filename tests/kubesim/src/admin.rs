@@ -31,7 +31,8 @@ fn body_json(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("kubesim admin: bad JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("kubesim admin: bad JSON: {e}")))
 }
 
 pub async fn handle(
@@ -42,8 +43,12 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let path: Vec<&str> = rest.iter().map(String::as_str).collect();
     match (method.as_str(), path.as_slice()) {
-        ("GET", ["healthz"]) => Ok(ok(json!({"status": "ok", "resourceVersion": st.api.store.current_rv().to_string()}))),
-        ("GET", ["faults"]) => Ok(ok(serde_json::to_value(st.faults.rules()).unwrap_or_default())),
+        ("GET", ["healthz"]) => Ok(ok(
+            json!({"status": "ok", "resourceVersion": st.api.store.current_rv().to_string()}),
+        )),
+        ("GET", ["faults"]) => Ok(ok(
+            serde_json::to_value(st.faults.rules()).unwrap_or_default()
+        )),
         ("DELETE", ["faults"]) => {
             st.faults.clear();
             Ok(ok(json!({})))
@@ -59,7 +64,9 @@ pub async fn handle(
             for r in rules {
                 st.faults.add(r);
             }
-            Ok(ok(serde_json::to_value(st.faults.rules()).unwrap_or_default()))
+            Ok(ok(
+                serde_json::to_value(st.faults.rules()).unwrap_or_default()
+            ))
         }
         ("POST", ["latency"]) => {
             let v = body_json(body)?;
@@ -76,13 +83,17 @@ pub async fn handle(
         }
         ("POST", ["restart"]) => {
             st.api.store.compact();
-            Ok(ok(json!({"resourceVersion": st.api.store.current_rv().to_string()})))
+            Ok(ok(
+                json!({"resourceVersion": st.api.store.current_rv().to_string()}),
+            ))
         }
         ("POST", ["advance-time"]) => {
             let v = body_json(body)?;
             let secs = v.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
             if !(0.0..=1e9).contains(&secs) {
-                return Err(ApiError::bad_request("kubesim admin: seconds must be between 0 and 1e9"));
+                return Err(ApiError::bad_request(
+                    "kubesim admin: seconds must be between 0 and 1e9",
+                ));
             }
             st.api.clock.advance(Duration::from_secs_f64(secs));
             st.kick.notify_one();

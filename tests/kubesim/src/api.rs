@@ -18,10 +18,10 @@ pub struct ApiError {
     pub code: u16,
     pub reason: String,
     pub message: String,
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     pub retry_after: Option<u64>,
     /// A complete Status body (e.g. the 422 Invalid from schema::invalid_status).
-    pub body: Option<Value>,
+    pub body: Option<Box<Value>>,
 }
 
 impl ApiError {
@@ -37,7 +37,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -121,14 +121,20 @@ impl ApiError {
     }
 
     pub fn not_found_path() -> Self {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn unsupported_media_type(ct: &str) -> Self {
         ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {ct}"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {ct}"
+            ),
         )
     }
 
@@ -141,7 +147,13 @@ impl ApiError {
     }
 
     /// 422 Invalid with one cause, in the shape the apiserver uses.
-    pub fn invalid(def: &ResourceDef, name: &str, field: &str, cause_reason: &str, detail: &str) -> Self {
+    pub fn invalid(
+        def: &ResourceDef,
+        name: &str,
+        field: &str,
+        cause_reason: &str,
+        detail: &str,
+    ) -> Self {
         let msg = format!("{field}: {detail}");
         let mut details = Self::named(def, name);
         details["kind"] = json!(def.kind);
@@ -157,7 +169,7 @@ impl ApiError {
     /// The metav1.Status body.
     pub fn status(&self) -> Value {
         if let Some(b) = &self.body {
-            return b.clone();
+            return (**b).clone();
         }
         let mut s = json!({
             "kind": "Status",
@@ -169,12 +181,12 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            s["details"] = d.clone();
+            s["details"] = (**d).clone();
         }
         if let Some(r) = self.retry_after {
             let d = s
                 .as_object_mut()
-                .and_then(|m| Some(m.entry("details").or_insert_with(|| json!({}))))
+                .map(|m| m.entry("details").or_insert_with(|| json!({})))
                 .and_then(Value::as_object_mut);
             if let Some(d) = d {
                 d.insert("retryAfterSeconds".into(), json!(r));
@@ -275,7 +287,13 @@ fn check_name(def: &ResourceDef, name: &str) -> Result<(), ApiError> {
     let detail = format!(
         "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
     );
-    Err(ApiError::invalid(def, name, "metadata.name", "FieldValueInvalid", &detail))
+    Err(ApiError::invalid(
+        def,
+        name,
+        "metadata.name",
+        "FieldValueInvalid",
+        &detail,
+    ))
 }
 
 /// Bumps metadata.generation when anything but metadata and status changed.
@@ -422,7 +440,9 @@ impl Api {
         body: &mut Value,
     ) -> Result<(), ApiError> {
         if !body.is_object() {
-            return Err(ApiError::bad_request("the body of the request is not a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request is not a JSON object",
+            ));
         }
         let want_av = def.api_version_for(version);
         if let Some(av) = body.get("apiVersion").and_then(Value::as_str)
@@ -502,7 +522,7 @@ impl Api {
                     .to_string(),
                 details: None,
                 retry_after: None,
-                body: Some(body),
+                body: Some(Box::new(body)),
             })
         }
     }
@@ -615,7 +635,11 @@ impl Api {
                 let _ = self.store.create("/serviceaccounts", sa);
             }
             // The root-ca publisher puts the cluster CA in every namespace.
-            if self.store.get("/configmaps", ns, "kube-root-ca.crt").is_none() {
+            if self
+                .store
+                .get("/configmaps", ns, "kube-root-ca.crt")
+                .is_none()
+            {
                 let cm = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{
                     "name":"kube-root-ca.crt","namespace":ns,"uid":uuid::Uuid::new_v4().to_string(),
                     "creationTimestamp": self.now()},
@@ -730,9 +754,7 @@ impl Api {
         }
         let key = def.key();
         if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty() {
-            let r = self
-                .store
-                .delete_as(&key, new, Some(rv_of(old)));
+            let r = self.store.delete_as(&key, new, Some(rv_of(old)));
             if let Ok(o) = &r {
                 self.after_delete(def, o);
             }
@@ -756,6 +778,7 @@ impl Api {
     }
 
     /// PUT (main resource or /status).
+    #[allow(clippy::too_many_arguments)] // the request's coordinates, as the REST path has them
     pub fn update(
         &self,
         def: &ResourceDef,
@@ -780,9 +803,8 @@ impl Api {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request(format!("invalid resource version: {s}"))
-                })
+                s.parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))
             })
             .transpose()?;
         let ns_s = ns.unwrap_or("");
@@ -810,6 +832,7 @@ impl Api {
     /// PATCH with an already-decoded patch function over the stored object. `f` returns the
     /// patched object. For server-side apply on a missing object, `create_with` gives the object
     /// to create.
+    #[allow(clippy::too_many_arguments)] // the request's coordinates, as the REST path has them
     pub fn patch(
         &self,
         def: &ResourceDef,
@@ -830,7 +853,9 @@ impl Api {
             view["apiVersion"] = json!(def.api_version_for(version));
             let mut new = f(Some(&view))?;
             if !new.is_object() {
-                return Err(ApiError::bad_request("the patched object is not a JSON object"));
+                return Err(ApiError::bad_request(
+                    "the patched object is not a JSON object",
+                ));
             }
             if name_of(&new) != name {
                 return Err(ApiError::bad_request(format!(
@@ -952,7 +977,9 @@ impl Api {
                         name,
                         "propagationPolicy",
                         "FieldValueNotSupported",
-                        &format!("Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""),
+                        &format!(
+                            "Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+                        ),
                     ));
                 }
             }
@@ -965,11 +992,7 @@ impl Api {
             }
             let mut grace = 0;
             if key == "/pods" {
-                let kubelet = self
-                    .behaviour
-                    .lock()
-                    .map(|b| b.kubelet)
-                    .unwrap_or(false);
+                let kubelet = self.behaviour.lock().map(|b| b.kubelet).unwrap_or(false);
                 let scheduled = old
                     .pointer("/spec/nodeName")
                     .and_then(Value::as_str)
@@ -1051,11 +1074,16 @@ impl Api {
     pub fn orphan_dependents(&self, owner_uid: &str) {
         for (key, objs) in self.store.snapshot_objects(None) {
             for o in objs {
-                let Some(refs) = o.pointer("/metadata/ownerReferences").and_then(Value::as_array)
+                let Some(refs) = o
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
                 else {
                     continue;
                 };
-                if !refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid)) {
+                if !refs
+                    .iter()
+                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid))
+                {
                     continue;
                 }
                 let kept: Vec<Value> = refs

@@ -62,7 +62,13 @@ impl Authn {
     }
 
     /// May `user` do `verb` on the resource of `rr`?
-    pub fn authorize(&self, user: &User, verb: &str, rr: &ResourceReq, api: &Api) -> Result<(), ApiError> {
+    pub fn authorize(
+        &self,
+        user: &User,
+        verb: &str,
+        rr: &ResourceReq,
+        api: &Api,
+    ) -> Result<(), ApiError> {
         if !self.rbac || is_admin(user) {
             return Ok(());
         }
@@ -79,8 +85,8 @@ impl Authn {
         crate::rbac::authorize(&attrs, &snap).map_err(|msg| {
             let body = crate::rbac::forbidden_status(&attrs, &msg);
             let mut e = ApiError::forbidden(msg);
-            e.details = body.get("details").cloned();
-            e.body = Some(body);
+            e.details = body.get("details").cloned().map(Box::new);
+            e.body = Some(Box::new(body));
             e
         })
     }

@@ -23,9 +23,13 @@ pub enum CrdError {
     Parse { path: PathBuf, message: String },
     #[error("CustomResourceDefinition {name:?}: {field}: Required value")]
     Missing { name: String, field: &'static str },
-    #[error("CustomResourceDefinition {name:?}: metadata.name: Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group")]
+    #[error(
+        "CustomResourceDefinition {name:?}: metadata.name: Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
+    )]
     BadName { name: String },
-    #[error("CustomResourceDefinition {name:?}: spec.versions: Invalid value: must have exactly one version marked as storage version")]
+    #[error(
+        "CustomResourceDefinition {name:?}: spec.versions: Invalid value: must have exactly one version marked as storage version"
+    )]
     Storage { name: String },
 }
 
@@ -48,7 +52,11 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 fn strings(v: &Value, ptr: &str) -> Vec<String> {
     v.pointer(ptr)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -182,9 +190,7 @@ pub fn prepare(crd: &mut Value, now: &str) -> Result<(), CrdError> {
     if !def.categories.is_empty() {
         names["categories"] = json!(def.categories);
     }
-    let cond = |t: &str, reason: &str, msg: &str| {
-        json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": msg})
-    };
+    let cond = |t: &str, reason: &str, msg: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": msg});
     crd["status"] = json!({
         "acceptedNames": names,
         "conditions": [
@@ -208,9 +214,7 @@ pub fn parse_file(path: &Path) -> Result<Vec<Value>, CrdError> {
     })?;
     Ok(docs
         .into_iter()
-        .filter(|d| {
-            d.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
-        })
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
         .collect())
 }
 
@@ -264,6 +268,9 @@ mod tests {
         assert_eq!(c["status"]["acceptedNames"]["singular"], "widget");
         let mut bad = crd();
         bad["metadata"]["name"] = json!("nope");
-        assert!(matches!(prepare(&mut bad, ""), Err(CrdError::BadName { .. })));
+        assert!(matches!(
+            prepare(&mut bad, ""),
+            Err(CrdError::BadName { .. })
+        ));
     }
 }

@@ -24,10 +24,9 @@ fn default_containers(spec: &mut Value, key: &str) {
         return;
     };
     for c in cs {
-        let latest = c
-            .get("image")
-            .and_then(Value::as_str)
-            .is_some_and(|i| !i.rsplit('/').next().unwrap_or(i).contains(':') || i.ends_with(":latest"));
+        let latest = c.get("image").and_then(Value::as_str).is_some_and(|i| {
+            !i.rsplit('/').next().unwrap_or(i).contains(':') || i.ends_with(":latest")
+        });
         set_default(
             c,
             "imagePullPolicy",
@@ -223,6 +222,7 @@ pub fn apply(def: &ResourceDef, obj: &mut Value, _now: &str) {
             }
             set_default(obj, "status", json!({}));
         }
+        "/secrets" => set_default(obj, "type", json!("Opaque")),
         "policy/poddisruptionbudgets" => {
             set_default(
                 obj,
@@ -247,7 +247,10 @@ mod tests {
             "resources":{"limits":{"cpu":"1","memory":"1Gi"}}}]}});
         apply(&d, &mut p, "");
         assert_eq!(p["spec"]["restartPolicy"], "Always");
-        assert_eq!(p["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            p["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
         assert_eq!(p["status"]["phase"], "Pending");
         assert_eq!(p["status"]["qosClass"], "Guaranteed");
         let be = json!({"containers":[{"name":"c","image":"busybox"}]});

@@ -97,7 +97,13 @@ fn resource_entry(d: &ResourceDef) -> Value {
     r
 }
 
-fn sub_entry(d: &ResourceDef, sub: &str, kind: &str, group: Option<(&str, &str)>, verbs: &[&str]) -> Value {
+fn sub_entry(
+    d: &ResourceDef,
+    sub: &str,
+    kind: &str,
+    group: Option<(&str, &str)>,
+    verbs: &[&str],
+) -> Value {
     let mut r = json!({
         "name": format!("{}/{}", d.plural, sub),
         "singularName": "",
@@ -127,7 +133,13 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
     for d in &defs {
         resources.push(resource_entry(d));
         if d.status {
-            resources.push(sub_entry(d, "status", &d.kind, None, &["get", "patch", "update"]));
+            resources.push(sub_entry(
+                d,
+                "status",
+                &d.kind,
+                None,
+                &["get", "patch", "update"],
+            ));
         }
         if d.scale.is_some() {
             resources.push(sub_entry(
@@ -170,31 +182,6 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn documents() {
-        let r = Registry::with_builtins();
-        let core = api_resource_list(&r, "", "v1").expect("core");
-        let names: Vec<&str> = core["resources"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|x| x["name"].as_str())
-            .collect();
-        assert!(names.contains(&"pods") && names.contains(&"pods/eviction"));
-        assert!(names.contains(&"serviceaccounts/token"));
-        let apps = api_resource_list(&r, "apps", "v1").expect("apps");
-        assert!(apps["resources"].as_array().expect("array").iter().any(|x| x["name"] == "deployments/scale"));
-        let groups = api_group_list(&r);
-        assert!(groups["groups"].as_array().expect("array").iter().any(|g| g["name"] == "policy"));
-        assert!(api_group(&r, "nope").is_none());
-        assert!(api_resource_list(&r, "apps", "v9").is_none());
-    }
-}
-
 /// Path key of a group-version in the OpenAPI v3 index: `api/v1`, `apis/apps/v1`.
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -207,7 +194,12 @@ fn gv_path(group: &str, version: &str) -> String {
 fn served_gvs(reg: &Registry) -> std::collections::BTreeSet<(String, String)> {
     reg.all()
         .iter()
-        .flat_map(|d| d.versions.iter().map(|v| (d.group.clone(), v.clone())).collect::<Vec<_>>())
+        .flat_map(|d| {
+            d.versions
+                .iter()
+                .map(|v| (d.group.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -255,12 +247,23 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
     let mut schemas = serde_json::Map::new();
     for d in &defs {
         let gvk = json!({"group": group, "version": version, "kind": d.kind});
-        let schema_name = format!("{}.{}.{}", if group.is_empty() { "io.k8s.api.core" } else { group }, version, d.kind);
+        let schema_name = format!(
+            "{}.{}.{}",
+            if group.is_empty() {
+                "io.k8s.api.core"
+            } else {
+                group
+            },
+            version,
+            d.kind
+        );
         let schema = d
             .crd
             .as_ref()
             .and_then(|c| c.schema(version).cloned())
-            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+            .unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
         let mut schema = schema;
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(schema_name.clone(), schema);
@@ -293,8 +296,14 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
             "post": op("post", write_params, true),
         });
         if d.namespaced {
-            paths.insert(format!("{prefix}/namespaces/{{namespace}}/{}", d.plural), coll);
-            paths.insert(format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", d.plural), item);
+            paths.insert(
+                format!("{prefix}/namespaces/{{namespace}}/{}", d.plural),
+                coll,
+            );
+            paths.insert(
+                format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", d.plural),
+                item,
+            );
         } else {
             paths.insert(format!("{prefix}/{}", d.plural), coll);
             paths.insert(format!("{prefix}/{}/{{name}}", d.plural), item);
@@ -306,4 +315,41 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
         "paths": paths,
         "components": {"schemas": schemas},
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents() {
+        let r = Registry::with_builtins();
+        let core = api_resource_list(&r, "", "v1").expect("core");
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|x| x["name"].as_str())
+            .collect();
+        assert!(names.contains(&"pods") && names.contains(&"pods/eviction"));
+        assert!(names.contains(&"serviceaccounts/token"));
+        let apps = api_resource_list(&r, "apps", "v1").expect("apps");
+        assert!(
+            apps["resources"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|x| x["name"] == "deployments/scale")
+        );
+        let groups = api_group_list(&r);
+        assert!(
+            groups["groups"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|g| g["name"] == "policy")
+        );
+        assert!(api_group(&r, "nope").is_none());
+        assert!(api_resource_list(&r, "apps", "v9").is_none());
+    }
 }

@@ -48,7 +48,12 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(api: Arc<Api>, controllers: ControllerSet, kick: Arc<Notify>, tick: Duration) -> Self {
+    pub fn new(
+        api: Arc<Api>,
+        controllers: ControllerSet,
+        kick: Arc<Notify>,
+        tick: Duration,
+    ) -> Self {
         if let Ok(mut b) = api.behaviour.lock() {
             b.kubelet = controllers.pods;
         }
@@ -200,7 +205,11 @@ impl Driver {
         let deleting = |o: &Value| o.pointer("/metadata/deletionTimestamp").is_some();
         // 1. Graceful pod deletion: the simulated kubelet stops the containers at once.
         if kubelet {
-            for p in api.store.page("/pods", None, None, usize::MAX, deleting).items {
+            for p in api
+                .store
+                .page("/pods", None, None, usize::MAX, deleting)
+                .items
+            {
                 let has_fin = p
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
@@ -240,8 +249,9 @@ impl Driver {
                             .pointer("/metadata/ownerReferences")
                             .and_then(Value::as_array)
                             .is_some_and(|refs| {
-                                refs.iter()
-                                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                                refs.iter().any(|r| {
+                                    r.get("uid").and_then(Value::as_str) == Some(uid.as_str())
+                                })
                             });
                         if !owned {
                             continue;

@@ -63,8 +63,7 @@ impl FaultRule {
                     Some(s) => format!("{}/{}", req.plural, s),
                     None => req.plural.to_string(),
                 };
-                r == with_sub
-                    || (req.subresource.is_none() && (r == req.plural || r == req.key))
+                r == with_sub || (req.subresource.is_none() && (r == req.plural || r == req.key))
             });
         let ns_ok = any(&self.namespace) || self.namespace.as_deref() == req.namespace;
         verb_ok && res_ok && ns_ok
@@ -121,10 +120,7 @@ impl Faults {
 
     /// The rules still pending.
     pub fn rules(&self) -> Vec<FaultRule> {
-        self.rules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Consumes one matching rule, if any.

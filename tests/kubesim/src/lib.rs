@@ -24,6 +24,7 @@ pub mod faults;
 pub mod jsonpath;
 pub mod patch;
 pub mod pdb;
+pub mod proto;
 pub mod rbac;
 pub mod resources;
 pub mod schema;
@@ -258,7 +259,8 @@ impl SimBuilder {
         let (kubeconfig, temp_dir) = match &self.kubeconfig {
             Some(p) => (p.clone(), None),
             None => {
-                let dir = std::env::temp_dir().join(format!("kubesim-{}", uuid::Uuid::new_v4().simple()));
+                let dir =
+                    std::env::temp_dir().join(format!("kubesim-{}", uuid::Uuid::new_v4().simple()));
                 std::fs::create_dir_all(&dir).map_err(|source| SimError::Kubeconfig {
                     path: dir.clone(),
                     source,
@@ -287,28 +289,39 @@ impl SimBuilder {
 fn seed(api: &Api, b: &SimBuilder) -> Result<(), SimError> {
     let opts = WriteOpts::default();
     let reg = api.registry.clone();
-    let seed_err = |what: String| move |e: api::ApiError| SimError::Seed {
-        what: what.clone(),
-        message: e.message,
+    let seed_err = |what: String| {
+        move |e: api::ApiError| SimError::Seed {
+            what: what.clone(),
+            message: e.message,
+        }
     };
-    let ns_def = reg
-        .get("/namespaces")
-        .ok_or_else(|| SimError::Seed { what: "namespaces".into(), message: "not served".into() })?;
+    let ns_def = reg.get("/namespaces").ok_or_else(|| SimError::Seed {
+        what: "namespaces".into(),
+        message: "not served".into(),
+    })?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        api.create(&ns_def, "v1", None, json!({"metadata": {"name": ns}}), &opts)
-            .map_err(seed_err(format!("namespace {ns}")))?;
+        api.create(
+            &ns_def,
+            "v1",
+            None,
+            json!({"metadata": {"name": ns}}),
+            &opts,
+        )
+        .map_err(seed_err(format!("namespace {ns}")))?;
     }
-    let node_def = reg
-        .get("/nodes")
-        .ok_or_else(|| SimError::Seed { what: "nodes".into(), message: "not served".into() })?;
+    let node_def = reg.get("/nodes").ok_or_else(|| SimError::Seed {
+        what: "nodes".into(),
+        message: "not served".into(),
+    })?;
     for i in 0..b.nodes {
         let gpu = i >= b.nodes.saturating_sub(b.gpu_nodes);
         api.create(&node_def, "v1", None, node(i, gpu, &api.now()), &opts)
             .map_err(seed_err(format!("node-{i}")))?;
     }
-    let crd_def = reg
-        .get(crd::CRD_KEY)
-        .ok_or_else(|| SimError::Seed { what: "crds".into(), message: "not served".into() })?;
+    let crd_def = reg.get(crd::CRD_KEY).ok_or_else(|| SimError::Seed {
+        what: "crds".into(),
+        message: "not served".into(),
+    })?;
     let mut crds = b.crd_objects.clone();
     for p in &b.crds {
         crds.extend(crd::load_path(p)?);
@@ -322,7 +335,10 @@ fn seed(api: &Api, b: &SimBuilder) -> Result<(), SimError> {
             md.remove("creationTimestamp");
         }
         api.create(&crd_def, "v1", None, c, &opts)
-            .map_err(|e| SimError::CrdCreate { name, message: e.message })?;
+            .map_err(|e| SimError::CrdCreate {
+                name,
+                message: e.message,
+            })?;
     }
     Ok(())
 }
@@ -331,7 +347,8 @@ fn seed(api: &Api, b: &SimBuilder) -> Result<(), SimError> {
 pub fn node(i: usize, gpu: bool, now: &str) -> Value {
     let name = format!("node-{i}");
     let zone = ["a", "b", "c"][i % 3];
-    let mut allocatable = json!({"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"});
+    let mut allocatable =
+        json!({"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"});
     let mut capacity = allocatable.clone();
     let mut labels = json!({
         "kubernetes.io/hostname": name,

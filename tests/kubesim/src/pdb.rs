@@ -573,4 +573,32 @@ mod tests {
             "The disruption budget web-pdb is still being processed by the server."
         );
     }
+
+    #[test]
+    fn unhealthy_pod_eviction_policy() {
+        let now = t("2024-01-01T00:00:00Z");
+        // Budget not healthy (1 of 2 needed): an unready pod is protected by default...
+        let items = vec![
+            ("/pods", pod("a", true, "rs")),
+            ("/pods", pod("b", false, "rs")),
+            ("apps/replicasets", rs("rs", 2)),
+        ];
+        let (_, snap) = with_status(pdb(json!({"minAvailable": 2})), items.clone(), now);
+        let err = check_eviction(&pod("b", false, "rs"), &snap, now).unwrap_err();
+        assert_eq!(err.code, 429);
+        assert_eq!(
+            err.to_string(),
+            "The disruption budget web-pdb needs 2 healthy pods and has 1 currently"
+        );
+        // ...unless the PDB says AlwaysAllow.
+        let (_, snap) = with_status(
+            pdb(json!({"minAvailable": 2, "unhealthyPodEvictionPolicy": "AlwaysAllow"})),
+            items,
+            now,
+        );
+        assert_eq!(
+            check_eviction(&pod("b", false, "rs"), &snap, now),
+            Ok(vec![])
+        );
+    }
 }

@@ -132,7 +132,14 @@ struct B {
     verbs: Option<&'static [&'static str]>,
 }
 
-fn def(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool, b: B) -> ResourceDef {
+fn def(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    b: B,
+) -> ResourceDef {
     let verbs = b
         .verbs
         .unwrap_or(ALL_VERBS)
@@ -180,7 +187,9 @@ pub fn builtins() -> Vec<ResourceDef> {
                 short: &["ns"],
                 status: true,
                 return_deleted: true,
-                verbs: Some(&["create", "delete", "get", "list", "patch", "update", "watch"]),
+                verbs: Some(&[
+                    "create", "delete", "get", "list", "patch", "update", "watch",
+                ]),
                 ..B::default()
             },
         ),
@@ -245,7 +254,16 @@ pub fn builtins() -> Vec<ResourceDef> {
                 categories: all,
                 status: true,
                 return_deleted: true,
-                verbs: Some(&["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+                verbs: Some(&[
+                    "create",
+                    "delete",
+                    "deletecollection",
+                    "get",
+                    "list",
+                    "patch",
+                    "update",
+                    "watch",
+                ]),
                 ..B::default()
             },
         ),

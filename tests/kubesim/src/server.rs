@@ -204,9 +204,7 @@ fn resource_route(st: &ServerState, group: &str, version: &str, rest: &[&str]) -
 }
 
 fn verb_of(method: &Method, rr: &ResourceReq, q: &HashMap<String, String>) -> Option<&'static str> {
-    let watch = q
-        .get("watch")
-        .is_some_and(|v| v == "1" || v == "true");
+    let watch = q.get("watch").is_some_and(|v| v == "1" || v == "true");
     Some(match (method.as_str(), rr.name.is_some()) {
         ("GET", false) if watch => "watch",
         ("GET", false) => "list",
@@ -299,29 +297,40 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
                 e.retry_after = f.retry_after_seconds;
                 return Err(e);
             }
-            if matches!(parts.method, Method::POST | Method::PUT) {
-                check_body_type(&parts.headers)?;
-            }
+            let body = if matches!(parts.method, Method::POST | Method::PUT) {
+                json_body(&parts.headers, body)?
+            } else {
+                body
+            };
             dispatch(&st, verb, rr, &q, &parts.headers, body, render).await
         }
     }
 }
 
-/// Bodies are JSON only: protobuf (and CBOR) get 415, upon which client-go retries in JSON.
-fn check_body_type(headers: &HeaderMap) -> Result<(), ApiError> {
+/// Bodies are JSON; protobuf bodies of a few simple kinds are decoded (kubectl's typed
+/// generator subcommands send them); anything else gets 415.
+fn json_body(headers: &HeaderMap, body: Bytes) -> Result<Bytes, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let base = ct.split(';').next().unwrap_or("").trim();
-    if base.is_empty() || base == "application/json" || base == "*/*" {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+    let unsupported = |why: String| {
+        ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json; got {base}"),
-        ))
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json; {why}"
+            ),
+        )
+    };
+    match base {
+        "" | "application/json" | "*/*" => Ok(body),
+        "application/vnd.kubernetes.protobuf" => {
+            let v = crate::proto::decode(&body).map_err(|e| unsupported(e.to_string()))?;
+            Ok(Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+        }
+        other => Err(unsupported(format!("got {other}"))),
     }
 }
 
@@ -377,7 +386,13 @@ fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
-fn render_one(st: &ServerState, rr: &ResourceReq, obj: &Arc<Value>, render: Render, q: &HashMap<String, String>) -> Value {
+fn render_one(
+    st: &ServerState,
+    rr: &ResourceReq,
+    obj: &Arc<Value>,
+    render: Render,
+    q: &HashMap<String, String>,
+) -> Value {
     let obj = at_version(&rr.def, &rr.version, obj);
     match render {
         Render::Object => (*obj).clone(),
@@ -386,7 +401,12 @@ fn render_one(st: &ServerState, rr: &ResourceReq, obj: &Arc<Value>, render: Rend
     }
 }
 
-fn table(st: &ServerState, rr: &ResourceReq, objs: &[Arc<Value>], q: &HashMap<String, String>) -> Value {
+fn table(
+    st: &ServerState,
+    rr: &ResourceReq,
+    objs: &[Arc<Value>],
+    q: &HashMap<String, String>,
+) -> Value {
     let objects: Vec<Value> = objs.iter().map(|o| (**o).clone()).collect();
     let include = q
         .get("includeObject")
@@ -400,7 +420,13 @@ fn table(st: &ServerState, rr: &ResourceReq, objs: &[Arc<Value>], q: &HashMap<St
             .unwrap_or_default(),
         None => crate::table::builtin_columns(&rr.def.key()),
     };
-    crate::table::render_table(&rr.def.key(), &columns, &objects, st.api.clock.now(), include)
+    crate::table::render_table(
+        &rr.def.key(),
+        &columns,
+        &objects,
+        st.api.clock.now(),
+        include,
+    )
 }
 
 struct Selectors {
@@ -410,20 +436,19 @@ struct Selectors {
 
 impl Selectors {
     fn parse(rr: &ResourceReq, q: &HashMap<String, String>) -> Result<Self, ApiError> {
-        let label = match q.get("labelSelector").filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                crate::selector::parse_label_selector(s)
-                    .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
-            ),
-            None => None,
-        };
+        let label =
+            match q.get("labelSelector").filter(|s| !s.is_empty()) {
+                Some(s) => Some(crate::selector::parse_label_selector(s).map_err(|e| {
+                    ApiError::bad_request(format!("unable to parse requirement: {e}"))
+                })?),
+                None => None,
+            };
         let field = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
             Some(s) => {
                 let f = crate::selector::parse_field_selector(s).map_err(ApiError::bad_request)?;
                 let key = rr.def.key();
                 let allowed = crate::selector::supported_field_labels(&key);
-                f.check_supported(&allowed)
-                    .map_err(ApiError::bad_request)?;
+                f.check_supported(&allowed).map_err(ApiError::bad_request)?;
                 Some(f)
             }
             None => None,
@@ -464,8 +489,13 @@ async fn dispatch(
         ("watch", _) => watch(st, rr, q, render),
         ("create", None) => {
             let obj = parse_json(&body)?;
-            let created = st.api.create(&def, &rr.version, ns, obj, &write_opts(q, headers))?;
-            Ok(json_response(201, &render_one(st, &rr, &created, render, q)))
+            let created = st
+                .api
+                .create(&def, &rr.version, ns, obj, &write_opts(q, headers))?;
+            Ok(json_response(
+                201,
+                &render_one(st, &rr, &created, render, q),
+            ))
         }
         ("deletecollection", None) => delete_collection(st, &rr, q, &body),
         ("get", None) => {
@@ -482,28 +512,57 @@ async fn dispatch(
                 .store
                 .get(&def.key(), ns.unwrap_or(""), &name)
                 .ok_or_else(|| ApiError::not_found(&def, &name))?;
-            Ok(json_response(200, &render_one(st, &rr, &o, Render::Object, q)))
+            Ok(json_response(
+                200,
+                &render_one(st, &rr, &o, Render::Object, q),
+            ))
         }
         ("update", None) | ("update", Some("status")) => {
-            let target = if rr.sub.is_some() { Target::Status } else { Target::Main };
+            let target = if rr.sub.is_some() {
+                Target::Status
+            } else {
+                Target::Main
+            };
             let obj = parse_json(&body)?;
-            let o = st
-                .api
-                .update(&def, &rr.version, ns, &name, obj, target, &write_opts(q, headers))?;
-            Ok(json_response(200, &render_one(st, &rr, &o, Render::Object, q)))
+            let o = st.api.update(
+                &def,
+                &rr.version,
+                ns,
+                &name,
+                obj,
+                target,
+                &write_opts(q, headers),
+            )?;
+            Ok(json_response(
+                200,
+                &render_one(st, &rr, &o, Render::Object, q),
+            ))
         }
         ("patch", None) | ("patch", Some("status")) => {
-            let target = if rr.sub.is_some() { Target::Status } else { Target::Main };
+            let target = if rr.sub.is_some() {
+                Target::Status
+            } else {
+                Target::Main
+            };
             let o = patch(st, &rr, target, q, headers, &body)?;
-            Ok(json_response(200, &render_one(st, &rr, &o, Render::Object, q)))
+            Ok(json_response(
+                200,
+                &render_one(st, &rr, &o, Render::Object, q),
+            ))
         }
         ("delete", None) => {
             let opts = delete_opts(q, &body)?;
             match st.api.delete(&def, ns, &name, &opts)? {
-                Deleted::Pending(o) => Ok(json_response(200, &render_one(st, &rr, &o, Render::Object, q))),
+                Deleted::Pending(o) => Ok(json_response(
+                    200,
+                    &render_one(st, &rr, &o, Render::Object, q),
+                )),
                 Deleted::Gone(o) => {
                     if def.return_deleted_object {
-                        Ok(json_response(200, &render_one(st, &rr, &o, Render::Object, q)))
+                        Ok(json_response(
+                            200,
+                            &render_one(st, &rr, &o, Render::Object, q),
+                        ))
                     } else {
                         let mut details = json!({"name": name_of(&o), "kind": def.plural, "uid": crate::api::uid_of(&o)});
                         if !def.group.is_empty() {
@@ -524,7 +583,10 @@ async fn dispatch(
     }
 }
 
-pub(crate) fn delete_opts(q: &HashMap<String, String>, body: &[u8]) -> Result<DeleteOpts, ApiError> {
+pub(crate) fn delete_opts(
+    q: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<DeleteOpts, ApiError> {
     let mut opts = if body.iter().any(|b| !b.is_ascii_whitespace()) {
         DeleteOpts::from_json(&parse_json(body)?)
     } else {
@@ -570,14 +632,19 @@ pub(crate) fn patch_type(headers: &HeaderMap, def: &ResourceDef) -> Result<Patch
 }
 
 /// Applies a (non-apply) patch document to `target`.
-pub(crate) fn apply_patch(pt: PatchType, target: &mut Value, patch: &Value) -> Result<(), ApiError> {
+pub(crate) fn apply_patch(
+    pt: PatchType,
+    target: &mut Value,
+    patch: &Value,
+) -> Result<(), ApiError> {
     match pt {
         PatchType::Merge => {
             crate::patch::merge_patch(target, patch);
             Ok(())
         }
-        PatchType::Json => crate::patch::json_patch(target, patch)
-            .map_err(|e| ApiError::new(422, "Invalid", e)),
+        PatchType::Json => {
+            crate::patch::json_patch(target, patch).map_err(|e| ApiError::new(422, "Invalid", e))
+        }
         PatchType::Strategic => crate::patch::strategic_merge_patch(target, patch)
             .map_err(|e| ApiError::new(422, "Invalid", e)),
         PatchType::Apply => Err(ApiError::bad_request("apply patches are not applied here")),
@@ -629,13 +696,21 @@ fn patch(
                     code: 409,
                     reason: "Conflict".into(),
                     message: c.message(),
-                    details: body.get("details").cloned(),
+                    details: body.get("details").cloned().map(Box::new),
                     retry_after: None,
-                    body: Some(body),
+                    body: Some(Box::new(body)),
                 }
             })
         };
-        return st.api.patch(def, &rr.version, rr.ns.as_deref(), &rr.name.clone().unwrap_or_default(), target, &opts, &f);
+        return st.api.patch(
+            def,
+            &rr.version,
+            rr.ns.as_deref(),
+            &rr.name.clone().unwrap_or_default(),
+            target,
+            &opts,
+            &f,
+        );
     }
     let doc = parse_json(body)?;
     let f = |existing: Option<&Value>| -> Result<Value, ApiError> {
@@ -649,13 +724,24 @@ fn patch(
     if st
         .api
         .store
-        .get(&def.key(), rr.ns.as_deref().unwrap_or(""), rr.name.as_deref().unwrap_or(""))
+        .get(
+            &def.key(),
+            rr.ns.as_deref().unwrap_or(""),
+            rr.name.as_deref().unwrap_or(""),
+        )
         .is_none()
     {
         return Err(ApiError::not_found(def, rr.name.as_deref().unwrap_or("")));
     }
-    st.api
-        .patch(def, &rr.version, rr.ns.as_deref(), rr.name.as_deref().unwrap_or(""), target, &opts, &f)
+    st.api.patch(
+        def,
+        &rr.version,
+        rr.ns.as_deref(),
+        rr.name.as_deref().unwrap_or(""),
+        target,
+        &opts,
+        &f,
+    )
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -667,7 +753,8 @@ struct ContinueToken {
 
 fn encode_continue(t: &ContinueToken) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(t).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(t).unwrap_or_default())
 }
 
 fn decode_continue(s: &str) -> Result<ContinueToken, ApiError> {
@@ -706,7 +793,10 @@ fn list(
         }
         list_rv = Some(t.rv);
         after = Some((t.ns, t.name));
-    } else if let Some(rv) = q.get("resourceVersion").filter(|s| !s.is_empty() && *s != "0") {
+    } else if let Some(rv) = q
+        .get("resourceVersion")
+        .filter(|s| !s.is_empty() && *s != "0")
+    {
         let n: u64 = rv
             .parse()
             .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
@@ -757,19 +847,22 @@ fn list(
             // Written by hand: a list of 50k pods should not be cloned into one Value.
             let mut out = Vec::with_capacity(256 + page.items.len() * 1024);
             out.extend_from_slice(b"{\"kind\":");
-            serde_json::to_writer(&mut out, &rr.def.list_kind).map_err(|e| ApiError::internal(e.to_string()))?;
+            serde_json::to_writer(&mut out, &rr.def.list_kind)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             out.extend_from_slice(b",\"apiVersion\":");
             serde_json::to_writer(&mut out, &rr.def.api_version_for(&rr.version))
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             out.extend_from_slice(b",\"metadata\":");
-            serde_json::to_writer(&mut out, &meta).map_err(|e| ApiError::internal(e.to_string()))?;
+            serde_json::to_writer(&mut out, &meta)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             out.extend_from_slice(b",\"items\":[");
             for (i, o) in page.items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
                 let o = at_version(&rr.def, &rr.version, o);
-                serde_json::to_writer(&mut out, &*o).map_err(|e| ApiError::internal(e.to_string()))?;
+                serde_json::to_writer(&mut out, &*o)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
             }
             out.extend_from_slice(b"]}");
             Ok(bytes_response(200, out))
@@ -788,7 +881,9 @@ fn delete_collection(
     let objs = st
         .api
         .store
-        .page(&rr.def.key(), rr.ns.as_deref(), None, usize::MAX, |o| sel.matches(o))
+        .page(&rr.def.key(), rr.ns.as_deref(), None, usize::MAX, |o| {
+            sel.matches(o)
+        })
         .items;
     let mut items = Vec::new();
     for o in objs {
@@ -865,7 +960,19 @@ fn watch(
     let st2 = st.clone();
     let q2 = q.clone();
     tokio::spawn(async move {
-        run_watch(st2, rr, q2, sel, render, start, tx, bookmarks, send_initial, timeout).await;
+        run_watch(
+            st2,
+            rr,
+            q2,
+            sel,
+            render,
+            start,
+            tx,
+            bookmarks,
+            send_initial,
+            timeout,
+        )
+        .await;
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut r = Response::new(Body::from_stream(stream));
@@ -873,8 +980,10 @@ fn watch(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     Ok(r)
 }
 

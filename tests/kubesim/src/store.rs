@@ -48,15 +48,25 @@ pub struct Event {
 pub enum Broadcast {
     Event(Arc<Event>),
     /// Close every open watch; with `gone`, send an ERROR 410 event first.
-    CloseAll { gone: bool },
+    CloseAll {
+        gone: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StoreError {
     #[error("object {key} {ns}/{name} already exists")]
-    AlreadyExists { key: String, ns: String, name: String },
+    AlreadyExists {
+        key: String,
+        ns: String,
+        name: String,
+    },
     #[error("object {key} {ns}/{name} not found")]
-    NotFound { key: String, ns: String, name: String },
+    NotFound {
+        key: String,
+        ns: String,
+        name: String,
+    },
     #[error("object {key} {ns}/{name} has resourceVersion {actual}, expected {expected}")]
     Conflict {
         key: String,
@@ -562,7 +572,9 @@ mod tests {
         ));
         let mut changed = (*a).clone();
         changed["metadata"]["labels"] = json!({"x":"y"});
-        let b = s.update("/pods", changed.clone(), Some(rv1)).expect("update");
+        let b = s
+            .update("/pods", changed.clone(), Some(rv1))
+            .expect("update");
         assert_eq!(rv_of(&b), rv1 + 1);
         assert!(matches!(
             s.update("/pods", changed.clone(), Some(rv1)),
@@ -581,7 +593,8 @@ mod tests {
         let s = Store::new(10, 100);
         for ns in ["a", "b"] {
             for i in 0..3 {
-                s.create("/pods", pod(ns, &format!("p{i}"))).expect("create");
+                s.create("/pods", pod(ns, &format!("p{i}")))
+                    .expect("create");
             }
         }
         assert_eq!(s.list("/pods", Some("a")).len(), 3);
@@ -597,7 +610,8 @@ mod tests {
         let s = Store::new(3, 100);
         let start = s.current_rv();
         for i in 0..5 {
-            s.create("/pods", pod("a", &format!("p{i}"))).expect("create");
+            s.create("/pods", pod("a", &format!("p{i}")))
+                .expect("create");
         }
         assert!(matches!(
             s.watch("/pods", Some(start)),

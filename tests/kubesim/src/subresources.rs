@@ -1,10 +1,10 @@
 //! Subresources other than status: `scale` (autoscaling/v1 Scale), `pods/eviction`
 //! (policy/v1 Eviction, PodDisruptionBudgets) and `serviceaccounts/token` (TokenRequest).
 
-use std::collections::HashMap;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 use crate::api::{ApiError, Deleted, Target, WriteOpts, name_of, uid_of};
 use crate::server::{PatchType, ResourceReq, ServerState, apply_patch, patch_type};
@@ -82,7 +82,9 @@ fn scale_of(rr: &ResourceReq, obj: &Value) -> Value {
 }
 
 fn respond(code: u16, v: &Value) -> Response {
-    let mut r = Response::new(axum::body::Body::from(serde_json::to_vec(v).unwrap_or_default()));
+    let mut r = Response::new(axum::body::Body::from(
+        serde_json::to_vec(v).unwrap_or_default(),
+    ));
     *r.status_mut() = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::OK);
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
@@ -117,9 +119,15 @@ pub fn scale(
             .map_err(|e| ApiError::bad_request(format!("decoding Scale: {e}")))?,
         "patch" => {
             let pt = patch_type(headers, def)?;
-            let pt = if pt == PatchType::Strategic { PatchType::Merge } else { pt };
+            let pt = if pt == PatchType::Strategic {
+                PatchType::Merge
+            } else {
+                pt
+            };
             if pt == PatchType::Apply {
-                return Err(ApiError::unsupported_media_type("application/apply-patch+yaml"));
+                return Err(ApiError::unsupported_media_type(
+                    "application/apply-patch+yaml",
+                ));
             }
             let doc: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("decoding patch: {e}")))?;
@@ -156,7 +164,9 @@ pub fn scale(
             return Err(ApiError::not_found(def, &name));
         };
         if let Some(rv) = &want_rv
-            && e.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(rv.as_str())
+            && e.pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                != Some(rv.as_str())
         {
             return Err(ApiError::modified(def, &name));
         }
@@ -198,7 +208,8 @@ pub fn eviction(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Respo
         .unwrap_or_default();
     let terminating = pod.pointer("/metadata/deletionTimestamp").is_some();
     if !terminating {
-        let snap = crate::driver::snapshot(&st.api, Some(&["/pods", "policy/poddisruptionbudgets"]));
+        let snap =
+            crate::driver::snapshot(&st.api, Some(&["/pods", "policy/poddisruptionbudgets"]));
         match crate::pdb::check_eviction(&pod, &snap, st.api.clock.now()) {
             Ok(pdbs) => {
                 let pdb_def = st
@@ -223,13 +234,13 @@ pub fn eviction(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Respo
             }
             Err(blocked) => {
                 let mut e = ApiError::new(blocked.code, "TooManyRequests", blocked.message.clone());
-                e.details = blocked.status.get("details").cloned();
+                e.details = blocked.status.get("details").cloned().map(Box::new);
                 e.retry_after = e
                     .details
                     .as_ref()
                     .and_then(|d| d.get("retryAfterSeconds"))
                     .and_then(Value::as_u64);
-                e.body = Some(blocked.status);
+                e.body = Some(Box::new(blocked.status));
                 return Err(e);
             }
         }
@@ -260,7 +271,9 @@ pub fn token(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Response
         return Err(ApiError::new(
             422,
             "Invalid",
-            format!("TokenRequest.authentication.k8s.io \"{name}\" is invalid: spec.expirationSeconds: Invalid value: {exp}: may not specify a duration less than 10 minutes"),
+            format!(
+                "TokenRequest.authentication.k8s.io \"{name}\" is invalid: spec.expirationSeconds: Invalid value: {exp}: may not specify a duration less than 10 minutes"
+            ),
         ));
     }
     let bound = match req.pointer("/spec/boundObjectRef") {
@@ -291,7 +304,9 @@ pub fn token(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Response
                 return Err(ApiError::conflict(
                     def,
                     &name,
-                    &format!("the UID in the bound object reference ({want}) does not match the UID in record. The object might have been deleted and then recreated"),
+                    &format!(
+                        "the UID in the bound object reference ({want}) does not match the UID in record. The object might have been deleted and then recreated"
+                    ),
                 ));
             }
             Some(crate::auth::BoundObject {
@@ -302,14 +317,10 @@ pub fn token(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Response
         }
         _ => None,
     };
-    let (tok, expires) = st.auth.tokens.issue(
-        &ns,
-        &name,
-        uid_of(&sa),
-        bound,
-        exp,
-        st.api.clock.now(),
-    );
+    let (tok, expires) =
+        st.auth
+            .tokens
+            .issue(&ns, &name, uid_of(&sa), bound, exp, st.api.clock.now());
     req["apiVersion"] = json!("authentication.k8s.io/v1");
     req["kind"] = json!("TokenRequest");
     req["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": Value::Null});

@@ -30,7 +30,9 @@ async fn grant_configmap_reader(admin: &kube::Client, ns: &str, subject: serde_j
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-reader"},
         "subjects": [subject]}))
     .expect("rb");
-    rbs.create(&PostParams::default(), &rb).await.expect("rolebinding");
+    rbs.create(&PostParams::default(), &rb)
+        .await
+        .expect("rolebinding");
 }
 
 #[tokio::test]
@@ -60,18 +62,37 @@ async fn unknown_tokens_are_401_and_missing_permissions_403() {
             c.ns
         )
     );
-    grant_configmap_reader(&c.client, &c.ns, json!({"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"})).await;
+    grant_configmap_reader(
+        &c.client,
+        &c.ns,
+        json!({"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}),
+    )
+    .await;
     cms.list(&ListParams::default()).await.expect("allowed now");
     // Reading is allowed, writing is not.
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "x"}})).expect("cm");
-    let s = status_of(cms.create(&PostParams::default(), &cm).await.expect_err("403"));
+    let s = status_of(
+        cms.create(&PostParams::default(), &cm)
+            .await
+            .expect_err("403"),
+    );
     assert_eq!(s.code, 403);
     // The admin endpoint is for admins only.
-    let req = axum::http::Request::get("/kubesim/healthz").body(Vec::new()).expect("req");
-    let e = alice.request::<serde_json::Value>(req).await.expect_err("403");
+    let req = axum::http::Request::get("/kubesim/healthz")
+        .body(Vec::new())
+        .expect("req");
+    let e = alice
+        .request::<serde_json::Value>(req)
+        .await
+        .expect_err("403");
     assert!(matches!(e, kube::Error::Api(s) if s.code == 403));
-    let req = axum::http::Request::get("/kubesim/healthz").body(Vec::new()).expect("req");
-    c.client.request::<serde_json::Value>(req).await.expect("admin may");
+    let req = axum::http::Request::get("/kubesim/healthz")
+        .body(Vec::new())
+        .expect("req");
+    c.client
+        .request::<serde_json::Value>(req)
+        .await
+        .expect("admin may");
 }
 
 #[tokio::test]
@@ -81,16 +102,25 @@ async fn service_account_tokens_follow_their_objects() {
     };
     let sim = c.sim();
     let sas: Api<ServiceAccount> = Api::namespaced(c.client.clone(), &c.ns);
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "bot"}})).expect("sa");
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "bot"}})).expect("sa");
     sas.create(&PostParams::default(), &sa).await.expect("sa");
-    grant_configmap_reader(&c.client, &c.ns, json!({"kind": "ServiceAccount", "name": "bot", "namespace": c.ns})).await;
+    grant_configmap_reader(
+        &c.client,
+        &c.ns,
+        json!({"kind": "ServiceAccount", "name": "bot", "namespace": c.ns}),
+    )
+    .await;
 
     // A pod-bound TokenRequest token.
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
     let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "holder"},
         "spec": {"serviceAccountName": "bot", "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}))
     .expect("pod");
-    let pod = pods.create(&PostParams::default(), &pod).await.expect("pod");
+    let pod = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("pod");
     let tr: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600,
         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "holder", "uid": pod.metadata.uid}}}))
     .expect("tr");
@@ -104,26 +134,44 @@ async fn service_account_tokens_follow_their_objects() {
             "token",
             "bot",
             &PostParams::default(),
-            &serde_json::from_value::<TokenRequest>(json!({"spec": {"audiences": []}})).expect("tr"),
+            &serde_json::from_value::<TokenRequest>(json!({"spec": {"audiences": []}}))
+                .expect("tr"),
         )
         .await
         .expect("token");
     let plain_tok = plain.status.expect("status").token;
     let as_bot = |t: &str| Api::<ConfigMap>::namespaced(no_retry(sim, t), &c.ns);
-    as_bot(&bound_tok).list(&ListParams::default()).await.expect("bound token works");
-    as_bot(&plain_tok).list(&ListParams::default()).await.expect("plain token works");
+    as_bot(&bound_tok)
+        .list(&ListParams::default())
+        .await
+        .expect("bound token works");
+    as_bot(&plain_tok)
+        .list(&ListParams::default())
+        .await
+        .expect("plain token works");
     let s = status_of(
         Api::<Secret>::namespaced(no_retry(sim, &plain_tok), &c.ns)
             .list(&ListParams::default())
             .await
             .expect_err("403"),
     );
-    assert!(s.message.contains(&format!("User \"system:serviceaccount:{}:bot\"", c.ns)), "{}", s.message);
+    assert!(
+        s.message
+            .contains(&format!("User \"system:serviceaccount:{}:bot\"", c.ns)),
+        "{}",
+        s.message
+    );
 
     // Deleting the pod invalidates the bound token only.
-    pods.delete("holder", &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() })
-        .await
-        .expect("delete pod");
+    pods.delete(
+        "holder",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        },
+    )
+    .await
+    .expect("delete pod");
     let dead = eventually(10, || {
         let api = as_bot(&bound_tok);
         async move {
@@ -135,7 +183,10 @@ async fn service_account_tokens_follow_their_objects() {
     })
     .await;
     assert!(dead.is_some(), "bound token stops working with its pod");
-    as_bot(&plain_tok).list(&ListParams::default()).await.expect("plain token still works");
+    as_bot(&plain_tok)
+        .list(&ListParams::default())
+        .await
+        .expect("plain token still works");
 
     // A legacy token Secret: filled in by the token controller, valid until deleted.
     let secrets: Api<Secret> = Api::namespaced(c.client.clone(), &c.ns);
@@ -143,7 +194,10 @@ async fn service_account_tokens_follow_their_objects() {
         "annotations": {"kubernetes.io/service-account.name": "bot"}},
         "type": "kubernetes.io/service-account-token"}))
     .expect("secret");
-    secrets.create(&PostParams::default(), &sec).await.expect("secret");
+    secrets
+        .create(&PostParams::default(), &sec)
+        .await
+        .expect("secret");
     let legacy = eventually(10, || {
         let secrets = secrets.clone();
         async move {
@@ -154,14 +208,32 @@ async fn service_account_tokens_follow_their_objects() {
     })
     .await
     .expect("token filled in");
-    as_bot(&legacy).list(&ListParams::default()).await.expect("legacy token works");
-    secrets.delete("bot-token", &DeleteParams::default()).await.expect("delete");
+    as_bot(&legacy)
+        .list(&ListParams::default())
+        .await
+        .expect("legacy token works");
+    secrets
+        .delete("bot-token", &DeleteParams::default())
+        .await
+        .expect("delete");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let s = status_of(as_bot(&legacy).list(&ListParams::default()).await.expect_err("401"));
+    let s = status_of(
+        as_bot(&legacy)
+            .list(&ListParams::default())
+            .await
+            .expect_err("401"),
+    );
     assert_eq!(s.code, 401);
 
     // Deleting the ServiceAccount invalidates every token.
-    sas.delete("bot", &DeleteParams::default()).await.expect("delete sa");
-    let s = status_of(as_bot(&plain_tok).list(&ListParams::default()).await.expect_err("401"));
+    sas.delete("bot", &DeleteParams::default())
+        .await
+        .expect("delete sa");
+    let s = status_of(
+        as_bot(&plain_tok)
+            .list(&ListParams::default())
+            .await
+            .expect_err("401"),
+    );
     assert_eq!(s.code, 401);
 }

@@ -9,8 +9,7 @@ use std::time::Duration;
 use common::{cluster, default_builder, eventually, sim_cluster, status_of};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
-    PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use serde_json::{Value, json};
 
@@ -60,7 +59,8 @@ fn widget_crd(group: &str) -> Value {
 }
 
 fn widgets(client: &kube::Client, group: &str, ns: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", "Widget"), "widgets");
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", "Widget"), "widgets");
     Api::namespaced_with(client.clone(), ns, &ar)
 }
 
@@ -76,7 +76,9 @@ fn widget(group: &str, name: &str, spec: Value) -> DynamicObject {
 async fn install(client: &kube::Client, group: &str, ns: &str) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd: CustomResourceDefinition = serde_json::from_value(widget_crd(group)).expect("crd");
-    crds.create(&PostParams::default(), &crd).await.expect("create CRD");
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("create CRD");
     let api = widgets(client, group, ns);
     let ok = eventually(20, || {
         let api = api.clone();
@@ -102,7 +104,11 @@ async fn crds_loaded_from_a_directory_are_served() {
     let dir = std::env::temp_dir().join(format!("kubesim-crds-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(dir.join("nested")).expect("dir");
     let doc = serde_json::to_string(&widget_crd("files.example.com")).expect("json");
-    std::fs::write(dir.join("nested/widgets.yaml"), format!("# a comment\n---\n{doc}\n")).expect("write");
+    std::fs::write(
+        dir.join("nested/widgets.yaml"),
+        format!("# a comment\n---\n{doc}\n"),
+    )
+    .expect("write");
     std::fs::write(dir.join("README.txt"), "not a CRD").expect("write");
     let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
     let Some(c) = sim_cluster(default_builder().crds_dir(&dir).crds_dir(&project)).await else {
@@ -111,12 +117,18 @@ async fn crds_loaded_from_a_directory_are_served() {
     let _ = std::fs::remove_dir_all(&dir);
     let api = widgets(&c.client, "files.example.com", &c.ns);
     let o = api
-        .create(&PostParams::default(), &widget("files.example.com", "w", json!({"color": "red"})))
+        .create(
+            &PostParams::default(),
+            &widget("files.example.com", "w", json!({"color": "red"})),
+        )
         .await
         .expect("create");
     assert_eq!(o.data["spec"]["size"], 3, "defaulted");
     let crds: Api<CustomResourceDefinition> = Api::all(c.client.clone());
-    let crd = crds.get("cryptojackincidents.cryptojack.dev").await.expect("project CRD");
+    let crd = crds
+        .get("cryptojackincidents.cryptojack.dev")
+        .await
+        .expect("project CRD");
     let established = crd
         .status
         .and_then(|s| s.conditions)
@@ -132,9 +144,12 @@ async fn created_crd_is_served_and_deleting_it_unserves() {
     let group = group_for(&c.ns);
     install(&c.client, &group, &c.ns).await;
     let api = widgets(&c.client, &group, &c.ns);
-    api.create(&PostParams::default(), &widget(&group, "w1", json!({"color": "blue"})))
-        .await
-        .expect("create");
+    api.create(
+        &PostParams::default(),
+        &widget(&group, "w1", json!({"color": "blue"})),
+    )
+    .await
+    .expect("create");
     uninstall(&c.client, &group).await;
     let gone = eventually(30, || {
         let api = api.clone();
@@ -157,40 +172,78 @@ async fn schema_validation_answers_422() {
     let api = widgets(&c.client, &group, &c.ns);
     let pp = PostParams::default();
     // Required field missing.
-    let s = status_of(api.create(&pp, &widget(&group, "a", json!({"size": 2}))).await.expect_err("422"));
+    let s = status_of(
+        api.create(&pp, &widget(&group, "a", json!({"size": 2})))
+            .await
+            .expect_err("422"),
+    );
     assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
-    assert!(s.message.starts_with(&format!("Widget.{group} \"a\" is invalid: ")), "{}", s.message);
-    assert!(s.message.contains("spec.color: Required value"), "{}", s.message);
+    assert!(
+        s.message
+            .starts_with(&format!("Widget.{group} \"a\" is invalid: ")),
+        "{}",
+        s.message
+    );
+    assert!(
+        s.message.contains("spec.color: Required value"),
+        "{}",
+        s.message
+    );
     let d = s.details.expect("details");
     assert_eq!(d.kind, "Widget");
     assert_eq!(d.group, group);
-    assert!(d.causes.iter().any(|c| c.field == "spec.color" && c.reason == "FieldValueRequired"));
+    assert!(
+        d.causes
+            .iter()
+            .any(|c| c.field == "spec.color" && c.reason == "FieldValueRequired")
+    );
     // Enum.
-    let s = status_of(api.create(&pp, &widget(&group, "b", json!({"color": "pink"}))).await.expect_err("422"));
-    assert!(s.message.contains("spec.color: Unsupported value: \"pink\""), "{}", s.message);
-    // Range.
     let s = status_of(
-        api.create(&pp, &widget(&group, "c", json!({"color": "red", "size": 11})))
+        api.create(&pp, &widget(&group, "b", json!({"color": "pink"})))
             .await
             .expect_err("422"),
     );
     assert!(
-        s.message.contains("spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10"),
+        s.message
+            .contains("spec.color: Unsupported value: \"pink\""),
+        "{}",
+        s.message
+    );
+    // Range.
+    let s = status_of(
+        api.create(
+            &pp,
+            &widget(&group, "c", json!({"color": "red", "size": 11})),
+        )
+        .await
+        .expect_err("422"),
+    );
+    assert!(
+        s.message.contains(
+            "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10"
+        ),
         "{}",
         s.message
     );
     // Unknown fields are pruned, defaults applied.
     let o = api
-        .create(&pp, &widget(&group, "d", json!({"color": "red", "extra": "dropped"})))
+        .create(
+            &pp,
+            &widget(&group, "d", json!({"color": "red", "extra": "dropped"})),
+        )
         .await
         .expect("create");
     assert!(o.data["spec"].get("extra").is_none());
     assert_eq!(o.data["spec"]["size"], 3);
     // Updates are validated too.
     let s = status_of(
-        api.patch("d", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 0}})))
-            .await
-            .expect_err("422"),
+        api.patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 0}})),
+        )
+        .await
+        .expect_err("422"),
     );
     assert_eq!(s.code, 422);
     uninstall(&c.client, &group).await;
@@ -205,24 +258,37 @@ async fn custom_resource_status_and_scale_subresources() {
     let o = api
         .create(
             &PostParams::default(),
-            &serde_json::from_value(json!({"apiVersion": format!("{group}/v1"), "kind": "Widget",
+            &serde_json::from_value(
+                json!({"apiVersion": format!("{group}/v1"), "kind": "Widget",
                 "metadata": {"name": "s"}, "spec": {"color": "red", "replicas": 1},
-                "status": {"phase": "Ignored"}}))
+                "status": {"phase": "Ignored"}}),
+            )
             .expect("obj"),
         )
         .await
         .expect("create");
-    assert!(o.data.get("status").is_none(), "status is dropped on create");
+    assert!(
+        o.data.get("status").is_none(),
+        "status is dropped on create"
+    );
     assert_eq!(o.metadata.generation, Some(1));
     let pp = PatchParams::default();
     let o = api
-        .patch("s", &pp, &Patch::Merge(json!({"status": {"phase": "Nope"}, "spec": {"color": "green"}})))
+        .patch(
+            "s",
+            &pp,
+            &Patch::Merge(json!({"status": {"phase": "Nope"}, "spec": {"color": "green"}})),
+        )
         .await
         .expect("main");
     assert!(o.data.get("status").is_none());
     assert_eq!(o.metadata.generation, Some(2));
     let o = api
-        .patch_status("s", &pp, &Patch::Merge(json!({"status": {"phase": "Ready"}, "spec": {"color": "blue"}})))
+        .patch_status(
+            "s",
+            &pp,
+            &Patch::Merge(json!({"status": {"phase": "Ready"}, "spec": {"color": "blue"}})),
+        )
         .await
         .expect("status");
     assert_eq!(o.data["status"]["phase"], "Ready");
@@ -237,9 +303,13 @@ async fn custom_resource_status_and_scale_subresources() {
     assert_eq!(api.get("s").await.expect("get").data["spec"]["replicas"], 4);
     // Strategic merge patches are not supported for custom resources.
     let s = status_of(
-        api.patch("s", &pp, &Patch::Strategic(json!({"spec": {"color": "red"}})))
-            .await
-            .expect_err("415"),
+        api.patch(
+            "s",
+            &pp,
+            &Patch::Strategic(json!({"spec": {"color": "red"}})),
+        )
+        .await
+        .expect_err("415"),
     );
     assert_eq!(s.code, 415);
     uninstall(&c.client, &group).await;
@@ -251,11 +321,17 @@ async fn custom_resource_tables_use_printer_columns() {
     let group = group_for(&c.ns);
     install(&c.client, &group, &c.ns).await;
     let api = widgets(&c.client, &group, &c.ns);
-    api.create(&PostParams::default(), &widget(&group, "t", json!({"color": "red", "size": 5})))
-        .await
-        .expect("create");
+    api.create(
+        &PostParams::default(),
+        &widget(&group, "t", json!({"color": "red", "size": 5})),
+    )
+    .await
+    .expect("create");
     let req = axum::http::Request::get(format!("/apis/{group}/v1/namespaces/{}/widgets", c.ns))
-        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+        .header(
+            "Accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
         .body(Vec::new())
         .expect("request");
     let table: Value = tokio::time::timeout(Duration::from_secs(10), c.client.request(req))

@@ -33,10 +33,19 @@ async fn create_fills_metadata_and_generate_name() {
     let mut obj = cm("");
     obj.metadata.name = None;
     obj.metadata.generate_name = Some("gen-".into());
-    let created = api.create(&PostParams::default(), &obj).await.expect("create");
+    let created = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create");
     let name = created.metadata.name.clone().expect("name");
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
-    assert!(created.metadata.uid.as_deref().is_some_and(|u| u.len() == 36));
+    assert!(
+        created
+            .metadata
+            .uid
+            .as_deref()
+            .is_some_and(|u| u.len() == 36)
+    );
     assert!(created.metadata.creation_timestamp.is_some());
     let rv: u64 = created
         .metadata
@@ -56,8 +65,14 @@ async fn create_fills_metadata_and_generate_name() {
 async fn create_twice_is_already_exists() {
     let c = cluster().await;
     let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.ns);
-    api.create(&PostParams::default(), &cm("dup")).await.expect("create");
-    let s = status_of(api.create(&PostParams::default(), &cm("dup")).await.expect_err("409"));
+    api.create(&PostParams::default(), &cm("dup"))
+        .await
+        .expect("create");
+    let s = status_of(
+        api.create(&PostParams::default(), &cm("dup"))
+            .await
+            .expect_err("409"),
+    );
     assert_eq!(s.code, 409);
     assert_eq!(s.reason, "AlreadyExists");
     assert_eq!(s.message, "configmaps \"dup\" already exists");
@@ -84,17 +99,26 @@ async fn not_found_and_missing_namespace() {
             .expect_err("404"),
     );
     assert_eq!(s.code, 404);
-    assert_eq!(s.message, "namespaces \"cj-e2e-no-such-namespace\" not found");
+    assert_eq!(
+        s.message,
+        "namespaces \"cj-e2e-no-such-namespace\" not found"
+    );
 }
 
 #[tokio::test]
 async fn update_uses_optimistic_concurrency() {
     let c = cluster().await;
     let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.ns);
-    let v1 = api.create(&PostParams::default(), &cm("occ")).await.expect("create");
+    let v1 = api
+        .create(&PostParams::default(), &cm("occ"))
+        .await
+        .expect("create");
     let mut a = v1.clone();
     a.data = Some([("k".to_string(), "a".to_string())].into());
-    let v2 = api.replace("occ", &PostParams::default(), &a).await.expect("update");
+    let v2 = api
+        .replace("occ", &PostParams::default(), &a)
+        .await
+        .expect("update");
     assert_ne!(v2.metadata.resource_version, v1.metadata.resource_version);
     // Writing again from the stale v1 fails.
     let mut stale = v1.clone();
@@ -157,12 +181,20 @@ async fn generation_bumps_on_spec_changes_only() {
     assert_eq!(d.metadata.generation, Some(1));
     let pp = PatchParams::default();
     let d = api
-        .patch("gen", &pp, &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})))
+        .patch(
+            "gen",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
         .await
         .expect("label");
     assert_eq!(d.metadata.generation, Some(1));
     let d = api
-        .patch("gen", &pp, &Patch::Merge(json!({"spec": {"replicas": 0, "minReadySeconds": 3}})))
+        .patch(
+            "gen",
+            &pp,
+            &Patch::Merge(json!({"spec": {"replicas": 0, "minReadySeconds": 3}})),
+        )
         .await
         .expect("spec");
     assert_eq!(d.metadata.generation, Some(2));
@@ -178,7 +210,11 @@ async fn status_subresource_rules() {
     let pp = PatchParams::default();
     // Status written on the main resource is ignored.
     let d = api
-        .patch("st", &pp, &Patch::Merge(json!({"status": {"observedGeneration": 42}})))
+        .patch(
+            "st",
+            &pp,
+            &Patch::Merge(json!({"status": {"observedGeneration": 42}})),
+        )
         .await
         .expect("main patch");
     assert_ne!(d.status.and_then(|s| s.observed_generation), Some(42));
@@ -187,7 +223,9 @@ async fn status_subresource_rules() {
         .patch_status(
             "st",
             &pp,
-            &Patch::Merge(json!({"spec": {"minReadySeconds": 7}, "status": {"observedGeneration": 42}})),
+            &Patch::Merge(
+                json!({"spec": {"minReadySeconds": 7}, "status": {"observedGeneration": 42}}),
+            ),
         )
         .await
         .expect("status patch");
@@ -206,7 +244,10 @@ async fn pods_get_defaults_and_pending_status() {
         "status": {"phase": "Succeeded"}
     }))
     .expect("pod");
-    let p = api.create(&PostParams::default(), &p).await.expect("create");
+    let p = api
+        .create(&PostParams::default(), &p)
+        .await
+        .expect("create");
     let spec = p.spec.expect("spec");
     assert_eq!(spec.restart_policy.as_deref(), Some("Always"));
     assert_eq!(spec.termination_grace_period_seconds, Some(30));

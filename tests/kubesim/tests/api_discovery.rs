@@ -7,7 +7,9 @@ use kube::discovery::{Discovery, Scope};
 use serde_json::Value;
 
 async fn get(client: &kube::Client, path: &str) -> Value {
-    let req = axum::http::Request::get(path).body(Vec::new()).expect("request");
+    let req = axum::http::Request::get(path)
+        .body(Vec::new())
+        .expect("request");
     client.request(req).await.expect(path)
 }
 
@@ -18,7 +20,13 @@ async fn discovery_documents() {
     assert_eq!(v.major, "1");
     let api = get(&c.client, "/api").await;
     assert_eq!(api["kind"], "APIVersions");
-    assert!(api["versions"].as_array().expect("versions").iter().any(|v| v == "v1"));
+    assert!(
+        api["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .any(|v| v == "v1")
+    );
     let core = get(&c.client, "/api/v1").await;
     let names: Vec<&str> = core["resources"]
         .as_array()
@@ -27,8 +35,18 @@ async fn discovery_documents() {
         .filter_map(|r| r["name"].as_str())
         .collect();
     for want in [
-        "pods", "pods/status", "pods/eviction", "nodes", "namespaces", "serviceaccounts",
-        "serviceaccounts/token", "secrets", "configmaps", "services", "events", "resourcequotas",
+        "pods",
+        "pods/status",
+        "pods/eviction",
+        "nodes",
+        "namespaces",
+        "serviceaccounts",
+        "serviceaccounts/token",
+        "secrets",
+        "configmaps",
+        "services",
+        "events",
+        "resourcequotas",
     ] {
         assert!(names.contains(&want), "core lacks {want}");
     }
@@ -41,8 +59,20 @@ async fn discovery_documents() {
         .clone();
     assert_eq!(pods["kind"], "Pod");
     assert_eq!(pods["namespaced"], true);
-    assert!(pods["shortNames"].as_array().expect("short").iter().any(|s| s == "po"));
-    assert!(pods["verbs"].as_array().expect("verbs").iter().any(|s| s == "watch"));
+    assert!(
+        pods["shortNames"]
+            .as_array()
+            .expect("short")
+            .iter()
+            .any(|s| s == "po")
+    );
+    assert!(
+        pods["verbs"]
+            .as_array()
+            .expect("verbs")
+            .iter()
+            .any(|s| s == "watch")
+    );
     let eviction = core["resources"]
         .as_array()
         .expect("resources")
@@ -59,7 +89,13 @@ async fn discovery_documents() {
         .iter()
         .filter_map(|r| r["name"].as_str())
         .collect();
-    for want in ["deployments", "deployments/scale", "replicasets/scale", "statefulsets/scale", "daemonsets"] {
+    for want in [
+        "deployments",
+        "deployments/scale",
+        "replicasets/scale",
+        "statefulsets/scale",
+        "daemonsets",
+    ] {
         assert!(names.contains(&want), "apps lacks {want}");
     }
     let group = get(&c.client, "/apis/policy").await;
@@ -73,8 +109,14 @@ async fn discovery_documents() {
         .filter_map(|g| g["name"].as_str())
         .collect();
     for want in [
-        "apps", "batch", "networking.k8s.io", "rbac.authorization.k8s.io", "coordination.k8s.io",
-        "policy", "apiextensions.k8s.io", "events.k8s.io",
+        "apps",
+        "batch",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "coordination.k8s.io",
+        "policy",
+        "apiextensions.k8s.io",
+        "events.k8s.io",
     ] {
         assert!(gnames.contains(&want), "missing group {want}");
     }
@@ -88,11 +130,18 @@ async fn discovery_documents() {
 #[tokio::test]
 async fn kube_discovery_runs() {
     let c = cluster().await;
-    let d = Discovery::new(c.client.clone()).run().await.expect("discovery");
+    let d = Discovery::new(c.client.clone())
+        .run()
+        .await
+        .expect("discovery");
     let (ar, caps) = d
         .groups()
         .find(|g| g.name() == "apps")
-        .and_then(|g| g.recommended_resources().into_iter().find(|(ar, _)| ar.plural == "deployments"))
+        .and_then(|g| {
+            g.recommended_resources()
+                .into_iter()
+                .find(|(ar, _)| ar.plural == "deployments")
+        })
         .expect("deployments");
     assert_eq!(ar.kind, "Deployment");
     assert_eq!(caps.scope, Scope::Namespaced);
@@ -115,9 +164,11 @@ async fn openapi_v3_index_lists_group_versions() {
         .find(|(p, _)| p.ends_with("/deployments/{name}"))
         .map(|(_, v)| v["patch"].clone())
         .expect("deployment item path");
-    assert!(patch["parameters"]
-        .as_array()
-        .expect("parameters")
-        .iter()
-        .any(|p| p["name"] == "fieldValidation"));
+    assert!(
+        patch["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .any(|p| p["name"] == "fieldValidation")
+    );
 }

@@ -27,19 +27,33 @@ async fn next_requests_fail_with_the_given_status() {
         return;
     };
     let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.ns);
-    c.sim().faults().add(FaultRule::new("list", "configmaps", 500, 2));
+    c.sim()
+        .faults()
+        .add(FaultRule::new("list", "configmaps", 500, 2));
     for _ in 0..2 {
         let s = status_of(api.list(&ListParams::default()).await.expect_err("500"));
         assert_eq!((s.code, s.reason.as_str()), (500, "InternalError"));
     }
-    api.list(&ListParams::default()).await.expect("third list succeeds");
+    api.list(&ListParams::default())
+        .await
+        .expect("third list succeeds");
     // Other verbs are unaffected.
-    c.sim().faults().add(FaultRule::new("create", "configmaps", 409, 1));
-    api.list(&ListParams::default()).await.expect("list unaffected");
+    c.sim()
+        .faults()
+        .add(FaultRule::new("create", "configmaps", 409, 1));
+    api.list(&ListParams::default())
+        .await
+        .expect("list unaffected");
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "x"}})).expect("cm");
-    let s = status_of(api.create(&PostParams::default(), &cm).await.expect_err("409"));
+    let s = status_of(
+        api.create(&PostParams::default(), &cm)
+            .await
+            .expect_err("409"),
+    );
     assert_eq!(s.code, 409);
-    api.create(&PostParams::default(), &cm).await.expect("created afterwards");
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("created afterwards");
 }
 
 #[tokio::test]
@@ -65,7 +79,11 @@ async fn admin_endpoint_injects_429_with_retry_after_and_latency() {
     admin(&c.client, "/kubesim/latency", json!({"millis": 0})).await;
     let health: Value = c
         .client
-        .request(axum::http::Request::get("/kubesim/healthz").body(Vec::new()).expect("req"))
+        .request(
+            axum::http::Request::get("/kubesim/healthz")
+                .body(Vec::new())
+                .expect("req"),
+        )
         .await
         .expect("health");
     assert_eq!(health["status"], "ok");
@@ -100,10 +118,18 @@ async fn advancing_time_runs_cronjobs() {
             "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}}}
     }))
     .expect("cronjob");
-    cjs.create(&PostParams::default(), &cj).await.expect("create");
+    cjs.create(&PostParams::default(), &cj)
+        .await
+        .expect("create");
     let jobs: Api<Job> = Api::namespaced(c.client.clone(), &c.ns);
     c.sim().settle().await;
-    assert!(jobs.list(&ListParams::default()).await.expect("list").items.is_empty());
+    assert!(
+        jobs.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
     c.sim().advance_time(Duration::from_secs(6 * 60)).await;
     let n = common::eventually(10, || {
         let jobs = jobs.clone();

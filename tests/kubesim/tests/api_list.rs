@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cluster, sim_cluster, default_builder, status_of};
+use common::{cluster, default_builder, sim_cluster, status_of};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -17,7 +17,9 @@ async fn seed(api: &Api<ConfigMap>) {
     for (n, labels) in items {
         let o: ConfigMap =
             serde_json::from_value(json!({"metadata": {"name": n, "labels": labels}})).expect("cm");
-        api.create(&PostParams::default(), &o).await.expect("create");
+        api.create(&PostParams::default(), &o)
+            .await
+            .expect("create");
     }
 }
 
@@ -87,7 +89,11 @@ async fn field_selectors() {
             .expect_err("unsupported field"),
     );
     assert_eq!(s.code, 400);
-    assert!(s.message.contains("field label not supported: data.k"), "{}", s.message);
+    assert!(
+        s.message.contains("field label not supported: data.k"),
+        "{}",
+        s.message
+    );
 
     // Pods: spec.nodeName and status.phase. The pod is bound to a node that does not exist, so
     // nothing (no kubelet) changes its status behind our back.
@@ -96,7 +102,9 @@ async fn field_selectors() {
         let p: Pod = serde_json::from_value(json!({"metadata": {"name": n},
             "spec": {"nodeName": node, "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}))
             .expect("pod");
-        pods.create(&PostParams::default(), &p).await.expect("create pod");
+        pods.create(&PostParams::default(), &p)
+            .await
+            .expect("create pod");
     }
     let by_node = pods
         .list(&ListParams::default().fields("spec.nodeName=ghost-node-2"))
@@ -115,7 +123,11 @@ async fn field_selectors() {
         .list(&ListParams::default().fields("status.phase=Failed"))
         .await
         .expect("list");
-    let got: Vec<_> = failed.items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    let got: Vec<_> = failed
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
     assert_eq!(got, vec!["p1".to_string()]);
 }
 
@@ -128,7 +140,9 @@ async fn limit_and_continue() {
             json!({"metadata": {"name": format!("page-{i}"), "labels": {"paged": "yes"}}}),
         )
         .expect("cm");
-        api.create(&PostParams::default(), &o).await.expect("create");
+        api.create(&PostParams::default(), &o)
+            .await
+            .expect("create");
     }
     let mut lp = ListParams::default().labels("paged=yes").limit(3);
     let mut seen = Vec::new();
@@ -165,9 +179,14 @@ async fn expired_continue_is_410() {
     for i in 0..4 {
         let o: ConfigMap =
             serde_json::from_value(json!({"metadata": {"name": format!("e{i}")}})).expect("cm");
-        api.create(&PostParams::default(), &o).await.expect("create");
+        api.create(&PostParams::default(), &o)
+            .await
+            .expect("create");
     }
-    let page = api.list(&ListParams::default().limit(2)).await.expect("page");
+    let page = api
+        .list(&ListParams::default().limit(2))
+        .await
+        .expect("page");
     let tok = page.metadata.continue_.expect("continue");
     c.sim().restart();
     let s = status_of(
@@ -176,7 +195,10 @@ async fn expired_continue_is_410() {
             .expect_err("410"),
     );
     assert_eq!((s.code, s.reason.as_str()), (410, "Expired"));
-    assert!(s.message.starts_with("The provided continue parameter is too old"));
+    assert!(
+        s.message
+            .starts_with("The provided continue parameter is too old")
+    );
 }
 
 #[tokio::test]
@@ -197,4 +219,23 @@ async fn list_resource_version_zero_and_exact() {
         .parse()
         .expect("num");
     assert!(rv > 0);
+}
+
+#[tokio::test]
+async fn metadata_only_lists() {
+    let c = cluster().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.ns);
+    seed(&api).await;
+    let l = api
+        .list_metadata(&ListParams::default().labels("app=web"))
+        .await
+        .expect("metadata list");
+    let mut names: Vec<String> = l.items.into_iter().filter_map(|o| o.metadata.name).collect();
+    names.sort();
+    assert_eq!(names, vec!["a", "b"]);
+    let one = api.get_metadata("c").await.expect("metadata get");
+    assert_eq!(
+        one.metadata.labels.unwrap_or_default().get("app").map(String::as_str),
+        Some("db")
+    );
 }

@@ -32,13 +32,17 @@ async fn merge_and_json_patch() {
         json!({"metadata": {"name": "m", "labels": {"a": "1", "b": "2"}}, "data": {"x": "1", "y": "2"}}),
     )
     .expect("cm");
-    api.create(&PostParams::default(), &o).await.expect("create");
+    api.create(&PostParams::default(), &o)
+        .await
+        .expect("create");
     let pp = PatchParams::default();
     let o = api
         .patch(
             "m",
             &pp,
-            &Patch::Merge(json!({"metadata": {"labels": {"b": null, "c": "3"}}, "data": {"x": "9"}})),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"b": null, "c": "3"}}, "data": {"x": "9"}}),
+            ),
         )
         .await
         .expect("merge");
@@ -63,7 +67,11 @@ async fn merge_and_json_patch() {
     let bad: json_patch::Patch =
         serde_json::from_value(json!([{"op": "test", "path": "/data/z", "value": "nope"}]))
             .expect("ops");
-    let s = status_of(api.patch("m", &pp, &Patch::<()>::Json(bad)).await.expect_err("422"));
+    let s = status_of(
+        api.patch("m", &pp, &Patch::<()>::Json(bad))
+            .await
+            .expect_err("422"),
+    );
     assert_eq!(s.code, 422);
     // A patch carrying a stale resourceVersion is a conflict.
     let s = status_of(
@@ -102,7 +110,13 @@ async fn strategic_merge_patch_merges_keyed_lists() {
         )
         .await
         .expect("smp");
-    let cs = d.spec.expect("spec").template.spec.expect("pod spec").containers;
+    let cs = d
+        .spec
+        .expect("spec")
+        .template
+        .spec
+        .expect("pod spec")
+        .containers;
     assert_eq!(cs.len(), 2, "container b is kept");
     let a = cs.iter().find(|c| c.name == "a").expect("a");
     assert_eq!(a.image.as_deref(), Some("registry.k8s.io/pause:3.9"));
@@ -127,8 +141,17 @@ async fn strategic_merge_patch_merges_keyed_lists() {
         )
         .await
         .expect("smp delete");
-    let cs = d.spec.expect("spec").template.spec.expect("pod spec").containers;
-    assert_eq!(cs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["a"]);
+    let cs = d
+        .spec
+        .expect("spec")
+        .template
+        .spec
+        .expect("pod spec")
+        .containers;
+    assert_eq!(
+        cs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        vec!["a"]
+    );
 }
 
 #[tokio::test]
@@ -144,8 +167,11 @@ async fn server_side_apply_creates_merges_and_detects_conflicts() {
         .expect("apply creates");
     assert_eq!(o.data.as_ref().expect("data")["a"], "1");
     let mf = o.metadata.managed_fields.clone().expect("managedFields");
-    assert!(mf.iter().any(|m| m.manager.as_deref() == Some("alice")
-        && m.operation.as_deref() == Some("Apply")));
+    assert!(
+        mf.iter()
+            .any(|m| m.manager.as_deref() == Some("alice")
+                && m.operation.as_deref() == Some("Apply"))
+    );
     // Another manager adds its own field: merged.
     let bob = PatchParams::apply("bob");
     let o = api
@@ -160,9 +186,17 @@ async fn server_side_apply_creates_merges_and_detects_conflicts() {
     assert_eq!((data["a"].as_str(), data["b"].as_str()), ("1", "2"));
     // Bob changing alice's field conflicts...
     let grab = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"b": "2", "owner": "bob"}});
-    let s = status_of(api.patch("ssa", &bob, &Patch::Apply(&grab)).await.expect_err("conflict"));
+    let s = status_of(
+        api.patch("ssa", &bob, &Patch::Apply(&grab))
+            .await
+            .expect_err("conflict"),
+    );
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
-    assert!(s.message.contains("conflict with \"alice\""), "{}", s.message);
+    assert!(
+        s.message.contains("conflict with \"alice\""),
+        "{}",
+        s.message
+    );
     // ...unless forced.
     let o = api
         .patch("ssa", &bob.clone().force(), &Patch::Apply(&grab))

@@ -36,7 +36,11 @@ async fn deployment_scale_subresource() {
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(1));
     assert_eq!(s.metadata.name.as_deref(), Some("sc"));
     let s = api
-        .patch_scale("sc", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .patch_scale(
+            "sc",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
         .await
         .expect("patch scale");
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(3));
@@ -45,7 +49,10 @@ async fn deployment_scale_subresource() {
     for _ in 0..20 {
         let mut fresh = api.get_scale("sc").await.expect("get scale");
         fresh.spec.as_mut().expect("spec").replicas = Some(2);
-        match api.replace_scale("sc", &PostParams::default(), &fresh).await {
+        match api
+            .replace_scale("sc", &PostParams::default(), &fresh)
+            .await
+        {
             Ok(_) => break,
             Err(kube::Error::Api(e)) if e.code == 409 => continue,
             Err(e) => panic!("replace scale: {e}"),
@@ -54,7 +61,12 @@ async fn deployment_scale_subresource() {
     let d = api.get("sc").await.expect("get");
     assert_eq!(d.spec.and_then(|s| s.replicas), Some(2));
     // The selector is reported as a string.
-    let status = api.get_scale("sc").await.expect("scale").status.expect("status");
+    let status = api
+        .get_scale("sc")
+        .await
+        .expect("scale")
+        .status
+        .expect("status");
     assert_eq!(status.selector.as_deref(), Some("app=sc"));
     // A stale resourceVersion in the Scale is a conflict.
     s.spec.as_mut().expect("spec").replicas = Some(5);
@@ -110,7 +122,9 @@ async fn eviction_honours_pod_disruption_budgets() {
         "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "ev"}}}
     }))
     .expect("pdb");
-    pdbs.create(&PostParams::default(), &pdb).await.expect("pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("pdb");
     let observed = eventually(30, || {
         let pdbs = pdbs.clone();
         async move {
@@ -155,7 +169,10 @@ async fn eviction_honours_pod_disruption_budgets() {
         .evict(&names[0], &EvictParams::default())
         .await
         .expect("eviction allowed");
-    assert_eq!(ok.status, Some(kube::core::response::StatusSummary::Success));
+    assert_eq!(
+        ok.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
     let evicted = eventually(30, || {
         let pods = pods.clone();
         let n = names[0].clone();
@@ -169,7 +186,11 @@ async fn eviction_honours_pod_disruption_budgets() {
     .await;
     assert!(evicted.is_some(), "the evicted pod is deleted");
     // Evicting a pod that does not exist is a 404.
-    let s = status_of(pods.evict("ghost", &EvictParams::default()).await.expect_err("404"));
+    let s = status_of(
+        pods.evict("ghost", &EvictParams::default())
+            .await
+            .expect_err("404"),
+    );
     assert_eq!(s.code, 404);
 }
 
@@ -193,9 +214,14 @@ async fn token_request_issues_a_token() {
     assert!(status.token.len() > 20);
     assert!(status.expiration_timestamp.0 > jiff::Timestamp::now());
     let s = status_of(
-        sas.create_subresource::<TokenRequest, TokenRequest>("token", "nobody", &PostParams::default(), &req)
-            .await
-            .expect_err("404"),
+        sas.create_subresource::<TokenRequest, TokenRequest>(
+            "token",
+            "nobody",
+            &PostParams::default(),
+            &req,
+        )
+        .await
+        .expect_err("404"),
     );
     assert_eq!(s.code, 404);
 }

@@ -110,7 +110,10 @@ async fn selector_transitions_become_added_and_deleted() {
         .resource_version
         .expect("rv");
     let stream = api
-        .watch(&WatchParams::default().labels("color=blue").timeout(10), &rv)
+        .watch(
+            &WatchParams::default().labels("color=blue").timeout(10),
+            &rv,
+        )
         .await
         .expect("watch");
     let api2 = api.clone();
@@ -200,7 +203,11 @@ async fn too_old_resource_version_is_an_error_event_410() {
         Ok(WatchEvent::Error(s)) => {
             assert_eq!(s.code, 410);
             assert_eq!(s.reason, "Expired");
-            assert!(s.message.starts_with("too old resource version"), "{}", s.message);
+            assert!(
+                s.message.starts_with("too old resource version"),
+                "{}",
+                s.message
+            );
         }
         Err(kube::Error::Api(s)) => assert_eq!(s.code, 410),
         other => panic!("expected a 410 ERROR event, got {other:?}"),
@@ -237,7 +244,13 @@ async fn restart_closes_watches_and_forces_a_relist() {
         other => panic!("expected 410 after restart, got {other:?}"),
     }
     // close-watches with gone=true: the ERROR 410 arrives mid-stream.
-    let rv2 = api.list(&Default::default()).await.expect("list").metadata.resource_version.expect("rv");
+    let rv2 = api
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
     let mut s2 = std::pin::pin!(
         api.watch(&WatchParams::default().timeout(30), &rv2)
             .await
@@ -279,7 +292,12 @@ async fn kube_runtime_watcher_recovers_after_restart() {
         let r = reader.clone();
         move || {
             let r = r.clone();
-            async move { r.state().iter().any(|o| o.metadata.name.as_deref() == Some(n)).then_some(()) }
+            async move {
+                r.state()
+                    .iter()
+                    .any(|o| o.metadata.name.as_deref() == Some(n))
+                    .then_some(())
+            }
         }
     };
     assert!(common::eventually(5, has("k0")).await.is_some());
@@ -287,7 +305,10 @@ async fn kube_runtime_watcher_recovers_after_restart() {
     api.create(&PostParams::default(), &cm("k1", json!({})))
         .await
         .expect("create");
-    assert!(common::eventually(10, has("k1")).await.is_some(), "the watcher relisted");
+    assert!(
+        common::eventually(10, has("k1")).await.is_some(),
+        "the watcher relisted"
+    );
     task.abort();
 }
 

@@ -91,7 +91,11 @@ async fn apply_client_side_and_server_side() {
     let out = ok_stdin(&c, &["apply", "-f", "-"], &changed);
     assert!(out.contains("configured"), "{out}");
     assert_eq!(
-        jsonpath(&c, "deployment/web", "{.spec.template.spec.containers[0].env[0].value}"),
+        jsonpath(
+            &c,
+            "deployment/web",
+            "{.spec.template.spec.containers[0].env[0].value}"
+        ),
         "2"
     );
     let last = jsonpath(
@@ -104,7 +108,11 @@ async fn apply_client_side_and_server_side() {
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: \"1\"\n";
     let out = ok_stdin(&c, &["apply", "--server-side", "-f", "-"], cm);
     assert!(out.contains("serverside-applied"), "{out}");
-    let out = ok_stdin(&c, &["apply", "--server-side", "-f", "-"], &cm.replace("\"1\"", "\"2\""));
+    let out = ok_stdin(
+        &c,
+        &["apply", "--server-side", "-f", "-"],
+        &cm.replace("\"1\"", "\"2\""),
+    );
     assert!(out.contains("serverside-applied"), "{out}");
     assert_eq!(jsonpath(&c, "configmap/ssa", "{.data.a}"), "2");
     let managers = jsonpath(&c, "configmap/ssa", "{.metadata.managedFields[*].manager}");
@@ -115,10 +123,23 @@ async fn apply_client_side_and_server_side() {
 async fn patch_label_annotate_scale_delete() {
     let c = cluster().await;
     ok_stdin(&c, &["create", "-f", "-"], DEPLOYMENT);
-    c.kubectl_ok(&["patch", "deployment", "web", "--type", "merge", "-p", r#"{"spec":{"replicas":2}}"#]);
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"replicas":2}}"#,
+    ]);
     assert_eq!(jsonpath(&c, "deployment/web", "{.spec.replicas}"), "2");
     c.kubectl_ok(&[
-        "patch", "deployment", "web", "--type", "json", "-p",
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "json",
+        "-p",
         r#"[{"op":"replace","path":"/spec/replicas","value":3}]"#,
     ]);
     assert_eq!(jsonpath(&c, "deployment/web", "{.spec.replicas}"), "3");
@@ -126,17 +147,39 @@ async fn patch_label_annotate_scale_delete() {
         "patch", "deployment", "web", "--type", "strategic", "-p",
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"B","value":"2"}]}]}}}}"#,
     ]);
-    let env = jsonpath(&c, "deployment/web", "{.spec.template.spec.containers[0].env[*].name}");
-    assert!(env.contains('A') && env.contains('B'), "strategic merge keeps A: {env}");
+    let env = jsonpath(
+        &c,
+        "deployment/web",
+        "{.spec.template.spec.containers[0].env[*].name}",
+    );
+    assert!(
+        env.contains('A') && env.contains('B'),
+        "strategic merge keeps A: {env}"
+    );
     c.kubectl_ok(&["label", "deployment", "web", "tier=front"]);
-    assert_eq!(jsonpath(&c, "deployment/web", "{.metadata.labels.tier}"), "front");
+    assert_eq!(
+        jsonpath(&c, "deployment/web", "{.metadata.labels.tier}"),
+        "front"
+    );
     c.kubectl_ok(&["label", "deployment", "web", "tier-"]);
-    assert_eq!(jsonpath(&c, "deployment/web", "{.metadata.labels.tier}"), "");
+    assert_eq!(
+        jsonpath(&c, "deployment/web", "{.metadata.labels.tier}"),
+        ""
+    );
     c.kubectl_ok(&["annotate", "deployment", "web", "note=hello"]);
-    assert_eq!(jsonpath(&c, "deployment/web", "{.metadata.annotations.note}"), "hello");
+    assert_eq!(
+        jsonpath(&c, "deployment/web", "{.metadata.annotations.note}"),
+        "hello"
+    );
     c.kubectl_ok(&["scale", "deployment", "web", "--replicas=1"]);
     assert_eq!(jsonpath(&c, "deployment/web", "{.spec.replicas}"), "1");
-    let out = c.kubectl_ok(&["delete", "deployment", "web", "--wait=true", "--timeout=60s"]);
+    let out = c.kubectl_ok(&[
+        "delete",
+        "deployment",
+        "web",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
     assert!(out.contains("deleted"), "{out}");
     let out = c.kubectl(&["get", "deployment", "web"]);
     assert!(!out.status.success());
@@ -164,7 +207,11 @@ async fn get_watch_streams_changes() {
         }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    ok_stdin(&c, &["create", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n");
+    ok_stdin(
+        &c,
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n",
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = false;
     while Instant::now() < deadline {
@@ -184,7 +231,14 @@ async fn get_watch_streams_changes() {
 async fn api_resources_lists_builtins() {
     let c = cluster().await;
     let out = c.kubectl_ok(&["api-resources"]);
-    for r in ["pods", "deployments", "poddisruptionbudgets", "customresourcedefinitions", "leases", "networkpolicies"] {
+    for r in [
+        "pods",
+        "deployments",
+        "poddisruptionbudgets",
+        "customresourcedefinitions",
+        "leases",
+        "networkpolicies",
+    ] {
         assert!(out.contains(r), "api-resources lacks {r}");
     }
     let out = c.kubectl_ok(&["api-resources", "--api-group=apps", "-o", "name"]);
@@ -216,11 +270,36 @@ spec:
         assert!(header.contains(col), "{header} lacks {col}");
     }
     let row = out.lines().nth(1).unwrap_or_default();
-    assert!(row.contains("inc-1") && row.contains("Deployment/miner") && row.contains("high"), "{row}");
+    assert!(
+        row.contains("inc-1") && row.contains("Deployment/miner") && row.contains("high"),
+        "{row}"
+    );
     // An invalid one gets the server's 422.
-    let bad = incident.replace("severity: high", "severity: extreme").replace("inc-1", "inc-2");
+    let bad = incident
+        .replace("severity: high", "severity: extreme")
+        .replace("inc-1", "inc-2");
     let out = c.kubectl_stdin(&["create", "-f", "-"], &bad);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("is invalid") && stderr.contains("spec.severity"), "{stderr}");
+    assert!(
+        stderr.contains("is invalid") && stderr.contains("spec.severity"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_generators_for_simple_kinds() {
+    let c = cluster().await;
+    c.kubectl_ok(&["create", "configmap", "gen-cm", "--from-literal=a=b"]);
+    assert_eq!(jsonpath(&c, "configmap/gen-cm", "{.data.a}"), "b");
+    c.kubectl_ok(&["create", "secret", "generic", "gen-s", "--from-literal=pw=x"]);
+    assert_eq!(jsonpath(&c, "secret/gen-s", "{.data.pw}"), "eA==");
+    assert_eq!(jsonpath(&c, "secret/gen-s", "{.type}"), "Opaque");
+    c.kubectl_ok(&["create", "serviceaccount", "gen-sa"]);
+    assert_eq!(jsonpath(&c, "serviceaccount/gen-sa", "{.metadata.name}"), "gen-sa");
+    let ns = common::random_ns();
+    c.kubectl_ok(&["create", "namespace", &ns]);
+    let phase = c.kubectl_ok(&["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Active");
+    c.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]);
 }

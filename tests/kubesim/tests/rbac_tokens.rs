@@ -176,11 +176,19 @@ async fn legacy_secret_token_authenticates_until_the_secret_is_deleted() {
         "type": "kubernetes.io/service-account-token"
     }))
     .expect("secret");
-    secrets.create(&PostParams::default(), &s).await.expect("create secret");
+    secrets
+        .create(&PostParams::default(), &s)
+        .await
+        .expect("create secret");
     // The token controller fills in the token and the ServiceAccount uid.
     let token = eventually(60, || async {
         let s = secrets.get("legacy-token").await.ok()?;
-        let uid = s.metadata.annotations.as_ref()?.get("kubernetes.io/service-account.uid")?.clone();
+        let uid = s
+            .metadata
+            .annotations
+            .as_ref()?
+            .get("kubernetes.io/service-account.uid")?
+            .clone();
         let tok = s.data.as_ref()?.get("token")?.0.clone();
         (!uid.is_empty()).then_some(String::from_utf8(tok).ok()?)
     })
@@ -188,11 +196,27 @@ async fn legacy_secret_token_authenticates_until_the_secret_is_deleted() {
     .expect("token populated");
     let lc = client_with_token(&c.kubeconfig, &token).await;
     let pods: Api<Pod> = Api::namespaced(lc, &ns);
-    let e = status_of(pods.list(&ListParams::default()).await.expect_err("no permissions"));
-    assert_eq!(e.code, 403, "authenticated as the ServiceAccount: {}", e.message);
-    assert!(e.message.contains(&format!("User \"system:serviceaccount:{ns}:legacy\"")), "{}", e.message);
+    let e = status_of(
+        pods.list(&ListParams::default())
+            .await
+            .expect_err("no permissions"),
+    );
+    assert_eq!(
+        e.code, 403,
+        "authenticated as the ServiceAccount: {}",
+        e.message
+    );
+    assert!(
+        e.message
+            .contains(&format!("User \"system:serviceaccount:{ns}:legacy\"")),
+        "{}",
+        e.message
+    );
 
-    secrets.delete("legacy-token", &DeleteParams::default()).await.expect("delete secret");
+    secrets
+        .delete("legacy-token", &DeleteParams::default())
+        .await
+        .expect("delete secret");
     eventually(60, || async {
         match pods.list(&ListParams::default()).await {
             Err(kube::Error::Api(s)) if s.code == 401 => Some(()),

@@ -120,8 +120,8 @@ fn parse_ipv4(s: &str) -> Option<u32> {
     Some(u32::from(ip))
 }
 
-/// The dotted form of an IP chosen by the kubelet simulation (exposed for tests).
-pub fn pod_ip_for(n: u32) -> String {
+/// The dotted form of an IP chosen by the kubelet simulation.
+fn pod_ip_for(n: u32) -> String {
     std::net::Ipv4Addr::from(n).to_string()
 }
 
