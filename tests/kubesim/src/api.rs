@@ -329,6 +329,33 @@ pub struct WriteOpts {
     pub dry_run: bool,
     /// A server-side apply: managedFields come from the apply itself.
     pub apply: bool,
+    /// `fieldValidation=Strict`: unknown fields of custom resources are an error (400) instead
+    /// of being pruned.
+    pub strict: bool,
+}
+
+/// Paths (`spec.foo`) present in `before` and pruned from `after`.
+fn pruned_paths(before: &Value, after: &Value, prefix: &str, out: &mut Vec<String>) {
+    if let (Some(b), Some(a)) = (before.as_object(), after.as_object()) {
+        for (k, bv) in b {
+            if prefix.is_empty() && matches!(k.as_str(), "metadata" | "apiVersion" | "kind") {
+                continue;
+            }
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match a.get(k) {
+                None => out.push(path),
+                Some(av) => pruned_paths(bv, av, &path, out),
+            }
+        }
+    } else if let (Some(b), Some(a)) = (before.as_array(), after.as_array()) {
+        for (i, (bv, av)) in b.iter().zip(a).enumerate() {
+            pruned_paths(bv, av, &format!("{prefix}[{i}]"), out);
+        }
+    }
 }
 
 /// The subresource a write goes to.
@@ -496,6 +523,7 @@ impl Api {
         version: &str,
         obj: &mut Value,
         old: Option<&Value>,
+        opts: &WriteOpts,
     ) -> Result<(), ApiError> {
         let Some(crd) = &def.crd else {
             return Ok(());
@@ -503,7 +531,23 @@ impl Api {
         let Some(schema) = crd.schema(version) else {
             return Ok(());
         };
+        let before = opts.strict.then(|| obj.clone());
         crate::schema::prune_and_default(schema, obj);
+        if let Some(before) = before {
+            let mut unknown = Vec::new();
+            pruned_paths(&before, obj, "", &mut unknown);
+            if !unknown.is_empty() {
+                let list: Vec<String> = unknown
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    list.join(", "),
+                    kind = def.kind
+                )));
+            }
+        }
         let mut errs = crate::schema::validate(schema, obj);
         if errs.is_empty() {
             errs = crate::schema::validate_cel(schema, obj, old);
@@ -597,7 +641,7 @@ impl Api {
             m.remove("status");
         }
         crate::defaults::apply(def, &mut body, &now);
-        self.validate_custom(def, version, &mut body, None)?;
+        self.validate_custom(def, version, &mut body, None, opts)?;
         if def.key() == crate::crd::CRD_KEY {
             crate::crd::prepare(&mut body, &now).map_err(|e| {
                 ApiError::invalid(def, &name, e.field(), "FieldValueInvalid", &e.to_string())
@@ -657,6 +701,7 @@ impl Api {
         old: &Value,
         mut new: Value,
         target: Target,
+        opts: &WriteOpts,
     ) -> Result<Value, ApiError> {
         let name = name_of(old).to_string();
         if target == Target::Status {
@@ -673,7 +718,7 @@ impl Api {
                 meta_mut(&mut out).insert("managedFields".into(), mf.clone());
             }
             out["apiVersion"] = json!(def.api_version_for(version));
-            self.validate_custom(def, version, &mut out, Some(old))?;
+            self.validate_custom(def, version, &mut out, Some(old), opts)?;
             return Ok(out);
         }
         // Immutable metadata comes from the stored object.
@@ -729,7 +774,7 @@ impl Api {
             let now = self.now();
             crate::defaults::apply(def, &mut new, &now);
         }
-        self.validate_custom(def, version, &mut new, Some(old))?;
+        self.validate_custom(def, version, &mut new, Some(old), opts)?;
         bump_generation(def, old, &mut new);
         if def.key() == crate::crd::CRD_KEY {
             let now = self.now();
@@ -817,7 +862,7 @@ impl Api {
             {
                 return Err(ApiError::modified(def, name));
             }
-            let mut new = self.merge_update(def, version, &old, body.clone(), target)?;
+            let mut new = self.merge_update(def, version, &old, body.clone(), target, opts)?;
             self.record_manager(&mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),
@@ -872,7 +917,7 @@ impl Api {
                 return Err(ApiError::modified(def, name));
             }
             self.normalize(def, version, ns, &mut new)?;
-            let mut new = self.merge_update(def, version, &old, new, target)?;
+            let mut new = self.merge_update(def, version, &old, new, target, opts)?;
             self.record_manager(&mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),

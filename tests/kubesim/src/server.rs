@@ -357,6 +357,7 @@ fn write_opts(q: &HashMap<String, String>, headers: &HeaderMap) -> WriteOpts {
         force: parse_bool(q, "force"),
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         apply: false,
+        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
     }
 }
 

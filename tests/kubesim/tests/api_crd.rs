@@ -235,6 +235,22 @@ async fn schema_validation_answers_422() {
         .expect("create");
     assert!(o.data["spec"].get("extra").is_none());
     assert_eq!(o.data["spec"]["size"], 3);
+    // With fieldValidation=Strict (what kubectl sends), unknown fields are an error.
+    let s = status_of(
+        api.patch(
+            "d",
+            &PatchParams::default().validation_strict(),
+            &Patch::Merge(json!({"spec": {"bogus": 1}})),
+        )
+        .await
+        .expect_err("400"),
+    );
+    assert_eq!(s.code, 400);
+    assert!(
+        s.message.contains("strict decoding error: unknown field \"spec.bogus\""),
+        "{}",
+        s.message
+    );
     // Updates are validated too.
     let s = status_of(
         api.patch(

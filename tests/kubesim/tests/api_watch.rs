@@ -345,3 +345,34 @@ async fn send_initial_events_ends_with_a_marked_bookmark() {
     assert!(added >= 1);
     assert!(marked);
 }
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_is_dropped() {
+    let Some(c) = sim_cluster(default_builder().watch_buffer(16)).await else {
+        return;
+    };
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.ns);
+    let stream = api
+        .watch(&WatchParams::default().timeout(60), "0")
+        .await
+        .expect("watch");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A burst of writes without yielding: the watcher cannot keep up with a 16-event buffer.
+    let store_api = c.sim().api().clone();
+    let def = store_api.registry.get("/configmaps").expect("configmaps");
+    for i in 0..2000 {
+        store_api
+            .create(
+                &def,
+                "v1",
+                Some(&c.ns),
+                json!({"metadata": {"name": format!("burst-{i}")}}),
+                &Default::default(),
+            )
+            .expect("create");
+    }
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.count())
+        .await
+        .expect("the lagging watch is closed by the server");
+    assert!(n < 2000, "the watch ended before delivering everything ({n})");
+}
