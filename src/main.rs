@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cryptojack", version, about = "Detect and contain cryptojacking in Kubernetes")]
+#[command(
+    name = "cryptojack",
+    version,
+    about = "Detect and contain cryptojacking in Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -812,6 +812,8 @@ fn unapproved_gpu_gets_one_finding() {
         "spec.containers[0].resources.requests[\"nvidia.com/gpu\"]"
     );
     assert_eq!(label_of(&f), "gpu");
+    // the finding names the container whose resources request the GPU (its field points there)
+    assert_eq!(f[0].container.as_deref(), Some("a"));
     // limits only, another configured resource
     let f = policy.evaluate(&gpu_pod(&[], &[], &[(1, "gpu.intel.com/i915", "1")]));
     assert_eq!(f.len(), 1);
@@ -819,6 +821,7 @@ fn unapproved_gpu_gets_one_finding() {
         f[0].field,
         "spec.containers[1].resources.limits[\"gpu.intel.com/i915\"]"
     );
+    assert_eq!(f[0].container.as_deref(), Some("b"));
     // approved, zero quantity, or an unconfigured resource: nothing
     let approved = [("cryptojack.dev/gpu-approved", "true")];
     assert!(
@@ -1444,5 +1447,310 @@ fn arbitrary_input_does_not_panic() {
         for f in policy.evaluate(&pod(vec![c])) {
             assert!(f.evidence.chars().count() <= 120);
         }
+    }
+}
+
+// ---------------------------------------------------------------- adversarial review
+
+#[test]
+fn legitimate_workloads_stay_quiet() {
+    let quiet: &[(&str, &[&str], &[&str])] = &[
+        (
+            "pytorch/pytorch:2.3.0-cuda12.1",
+            &["python", "train.py", "--algo", "ppo"],
+            &[],
+        ),
+        (
+            "pytorch/pytorch:2.3.0",
+            &[
+                "torchrun",
+                "--nproc_per_node=8",
+                "train.py",
+                "--threads",
+                "4",
+                "-o",
+                "output.json",
+            ],
+            &[],
+        ),
+        (
+            "deepspeed/deepspeed:latest",
+            &[
+                "deepspeed",
+                "--num_gpus",
+                "8",
+                "train.py",
+                "--deepspeed_config",
+                "ds.json",
+            ],
+            &[],
+        ),
+        (
+            "bitnami/pgbouncer:1.22",
+            &[
+                "pgbouncer",
+                "--pool-mode",
+                "transaction",
+                "/etc/pgbouncer.ini",
+            ],
+            &[],
+        ),
+        (
+            "python:3.12",
+            &[
+                "celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "4",
+            ],
+            &[],
+        ),
+        (
+            "python:3.12",
+            &["gunicorn", "-w", "4", "-b", "0.0.0.0:8000", "app:app"],
+            &[],
+        ),
+        ("minio/minio:latest", &[], &["server", "/data"]),
+        ("bitnami/minideb:bookworm", &[], &[]),
+        ("hexparrot/mineos:latest", &[], &[]),
+        ("itzg/minecraft-server:java21", &[], &[]),
+        ("prom/pushgateway:v1.9.0", &[], &[]),
+        ("grafana/grafana:11.0.0", &[], &[]),
+        ("redis:7", &["redis-server", "--port", "3333"], &[]),
+        ("rabbitmq:3-management", &[], &[]),
+        (
+            "jupyter/tensorflow-notebook",
+            &[],
+            &["start-notebook.sh", "--NotebookApp.token="],
+        ),
+        ("rapidminer/rapidminer-server:latest", &[], &[]),
+        (
+            "ghcr.io/example/process-mining:1.0",
+            &["python", "-m", "pm4py"],
+            &[],
+        ),
+        (
+            "ethereum/client-go:v1.14",
+            &[],
+            &["--http", "--syncmode", "snap"],
+        ),
+        (
+            "sethsimmons/simple-monerod",
+            &[
+                "monerod",
+                "--rpc-bind-ip",
+                "0.0.0.0",
+                "--confirm-external-bind",
+                "--non-interactive",
+            ],
+            &[],
+        ),
+        (
+            "ruimarinho/bitcoin-core:24",
+            &["bitcoind", "-server", "-rpcbind=0.0.0.0"],
+            &[],
+        ),
+        ("lightninglabs/lnd:v0.18", &["lnd", "--bitcoin.active"], &[]),
+        ("node:20", &["node", "app.js", "--contract", ETH], &[]),
+        (
+            "alpine",
+            &[
+                "verify",
+                "--sha256",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ],
+            &[],
+        ),
+        // responders' own tooling names miners without running them
+        (
+            "alpine",
+            &[
+                "sh",
+                "-c",
+                "ps aux | grep -v grep | grep xmrig && pkill -f xmrig; killall minerd",
+            ],
+            &[],
+        ),
+        (
+            "bitnami/kubectl",
+            &["kubectl", "delete", "pod", "-l", "app=xmrig"],
+            &[],
+        ),
+    ];
+    for (image, command, args) in quiet {
+        let mut c = container("c", image, command, args);
+        c.ports = [5672, 15672, 25565, 3000, 8545, 18081, 9735]
+            .iter()
+            .enumerate()
+            .map(|(index, &p)| PortView {
+                index,
+                container_port: p,
+                protocol: None,
+                name: None,
+            })
+            .collect();
+        c.env = vec![EnvView {
+            index: 0,
+            name: "DB_POOL".into(),
+            value: "db.internal.example.com:5432".into(),
+        }];
+        let f = run(c);
+        assert!(
+            max_severity(&f) < Some(Severity::Medium),
+            "{image} {command:?} {args:?}: {f:#?}"
+        );
+    }
+}
+
+#[test]
+fn monerod_mining_is_not_a_quiet_node() {
+    let f = run(container(
+        "c",
+        "sethsimmons/simple-monerod",
+        &["monerod", "--start-mining", XMR, "--mining-threads", "4"],
+        &[],
+    ));
+    assert!(max_severity(&f) >= Some(Severity::High), "{f:#?}");
+}
+
+/// Hostile input: huge strings, deep nesting, many containers, binary payloads. Bounded work,
+/// no panic, evidence stays short, and real indicators next to the junk are still found.
+#[test]
+fn hostile_input_is_bounded() {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    // a 10 MB argument and a 100k-character image
+    let huge = "x".repeat(10 << 20);
+    let long_image = "a/".repeat(50_000);
+    let f = run(container(
+        "c",
+        &long_image,
+        &["/app"],
+        &[&huge, "--donate-level", "1"],
+    ));
+    assert!(
+        rules(&f).contains(&"builtin/miner-flags/donate-level"),
+        "{f:#?}"
+    );
+    // a 4 MB script of simple commands (analysed up to its size bound): the miner at its
+    // start is still found
+    let script = format!("xmrig -o pool.supportxmr.com:443;{}", "a;".repeat(2 << 20));
+    let f = run(container("c", "alpine", &["sh", "-c", &script], &[]));
+    assert!(rules(&f).contains(&"builtin/miner-binary/xmrig"), "{f:#?}");
+    // base64 nested 30 deep: decoding stops at the depth bound without a panic; 3 deep is seen
+    let mut deep = String::from("xmrig --donate-level 1");
+    for level in 1..=30 {
+        deep = format!("echo {} | base64 -d | sh", b64(&deep));
+        if level == 3 {
+            let f = run(container("c", "alpine", &["sh", "-c", &deep], &[]));
+            assert!(rules(&f).contains(&"builtin/miner-binary/xmrig"), "{f:#?}");
+        }
+    }
+    let _ = run(container("c", "alpine", &["sh", "-c", &deep], &[]));
+    // decoded payloads that are not UTF-8, and many of them (total decoded bytes are bounded)
+    let binary: Vec<u8> = (0..=255u8).cycle().take(48 << 10).collect();
+    let junk = base64::engine::general_purpose::STANDARD.encode(&binary);
+    let many = format!("echo {junk} | base64 -d | sh;").repeat(64);
+    assert!(run(container("c", "alpine", &["sh", "-c", &many], &[])).is_empty());
+    // deeply nested command substitutions and unbalanced quotes
+    let nested = format!("{}xmrig{}", "$(".repeat(5_000), ")".repeat(5_000));
+    let _ = run(container("c", "alpine", &["sh", "-c", &nested], &[]));
+    let quotes = "'\"`".repeat(100_000);
+    let _ = run(container("c", "alpine", &["sh", "-c", &quotes], &[]));
+    // 20,000 pool options in one argv (was quadratic in the number of pool words): one
+    // finding per pool word
+    let pairs: Vec<&str> = ["-o", "pool.supportxmr.com:3333"].repeat(20_000);
+    let f = run(container("c", "alpine", &["xmrig"], &pairs));
+    assert_eq!(
+        f.iter()
+            .filter(|f| f.rule == "builtin/pool/known-pool")
+            .count(),
+        20_000
+    );
+    // 1000 miner containers: every one is reported, every evidence is short
+    let containers: Vec<ContainerView> = (0..1000)
+        .map(|i| {
+            let mut c = container(
+                &format!("c{i}"),
+                "alpine",
+                &["sh", "-c"],
+                &[&format!("./xmrig -o pool.supportxmr.com:443 -u {XMR}")],
+            );
+            c.index = i;
+            c
+        })
+        .collect();
+    let f = CompiledPolicy::builtin_default().evaluate(&pod(containers));
+    let named: std::collections::HashSet<_> = f
+        .iter()
+        .filter(|f| f.rule == "builtin/miner-binary/xmrig")
+        .filter_map(|f| f.container.as_deref())
+        .collect();
+    assert_eq!(named.len(), 1000);
+    assert!(f.iter().all(|f| f.evidence.chars().count() <= 120));
+}
+
+#[test]
+fn cisco_trex_paths_are_its_own_files() {
+    let script = "cd /var/trex/v2.41 && ./t-rex-64 -f cap2/dns.yaml -c 4 -m 1 -d 10";
+    let f = run(container(
+        "c",
+        "trexcisco/trex:v2.41",
+        &["sh", "-c", script],
+        &[],
+    ));
+    assert!(f.is_empty(), "{f:#?}");
+    // the same path in another image is still a mention of the T-Rex miner
+    let f = run(container("c", "alpine", &["sh", "-c", script], &[]));
+    assert!(rules(&f).contains(&"builtin/miner-binary/trex"), "{f:#?}");
+    // and the known image does not hide real mining
+    let f = run(container(
+        "c",
+        "trexcisco/trex:v2.41",
+        &["sh", "-c", "./t-rex -o stratum+tcp://rvn.2miners.com:6060"],
+        &[],
+    ));
+    assert!(max_severity(&f) == Some(Severity::Critical), "{f:#?}");
+}
+
+#[test]
+fn password_hashing_algorithms_need_a_miner_like_command() {
+    for argv in [
+        &[
+            "python",
+            "bench.py",
+            "--algorithm",
+            "scrypt",
+            "--rounds",
+            "10",
+        ][..],
+        &["hasher", "-a", "yescrypt", "/etc/shadow"],
+    ] {
+        let f = run(container("c", "python:3.12", argv, &[]));
+        assert!(f.is_empty(), "{argv:?}: {f:#?}");
+    }
+    // with a miner, a pool argument or a wallet around, the same value counts
+    for argv in [
+        &[
+            "cpuminer",
+            "-a",
+            "scrypt",
+            "-o",
+            "stratum+tcp://ltc.example.net:3333",
+        ][..],
+        &[
+            "./svc",
+            "--algo",
+            "scrypt",
+            "--url",
+            "pool.example.net:3333",
+        ],
+    ] {
+        let f = run(container("c", "alpine", argv, &[]));
+        assert!(
+            rules(&f).contains(&"builtin/miner-flags/algorithm"),
+            "{argv:?}: {f:#?}"
+        );
     }
 }

@@ -5,7 +5,18 @@ use serde::{Deserialize, Serialize};
 
 /// How bad a finding is. Ordered: `Low < Medium < High < Critical`.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -49,7 +60,9 @@ impl std::str::FromStr for Severity {
 }
 
 /// The family of indicator a finding belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     MinerImage,
@@ -105,7 +118,9 @@ pub struct Finding {
     pub rule: String,
     pub category: Category,
     pub severity: Severity,
-    /// Container name; absent for pod-level findings (GPU approval, node signals).
+    /// Container name. A GPU-approval finding names the container whose resources request
+    /// the GPU (its `field` points there); absent only for node findings (node selector,
+    /// affinity and tolerations belong to the pod, not to a container).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     /// Field path in the manifest, e.g. `spec.initContainers[0].command[2]`.

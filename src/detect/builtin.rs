@@ -144,8 +144,13 @@ struct CmdScan<'c, 'a> {
     joined: Option<Joined>,
     miner_like: bool,
     pending_pools: Vec<(usize, usize, usize)>,
-    /// Words that already named a known pool or a stratum URL.
+    /// Values of algorithm options that are miner algorithms only in a miner-like command.
+    pending_algos: Vec<(usize, usize, usize)>,
+    /// Words that already named a known pool or a stratum URL (ascending: pushed in word order).
     pool_words: Vec<usize>,
+    /// The container runs a known non-miner image whose name looks like a miner's (Cisco
+    /// TRex): miner names in its paths and URLs (`/var/trex/v2.41`) are its own files.
+    known_not_miner: bool,
 }
 
 impl CmdScan<'_, '_> {
@@ -183,7 +188,7 @@ impl Scanner<'_> {
     /// All built-in findings of one container.
     pub(crate) fn container(&self, c: &ContainerView, x: &Extracted<'_>, hits: &mut Vec<Hit>) {
         let first = hits.len();
-        self.image(&c.image, hits);
+        let known_not_miner = self.image(&c.image, hits);
         let image_is_miner = hits[first..].iter().any(|h| {
             matches!(
                 self.b.rules[h.rule as usize].category,
@@ -208,7 +213,7 @@ impl Scanner<'_> {
         }
         let mut contextual: Vec<(WalletKind, Field, String)> = Vec::new();
         for cmd in &x.cmds {
-            self.command(cmd, image_is_miner, hits, &mut contextual);
+            self.command(cmd, image_is_miner, known_not_miner, hits, &mut contextual);
         }
         if !contextual.is_empty() {
             let evidence_here = hits[first..].iter().any(|h| {
@@ -228,9 +233,10 @@ impl Scanner<'_> {
         }
     }
 
-    fn image(&self, image: &str, hits: &mut Vec<Hit>) {
+    /// Image findings; returns whether the image is a known non-miner (`not_miners.images`).
+    fn image(&self, image: &str, hits: &mut Vec<Hit>) -> bool {
         if image.is_empty() {
-            return;
+            return false;
         }
         let r = ImageRef::parse(image);
         let ev = || truncate_chars(&shorten_wallets(image), MAX_EVIDENCE_CHARS);
@@ -247,7 +253,7 @@ impl Scanner<'_> {
             }
         }
         if self.b.not_miner_images.contains(&r.path()) {
-            return;
+            return true;
         }
         for comp in &r.components {
             let bytes = comp.as_bytes();
@@ -281,6 +287,7 @@ impl Scanner<'_> {
                 }
             }
         }
+        false
     }
 
     /// Miner name at the start of a program basename (`xmrig`, `xmrig-6.21`, `t-rex.exe`).
@@ -311,6 +318,7 @@ impl Scanner<'_> {
         &self,
         cmd: &Cmd<'_>,
         image_is_miner: bool,
+        known_not_miner: bool,
         hits: &mut Vec<Hit>,
         contextual: &mut Vec<(WalletKind, Field, String)>,
     ) {
@@ -320,7 +328,9 @@ impl Scanner<'_> {
             cmd,
             joined: None,
             miner_like: image_is_miner,
+            known_not_miner,
             pending_pools: Vec::new(),
+            pending_algos: Vec::new(),
             pool_words: Vec::new(),
         };
         let prog = if cmd.no_program {
@@ -367,9 +377,16 @@ impl Scanner<'_> {
             }
             i += 1;
         }
+        // a shared algorithm next to a pool argument is a miner's command line on its own
+        s.miner_like |= !s.pending_algos.is_empty() && !s.pending_pools.is_empty();
         if s.miner_like {
+            for (wi, vs, ve) in std::mem::take(&mut s.pending_algos) {
+                self.hit(hits, b.algo_rule, Severity::High, words[wi].field, || {
+                    s.evidence(wi, vs, ve)
+                });
+            }
             for (wi, vs, ve) in std::mem::take(&mut s.pending_pools) {
-                if s.pool_words.contains(&wi) {
+                if s.pool_words.binary_search(&wi).is_ok() {
                     continue;
                 }
                 self.hit(
@@ -414,11 +431,16 @@ impl Scanner<'_> {
         let Some((vi, vs, ve)) = value else { return };
         let v = &words[vi].text[vs..ve];
         let field = words[vi].field;
-        if info.algo && b.algos.contains(v.to_ascii_lowercase().as_str()) {
-            self.hit(hits, b.algo_rule, Severity::High, field, || {
-                s.evidence(vi, vs, ve)
-            });
-            s.miner_like = true;
+        if info.algo {
+            let algo = v.to_ascii_lowercase();
+            if b.shared_algos.contains(algo.as_str()) {
+                s.pending_algos.push((vi, vs, ve));
+            } else if b.algos.contains(algo.as_str()) {
+                self.hit(hits, b.algo_rule, Severity::High, field, || {
+                    s.evidence(vi, vs, ve)
+                });
+                s.miner_like = true;
+            }
         }
         if info.coin && b.coins.contains(v.to_ascii_lowercase().as_str()) {
             self.hit(hits, b.coin_rule, Severity::High, field, || {
@@ -507,7 +529,7 @@ impl Scanner<'_> {
                     }
                 }
                 WordPat::Miner(n) => {
-                    if is_program || !path_like {
+                    if is_program || !path_like || s.known_not_miner {
                         continue;
                     }
                     let left = st == 0 || !bytes[st - 1].is_ascii_alphanumeric();

@@ -20,7 +20,7 @@
 //! | `builtin/pool/stratum-url` | pool | critical |
 //! | `builtin/pool/known-pool` | pool | critical with a port or in a URL, else high |
 //! | `builtin/pool/pool-argument` (host:port after a pool option, miner-like line only) | pool | high |
-//! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high |
+//! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high (`scrypt`, `yescrypt`, `x11`, `mtp` only on a miner-like line) |
 //! | `builtin/wallet/<coin>` | wallet | high |
 //! | `builtin/port/stratum-port` | port | low |
 //! | `builtin/gpu/unapproved` | gpu-unapproved | high (one per pod) |

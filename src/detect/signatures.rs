@@ -57,6 +57,10 @@ struct Flags {
     strong: Vec<String>,
     algo_options: Vec<String>,
     algorithms: Vec<String>,
+    /// Algorithms that are also general-purpose (password hashing): they count only on an
+    /// otherwise miner-like command line.
+    #[serde(default)]
+    shared_algorithms: Vec<String>,
     coin_options: Vec<String>,
     coins: Vec<String>,
     pool_options: Vec<String>,
@@ -139,6 +143,8 @@ pub(crate) struct Builtin {
     /// Image repository paths that look like miner images but are not.
     pub not_miner_images: HashSet<String>,
     pub algos: HashSet<String>,
+    /// Subset of `algos` that needs a miner-like command line.
+    pub shared_algos: HashSet<String>,
     pub coins: HashSet<String>,
     pub ports: HashSet<u16>,
     pub stratum_rule: u32,
@@ -367,6 +373,9 @@ impl Builtin {
             not_miners: lower(&file.not_miners.names).into_iter().collect(),
             not_miner_images: lower(&file.not_miners.images).into_iter().collect(),
             algos: lower(&file.miner_flags.algorithms).into_iter().collect(),
+            shared_algos: lower(&file.miner_flags.shared_algorithms)
+                .into_iter()
+                .collect(),
             coins: lower(&file.miner_flags.coins).into_iter().collect(),
             ports: file.stratum_ports.ports.into_iter().collect(),
             stratum_rule,
@@ -446,6 +455,8 @@ mod tests {
             assert!(ids.contains(id), "{id}");
         }
         assert!(b.algos.contains("rx/0") && !b.algos.contains("ppo"));
+        assert!(b.shared_algos.contains("scrypt"));
+        assert!(b.shared_algos.iter().all(|a| b.algos.contains(a)));
         assert!(b.ports.contains(&3333));
         assert!(
             b.flags

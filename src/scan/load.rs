@@ -61,13 +61,7 @@ pub fn expand(paths: &[PathBuf], errors: &mut Vec<Diagnostic>) -> Vec<Option<Pat
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => walk(path, &mut out, errors),
             Ok(_) => out.push(Some(path.clone())),
-            Err(source) => errors.push(Diagnostic::file(
-                &display(path),
-                ScanError::Read {
-                    path: display(path),
-                    source,
-                },
-            )),
+            Err(source) => errors.push(read_error(path, source)),
         }
     }
     out
@@ -77,13 +71,7 @@ fn walk(dir: &Path, out: &mut Vec<Option<PathBuf>>, errors: &mut Vec<Diagnostic>
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(source) => {
-            errors.push(Diagnostic::file(
-                &display(dir),
-                ScanError::Read {
-                    path: display(dir),
-                    source,
-                },
-            ));
+            errors.push(read_error(dir, source));
             return;
         }
     };
@@ -92,13 +80,7 @@ fn walk(dir: &Path, out: &mut Vec<Option<PathBuf>>, errors: &mut Vec<Diagnostic>
         let entry = match entry {
             Ok(entry) => entry,
             Err(source) => {
-                errors.push(Diagnostic::file(
-                    &display(dir),
-                    ScanError::Read {
-                        path: display(dir),
-                        source,
-                    },
-                ));
+                errors.push(read_error(dir, source));
                 continue;
             }
         };
@@ -127,6 +109,18 @@ fn walk(dir: &Path, out: &mut Vec<Option<PathBuf>>, errors: &mut Vec<Diagnostic>
             out.push(Some(path));
         }
     }
+}
+
+/// A file or directory that cannot be read.
+fn read_error(path: &Path, source: std::io::Error) -> Diagnostic {
+    let name = display(path);
+    Diagnostic::file(
+        &name,
+        ScanError::Read {
+            path: name.clone(),
+            source,
+        },
+    )
 }
 
 fn has_manifest_extension(path: &Path) -> bool {
@@ -192,6 +186,20 @@ pub struct SyntaxError {
     pub line: Option<u64>,
     pub column: Option<u64>,
     pub error: Box<ScanError>,
+}
+
+impl SyntaxError {
+    /// The error as reported for `file`.
+    pub fn into_diagnostic(self, file: &str) -> Diagnostic {
+        Diagnostic {
+            file: file.to_string(),
+            document: Some(self.index),
+            item: None,
+            line: self.line,
+            column: self.column,
+            error: *self.error,
+        }
+    }
 }
 
 /// Splits a source into documents. A YAML syntax error affects only its own document

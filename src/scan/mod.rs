@@ -17,7 +17,8 @@
 //!                           // CronJob, ReplicationController, PodTemplate
 //!     "namespace": "default",         // null when the manifest has none
 //!     "name": "web",
-//!     "container": "miner",           // null for pod-level findings (GPU, node)
+//!     "container": "miner",           // null only for node findings; a GPU finding names
+//!                                     // the container requesting the GPU
 //!     "rule": "builtin/miner-binary/xmrig",
 //!     "category": "miner-binary",     // miner-image, miner-binary, miner-flags, pool, wallet,
 //!                                     // known-ioc, gpu-unapproved, port, node

@@ -28,14 +28,7 @@ pub fn load_policies(files: &[PathBuf], errors: &mut Vec<Diagnostic>) -> Vec<Com
             let doc = match doc {
                 Ok(doc) => doc,
                 Err(e) => {
-                    errors.push(Diagnostic {
-                        file: source.name.clone(),
-                        document: Some(e.index),
-                        item: None,
-                        line: e.line,
-                        column: e.column,
-                        error: *e.error,
-                    });
+                    errors.push(e.into_diagnostic(&source.name));
                     continue;
                 }
             };

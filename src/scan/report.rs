@@ -184,14 +184,7 @@ impl Scanner {
                 Ok(doc) => doc,
                 Err(e) => {
                     report.documents += 1;
-                    report.errors.push(Diagnostic {
-                        file: source.name.clone(),
-                        document: Some(e.index),
-                        item: None,
-                        line: e.line,
-                        column: e.column,
-                        error: *e.error,
-                    });
+                    report.errors.push(e.into_diagnostic(&source.name));
                     continue;
                 }
             };

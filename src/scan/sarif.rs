@@ -40,7 +40,10 @@ fn describe(c: Category) -> &'static str {
         Category::MinerFlags => "Command-line options only miners use",
         Category::Pool => "Mining pool address (stratum URL or pool domain)",
         Category::Wallet => "Cryptocurrency wallet address in arguments or environment",
-        Category::KnownIoc => "Container image known from cryptojacking incident reports",
+        Category::KnownIoc => {
+            "Known indicator: an image from cryptojacking incident reports, or a policy's \
+             command pattern or Sigma rule"
+        }
         Category::GpuUnapproved => "GPU requested without the approval label",
         Category::Port => "Container port commonly used by mining pools (weak signal)",
         Category::Node => "Node placement typical of GPU abuse (instance type, region, spot)",

@@ -69,6 +69,8 @@ pub enum SimError {
     },
     #[error("creating {what}: {message}")]
     Seed { what: String, message: String },
+    #[error("building a kube::Client for kubesim: {message}")]
+    Client { message: String },
 }
 
 /// Builder of a [`Sim`].
@@ -460,12 +462,18 @@ impl Sim {
     }
 
     /// A client sending `token` as its bearer token.
+    pub fn try_client_with_token(&self, token: &str) -> Result<kube::Client, SimError> {
+        kube::Client::try_from(self.client_config(token)).map_err(|e| SimError::Client {
+            message: e.to_string(),
+        })
+    }
+
+    /// A client sending `token` as its bearer token (test convenience: panics when the TLS stack
+    /// cannot be initialised, which a plain-HTTP client does not use).
     pub fn client_with_token(&self, token: &str) -> kube::Client {
-        let cfg = self.client_config(token);
-        match kube::Client::try_from(cfg) {
+        match self.try_client_with_token(token) {
             Ok(c) => c,
-            // Only fails for TLS/proxy/exec settings, none of which is used here.
-            Err(e) => unreachable!("building a plain-HTTP client cannot fail: {e}"),
+            Err(e) => panic!("kubesim: {e}"),
         }
     }
 
@@ -522,6 +530,11 @@ impl Sim {
     /// Runs the controllers until they have nothing left to do.
     pub async fn settle(&self) -> usize {
         self.driver.pass().await
+    }
+
+    /// Changes the number of events kept for watch replay.
+    pub fn set_history(&self, n: usize) {
+        self.api.store.set_history(n);
     }
 
     /// Closes every watch and compacts the history: clients must relist.

@@ -56,17 +56,15 @@ const BUILTIN_KINDS: &[&str] = &[
 
 pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
     let snap = ctx.snap;
-    let mut uids: HashSet<&str> = HashSet::new();
+    let total: usize = snap.objects.values().map(Vec::len).sum();
+    let mut uids: HashSet<&str> = HashSet::with_capacity(total);
     let mut kinds: HashSet<&str> = BUILTIN_KINDS.iter().copied().collect();
     for objs in snap.objects.values() {
-        for o in objs {
-            if let Some(u) = obj_uid(o) {
-                uids.insert(u);
-            }
-            if let Some(k) = o.get("kind").and_then(Value::as_str) {
-                kinds.insert(k);
-            }
+        // All objects of a resource share its kind.
+        if let Some(k) = objs.first().and_then(|o| o.get("kind")).and_then(Value::as_str) {
+            kinds.insert(k);
         }
+        uids.extend(objs.iter().filter_map(|o| obj_uid(o)));
     }
     for (key, objs) in &snap.objects {
         for o in objs {

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-
 /// Resource keys ("GROUP/PLURAL") used by the controllers.
 pub mod keys {
     pub const PODS: &str = "/pods";
