@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const FIXTURES: &str = "tests/fixtures/scan";
 
@@ -773,4 +773,49 @@ fn sarif_validator_rejects_an_invalid_log() {
         .output()
         .expect("run validator");
     assert!(!out.status.success(), "an invalid log must be rejected");
+}
+
+#[test]
+fn hostile_documents_are_errors_not_crashes() {
+    // 100,000 nested sequences, an alias bomb ("billion laughs"), a 5,000-deep mapping, each
+    // followed by a real miner: every hostile document is a bounded parser error naming its
+    // document, and the miner after it is still found.
+    let miner = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: after}\nspec:\n  containers:\n  - {name: m, image: metal3d/xmrig}\n";
+    let mut bomb = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut prev = 'a';
+    for name in "bcdefghi".chars() {
+        bomb.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(", ")
+        ));
+        prev = name;
+    }
+    let deep_map: String = (0..5_000)
+        .map(|i| format!("{}k:\n", " ".repeat(i)))
+        .collect();
+    let nested = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    for (what, doc) in [
+        ("nested", nested),
+        ("alias bomb", bomb),
+        ("deep map", deep_map),
+    ] {
+        let out = scan_with_stdin(&["-", "--format", "json"], Some(&format!("{doc}{miner}")));
+        assert_eq!(out.code, 2, "{what}: {}", out.stderr);
+        let report = out.json();
+        let errs = errors(&report);
+        assert_eq!(errs.len(), 1, "{what}: {errs:?}");
+        assert_eq!(
+            (&errs[0]["document"], &errs[0]["kind"]),
+            (&json!(0), &json!("yaml")),
+            "{what}"
+        );
+        assert!(!categories_of(&report, "after").is_empty(), "{what}");
+    }
+    // JSON nesting is bounded too
+    let out = scan_with_stdin(
+        &["-", "--format", "json"],
+        Some(&format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))),
+    );
+    assert_eq!(out.code, 2);
+    assert_eq!(errors(&out.json())[0]["kind"], "json");
 }

@@ -177,15 +177,9 @@ pub(crate) fn evidence(text: &str, start: usize, end: usize, decoded: bool) -> S
     truncate_chars(&s, MAX_EVIDENCE_CHARS)
 }
 
-/// Cut `s` to `max` characters, marking the cut with `…`.
-pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
-}
+/// Cut a string to at most `max` characters, marking the cut with `…` (the same bound the
+/// incident's schema puts on its strings).
+pub(crate) use crate::api::incident::bounded as truncate_chars;
 
 #[cfg(test)]
 mod tests {

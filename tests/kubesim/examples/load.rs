@@ -4,8 +4,9 @@
 //! 2. Sustained creates per second through HTTP (kube::Client, several concurrent tasks).
 //! 3. Watch fan-out: events per second delivered to several watchers.
 //!
-//! Controllers are off so that the numbers are the server's own. Environment knobs:
-//! `PODS` (50000), `TASKS` (8), `CREATE_SECS` (5), `WATCHERS` (8), `EVENTS` (20000).
+//! Controllers are off so that the numbers are the server's own (`CONTROLLERS=1` turns them on).
+//! Environment knobs: `PODS` (50000), `TASKS` (8), `CREATE_SECS` (5), `WATCHERS` (8),
+//! `EVENTS` (20000), `ONLY` (list|create|watch).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ fn pod(i: usize) -> serde_json::Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": format!("load-{i:06}"), "namespace": format!("ns-{}", i % 10),
-            "labels": {"app": format!("app-{}", i % 100), "tier": if i % 2 == 0 { "front" } else { "back" }}},
+            "labels": {"app": format!("app-{}", i % 100), "tier": if i.is_multiple_of(2) { "front" } else { "back" }}},
         "spec": {"nodeName": format!("node-{}", i % 3), "containers": [{
             "name": "c", "image": "registry.k8s.io/pause:3.10",
             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
@@ -42,10 +43,16 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn start() -> Sim {
+    // CONTROLLERS=1 runs the simulated controllers (scheduler/kubelet, GC, ...) during the runs.
+    let set = if env("CONTROLLERS", 0) == 1 {
+        ControllerSet::all()
+    } else {
+        ControllerSet::none()
+    };
     Sim::builder()
         .nodes(3)
         .history(10_000)
-        .controllers(ControllerSet::none())
+        .controllers(set)
         .start()
         .await
         .expect("kubesim")
@@ -276,7 +283,15 @@ async fn watch_fanout() {
 
 #[tokio::main]
 async fn main() {
-    list_latency().await;
-    create_rate().await;
-    watch_fanout().await;
+    // ONLY=list|create|watch runs one measurement.
+    let only = std::env::var("ONLY").unwrap_or_default();
+    if only.is_empty() || only == "list" {
+        list_latency().await;
+    }
+    if only.is_empty() || only == "create" {
+        create_rate().await;
+    }
+    if only.is_empty() || only == "watch" {
+        watch_fanout().await;
+    }
 }

@@ -5,7 +5,7 @@
 //! - `GET /kubesim/faults`, `POST /kubesim/faults` (a [`FaultRule`] or a list), `DELETE /kubesim/faults`
 //! - `POST /kubesim/latency` `{"millis": N}`
 //! - `POST /kubesim/close-watches` `{"gone": bool}` (with `gone`, an ERROR 410 event first)
-//! - `POST /kubesim/restart`: close every watch and compact the history (clients must relist)
+//! - `POST /kubesim/restart`: drop every connection and compact the history (clients must relist)
 //! - `POST /kubesim/advance-time` `{"seconds": N}`
 
 use std::time::Duration;
@@ -83,6 +83,12 @@ pub async fn handle(
         }
         ("POST", ["restart"]) => {
             st.api.store.compact();
+            // Drop every connection once this response had a chance to leave.
+            let conns = st.conns.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                conns.send_modify(|g| *g += 1);
+            });
             Ok(ok(
                 json!({"resourceVersion": st.api.store.current_rv().to_string()}),
             ))

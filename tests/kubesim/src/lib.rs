@@ -231,7 +231,9 @@ impl SimBuilder {
             source,
         })?;
         let faults = Arc::new(Faults::default());
+        let conns = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let state = Arc::new(server::ServerState {
+            conns: conns.clone(),
             api: api.clone(),
             faults: faults.clone(),
             auth: authn::Authn {
@@ -245,16 +247,7 @@ impl SimBuilder {
         });
         let app = server::router(state);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server_task = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "kubesim server stopped");
-            }
-        });
+        let server_task = tokio::spawn(serve(listener, app, stop_rx, conns.clone()));
         let driver_task = tokio::spawn(driver.clone().run());
         driver.pass().await;
         let url = format!("http://{addr}");
@@ -282,8 +275,49 @@ impl SimBuilder {
             kubeconfig,
             temp_dir,
             stop: Some(stop_tx),
+            conns,
             tasks: vec![server_task, driver_task],
         })
+    }
+}
+
+/// Serves HTTP/1.1 connections until `stop`; every connection is dropped when `conns` changes.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: oneshot::Receiver<()>,
+    conns: Arc<tokio::sync::watch::Sender<u64>>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => return,
+            a = listener.accept() => a,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "kubesim: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut dropped = conns.subscribe();
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, svc)
+                .with_upgrades();
+            tokio::select! {
+                r = conn => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "kubesim: connection ended");
+                    }
+                }
+                _ = dropped.changed() => {}
+            }
+        });
     }
 }
 
@@ -423,6 +457,8 @@ pub struct Sim {
     kubeconfig: PathBuf,
     temp_dir: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
+    /// Bumped to drop every open connection.
+    conns: Arc<tokio::sync::watch::Sender<u64>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -537,9 +573,11 @@ impl Sim {
         self.api.store.set_history(n);
     }
 
-    /// Closes every watch and compacts the history: clients must relist.
+    /// A simulated apiserver restart: every open connection (and so every watch) is dropped and
+    /// the history is compacted, so that clients must relist.
     pub fn restart(&self) {
         self.api.store.compact();
+        self.conns.send_modify(|g| *g += 1);
     }
 
     /// Stops the server.
@@ -552,6 +590,7 @@ impl Sim {
             let _ = s.send(());
         }
         self.api.store.close_watches(false);
+        self.conns.send_modify(|g| *g += 1);
         for t in self.tasks.drain(..) {
             t.abort();
         }

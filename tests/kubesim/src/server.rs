@@ -32,6 +32,8 @@ pub struct ServerState {
     pub server_address: String,
     /// Wakes the controller driver (after a time advance).
     pub kick: Arc<Notify>,
+    /// Bumped to drop every open connection (simulated restart).
+    pub conns: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The axum router serving everything.

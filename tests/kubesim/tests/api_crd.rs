@@ -247,7 +247,8 @@ async fn schema_validation_answers_422() {
     );
     assert_eq!(s.code, 400);
     assert!(
-        s.message.contains("strict decoding error: unknown field \"spec.bogus\""),
+        s.message
+            .contains("strict decoding error: unknown field \"spec.bogus\""),
         "{}",
         s.message
     );

@@ -299,7 +299,9 @@ async fn delete_collection_with_a_label_selector() {
         let o: ConfigMap =
             serde_json::from_value(json!({"metadata": {"name": n, "labels": {"g": l}}}))
                 .expect("cm");
-        api.create(&PostParams::default(), &o).await.expect("create");
+        api.create(&PostParams::default(), &o)
+            .await
+            .expect("create");
     }
     api.delete_collection(
         &DeleteParams::default(),
@@ -310,4 +312,50 @@ async fn delete_collection_with_a_label_selector() {
     assert!(gone(&api, "dc1", 5).await);
     assert!(gone(&api, "dc2", 5).await);
     assert!(api.get("dc3").await.is_ok());
+}
+
+#[tokio::test]
+async fn graceful_pod_deletion_sets_a_deletion_timestamp() {
+    let c = cluster().await;
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    let p: Pod = serde_json::from_value(json!({"metadata": {"name": "graceful"},
+        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}))
+    .expect("pod");
+    api.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+    // Wait until the pod is scheduled and running (a kubelet will then stop it gracefully).
+    let running = eventually(60, || {
+        let api = api.clone();
+        async move {
+            let p = api.get("graceful").await.ok()?;
+            (p.status?.phase.as_deref() == Some("Running")).then_some(())
+        }
+    })
+    .await;
+    assert!(running.is_some(), "the pod runs");
+    let dp = DeleteParams {
+        grace_period_seconds: Some(30),
+        ..DeleteParams::default()
+    };
+    let r = api.delete("graceful", &dp).await.expect("delete");
+    let pending = r.left().expect("a graceful delete answers the pod");
+    assert!(pending.metadata.deletion_timestamp.is_some());
+    assert_eq!(pending.metadata.deletion_grace_period_seconds, Some(30));
+    let gone = eventually(40, || {
+        let api = api.clone();
+        async move {
+            api.get_opt("graceful")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the kubelet removes the pod once its containers stopped"
+    );
 }

@@ -144,3 +144,40 @@ async fn advancing_time_runs_cronjobs() {
     let r = admin(&c.client, "/kubesim/advance-time", json!({"seconds": 600})).await;
     assert!(r["now"].as_str().is_some());
 }
+
+#[tokio::test]
+async fn admin_restart_drops_connections_and_compacts() {
+    let Some(c) = sim_cluster(default_builder()).await else {
+        return;
+    };
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.ns);
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let stream = api
+        .watch(&WatchParams::default().timeout(60), &rv)
+        .await
+        .expect("watch");
+    let r = admin(&c.client, "/kubesim/restart", json!({})).await;
+    assert!(r["resourceVersion"].as_str().is_some());
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.count()).await;
+    assert!(ended.is_ok(), "the watch connection was dropped");
+    // The client reconnects; the old resourceVersion is gone.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.list(&ListParams::default())
+        .await
+        .expect("list after restart");
+    let mut again = std::pin::pin!(
+        api.watch(&WatchParams::default().timeout(5), &rv)
+            .await
+            .expect("watch")
+    );
+    match again.next().await {
+        Some(Ok(kube::api::WatchEvent::Error(s))) => assert_eq!(s.code, 410),
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+}

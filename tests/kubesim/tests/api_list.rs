@@ -230,12 +230,20 @@ async fn metadata_only_lists() {
         .list_metadata(&ListParams::default().labels("app=web"))
         .await
         .expect("metadata list");
-    let mut names: Vec<String> = l.items.into_iter().filter_map(|o| o.metadata.name).collect();
+    let mut names: Vec<String> = l
+        .items
+        .into_iter()
+        .filter_map(|o| o.metadata.name)
+        .collect();
     names.sort();
     assert_eq!(names, vec!["a", "b"]);
     let one = api.get_metadata("c").await.expect("metadata get");
     assert_eq!(
-        one.metadata.labels.unwrap_or_default().get("app").map(String::as_str),
+        one.metadata
+            .labels
+            .unwrap_or_default()
+            .get("app")
+            .map(String::as_str),
         Some("db")
     );
 }

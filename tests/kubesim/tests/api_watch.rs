@@ -374,5 +374,8 @@ async fn a_watcher_that_falls_behind_is_dropped() {
     let n = tokio::time::timeout(Duration::from_secs(10), stream.count())
         .await
         .expect("the lagging watch is closed by the server");
-    assert!(n < 2000, "the watch ended before delivering everything ({n})");
+    assert!(
+        n < 2000,
+        "the watch ended before delivering everything ({n})"
+    );
 }

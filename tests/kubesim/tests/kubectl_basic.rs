@@ -292,11 +292,20 @@ async fn create_generators_for_simple_kinds() {
     let c = cluster().await;
     c.kubectl_ok(&["create", "configmap", "gen-cm", "--from-literal=a=b"]);
     assert_eq!(jsonpath(&c, "configmap/gen-cm", "{.data.a}"), "b");
-    c.kubectl_ok(&["create", "secret", "generic", "gen-s", "--from-literal=pw=x"]);
+    c.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "gen-s",
+        "--from-literal=pw=x",
+    ]);
     assert_eq!(jsonpath(&c, "secret/gen-s", "{.data.pw}"), "eA==");
     assert_eq!(jsonpath(&c, "secret/gen-s", "{.type}"), "Opaque");
     c.kubectl_ok(&["create", "serviceaccount", "gen-sa"]);
-    assert_eq!(jsonpath(&c, "serviceaccount/gen-sa", "{.metadata.name}"), "gen-sa");
+    assert_eq!(
+        jsonpath(&c, "serviceaccount/gen-sa", "{.metadata.name}"),
+        "gen-sa"
+    );
     let ns = common::random_ns();
     c.kubectl_ok(&["create", "namespace", &ns]);
     let phase = c.kubectl_ok(&["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"]);

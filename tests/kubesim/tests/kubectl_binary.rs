@@ -22,7 +22,14 @@ fn binary_serves_kubectl_and_stops_on_sigterm() {
     };
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubesim"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--nodes", "2", "--history", "100"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--nodes",
+            "2",
+            "--history",
+            "100",
+        ])
         .arg("--crds")
         .arg(&crds)
         .arg("--kubeconfig")
@@ -42,16 +49,30 @@ fn binary_serves_kubectl_and_stops_on_sigterm() {
         .args(["get", "nodes", "-o", "name"])
         .output()
         .expect("kubectl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let nodes = String::from_utf8_lossy(&out.stdout);
     assert_eq!(nodes.lines().count(), 2, "{nodes}");
     let out = Command::new(common::kubectl_bin())
         .arg("--kubeconfig")
         .arg(&kc)
-        .args(["get", "crd", "cryptojackpolicies.cryptojack.dev", "-o", "name"])
+        .args([
+            "get",
+            "crd",
+            "cryptojackpolicies.cryptojack.dev",
+            "-o",
+            "name",
+        ])
         .output()
         .expect("kubectl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

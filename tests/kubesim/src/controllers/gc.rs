@@ -61,7 +61,11 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
     let mut kinds: HashSet<&str> = BUILTIN_KINDS.iter().copied().collect();
     for objs in snap.objects.values() {
         // All objects of a resource share its kind.
-        if let Some(k) = objs.first().and_then(|o| o.get("kind")).and_then(Value::as_str) {
+        if let Some(k) = objs
+            .first()
+            .and_then(|o| o.get("kind"))
+            .and_then(Value::as_str)
+        {
             kinds.insert(k);
         }
         uids.extend(objs.iter().filter_map(|o| obj_uid(o)));
