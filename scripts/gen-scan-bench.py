@@ -103,6 +103,7 @@ def pod(i, rng):
 
 def main():
     out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
     rng = random.Random(42)
     files = os.path.join(out, "files")
