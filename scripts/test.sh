@@ -13,7 +13,8 @@ echo "== rustfmt" >&2
 cargo fmt --all -- --check
 echo "== clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== generated CRDs validate against the Kubernetes schemas" >&2
-kubernetes-validate --strict --kubernetes-version 1.33.0 crds/*.yaml charts/cryptojack/crds/*.yaml
+echo "== generated CRDs and example workloads validate against the Kubernetes 1.33 schemas" >&2
+kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 \
+  crds/*.yaml charts/cryptojack/crds/*.yaml examples/workloads/*.yaml examples/workloads/*.json
 echo "== tests" >&2
 cargo test --workspace
