@@ -171,18 +171,12 @@ impl ApiError {
         if let Some(b) = &self.body {
             return (**b).clone();
         }
-        let mut s = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        });
-        if let Some(d) = &self.details {
-            s["details"] = (**d).clone();
-        }
+        let mut s = crate::status::failure(
+            self.code,
+            &self.reason,
+            &self.message,
+            self.details.as_deref().cloned(),
+        );
         if let Some(r) = self.retry_after {
             let d = s
                 .as_object_mut()

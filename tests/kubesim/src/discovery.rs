@@ -118,8 +118,12 @@ fn sub_entry(
     r
 }
 
-/// GET /api/v1 or /apis/GROUP/VERSION
-pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+/// The resources served in GROUP/VERSION, by plural; `None` when the group-version is not served.
+fn served_defs(
+    reg: &Registry,
+    group: &str,
+    version: &str,
+) -> Option<Vec<std::sync::Arc<ResourceDef>>> {
     let mut defs: Vec<_> = reg
         .all()
         .into_iter()
@@ -129,6 +133,12 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
         return None;
     }
     defs.sort_by(|a, b| a.plural.cmp(&b.plural));
+    Some(defs)
+}
+
+/// GET /api/v1 or /apis/GROUP/VERSION
+pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+    let defs = served_defs(reg, group, version)?;
     let mut resources = Vec::new();
     for d in &defs {
         resources.push(resource_entry(d));
@@ -228,15 +238,7 @@ pub fn openapi_v3_index(reg: &Registry) -> Value {
 /// parameters (kubectl checks these to decide on server-side field validation); schemas are the
 /// CRDs' own, and free-form objects for built-ins.
 pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let mut defs: Vec<_> = reg
-        .all()
-        .into_iter()
-        .filter(|d| d.group == group && d.serves_version(version))
-        .collect();
-    if defs.is_empty() {
-        return None;
-    }
-    defs.sort_by(|a, b| a.plural.cmp(&b.plural));
+    let defs = served_defs(reg, group, version)?;
     let prefix = if group.is_empty() {
         format!("/api/{version}")
     } else {

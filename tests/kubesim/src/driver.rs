@@ -41,8 +41,12 @@ const MAX_ROUNDS: usize = 64;
 
 /// An idle tick (nothing written since the last quiet pass) still runs a pass this often, for
 /// the controllers' time-driven transitions (minReadySeconds, progress deadlines, CronJob
-/// schedules: object timestamps have a one-second resolution anyway).
+/// schedules: object timestamps have a one-second resolution anyway) — or, when passes are
+/// expensive (large stores), every [`IDLE_COST_FACTOR`] times the last pass's duration (at most
+/// [`MAX_IDLE_EVERY`]), so that an idle simulation costs at most about a tenth of a core.
 const IDLE_PASS_EVERY: Duration = Duration::from_secs(1);
+const IDLE_COST_FACTOR: u32 = 10;
+const MAX_IDLE_EVERY: Duration = Duration::from_secs(10);
 
 /// A pass that took longer than this is followed by a pause as long as the pass (at most
 /// [`MAX_BACKOFF`]) before the next change-driven pass, so that under a sustained write load the
@@ -98,6 +102,7 @@ impl Driver {
         // The store's resourceVersion after the last pass that changed nothing.
         let mut quiet_at: Option<u64> = None;
         let mut last_pass = tokio::time::Instant::now();
+        let mut idle_every = IDLE_PASS_EVERY;
         loop {
             let forced = tokio::select! {
                 _ = self.api.store.changed() => {
@@ -110,7 +115,7 @@ impl Driver {
             };
             if !forced
                 && quiet_at == Some(self.api.store.current_rv())
-                && last_pass.elapsed() < IDLE_PASS_EVERY
+                && last_pass.elapsed() < idle_every
             {
                 continue;
             }
@@ -119,6 +124,7 @@ impl Driver {
             last_pass = tokio::time::Instant::now();
             quiet_at = (applied == 0).then(|| self.api.store.current_rv());
             let cost = last_pass - started;
+            idle_every = (cost * IDLE_COST_FACTOR).clamp(IDLE_PASS_EVERY, MAX_IDLE_EVERY);
             if cost > BACKOFF_ABOVE {
                 tokio::time::sleep(cost.min(MAX_BACKOFF)).await;
             }

@@ -30,6 +30,7 @@ pub mod resources;
 pub mod schema;
 pub mod selector;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod subresources;
 pub mod table;

@@ -744,16 +744,12 @@ impl ApplyConflict {
                 json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": p})
             })
             .collect();
-        json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message(),
-            "reason": "Conflict",
-            "details": {"causes": causes},
-            "code": 409
-        })
+        crate::status::failure(
+            409,
+            "Conflict",
+            &self.message(),
+            Some(json!({"causes": causes})),
+        )
     }
 }
 

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use crate::controllers::{
     Snapshot, add_seconds, controller_ref, existing_conditions, fmt_time, generation, i64_at,
-    is_terminating, keys, obj_labels, obj_name, obj_namespace, parse_time, pod_phase, pod_ready,
-    ptr, scaled_int_or_percent, selector_matches, set_condition, str_at,
+    is_terminating, keys, obj_labels, obj_name, obj_namespace, parse_selector, parse_time,
+    pod_phase, pod_ready, ptr, scaled_int_or_percent, selector_matches, set_condition, str_at,
 };
 
 /// Entries of `status.disruptedPods` older than this are dropped (`DeletionTimeout`).
@@ -39,8 +39,7 @@ fn too_many_requests(retry_after: i64, cause: String) -> EvictionBlocked {
     EvictionBlocked {
         code: 429,
         detail: cause.clone(),
-        status: json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":message,
-                       "reason":"TooManyRequests","details":details,"code":429}),
+        status: crate::status::failure(429, "TooManyRequests", &message, Some(details)),
         message,
     }
 }
@@ -50,8 +49,12 @@ fn forbidden(pdb_name: &str, why: &str) -> EvictionBlocked {
     EvictionBlocked {
         code: 403,
         detail: message.clone(),
-        status: json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":message,"reason":"Forbidden",
-                       "details":{"name":pdb_name,"group":"policy","kind":"poddisruptionbudgets"},"code":403}),
+        status: crate::status::failure(
+            403,
+            "Forbidden",
+            &message,
+            Some(json!({"name": pdb_name, "group": "policy", "kind": "poddisruptionbudgets"})),
+        ),
         message,
     }
 }
@@ -103,7 +106,7 @@ pub fn check_eviction(
         return Err(EvictionBlocked {
             code: 500,
             detail: message.clone(),
-            status: json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":message,"code":500}),
+            status: crate::status::failure(500, "", &message, None),
             message,
         });
     }
@@ -243,11 +246,11 @@ fn expected_scale(pods: &[&Value], snap: &Snapshot) -> Result<i64, String> {
 /// Errors (e.g. unmanaged pods with maxUnavailable) give the controller's fail-safe status:
 /// disruptionsAllowed 0 and condition DisruptionAllowed=False reason SyncFailed.
 pub fn compute_status(pdb: &Value, ns_pods: &[&Value], snap: &Snapshot, now: Timestamp) -> Value {
-    let sel = ptr(pdb, "/spec/selector");
+    let sel = parse_selector(ptr(pdb, "/spec/selector"));
     let pods: Vec<&Value> = ns_pods
         .iter()
         .copied()
-        .filter(|p| selector_matches(sel, obj_labels(p)))
+        .filter(|p| sel.matches(obj_labels(p)))
         .collect();
     let mut status = pdb
         .get("status")

@@ -157,8 +157,7 @@ pub fn forbidden_status(attrs: &Attributes, message: &str) -> Value {
             details["name"] = json!(n);
         }
     }
-    json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":message,
-           "reason":"Forbidden","details":details,"code":403})
+    crate::status::failure(403, "Forbidden", message, Some(details))
 }
 
 fn applies(binding: &Value, user: &UserInfo, binding_ns: &str) -> bool {

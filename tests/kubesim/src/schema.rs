@@ -836,16 +836,12 @@ pub fn invalid_status(kind: &str, group: &str, name: &str, errors: &[FieldError]
         .iter()
         .map(|e| json!({"reason": e.kind.reason(), "message": e.body(), "field": e.field}))
         .collect();
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": "Invalid",
-        "details": {"name": name, "group": group, "kind": kind, "causes": causes},
-        "code": 422
-    })
+    crate::status::failure(
+        422,
+        "Invalid",
+        &message,
+        Some(json!({"name": name, "group": group, "kind": kind, "causes": causes})),
+    )
 }
 
 #[cfg(test)]

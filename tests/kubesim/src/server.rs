@@ -340,7 +340,7 @@ fn parse_bool(q: &HashMap<String, String>, k: &str) -> bool {
     q.get(k).is_some_and(|v| v == "1" || v == "true")
 }
 
-fn write_opts(q: &HashMap<String, String>, headers: &HeaderMap) -> WriteOpts {
+pub(crate) fn write_opts(q: &HashMap<String, String>, headers: &HeaderMap) -> WriteOpts {
     // Without fieldManager the apiserver uses the User-Agent up to its first '/'.
     let ua_manager = || {
         headers
@@ -573,7 +573,7 @@ async fn dispatch(
                         }
                         Ok(json_response(
                             200,
-                            &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":details}),
+                            &crate::status::success(None, Some(details)),
                         ))
                     }
                 }

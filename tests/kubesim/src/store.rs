@@ -273,8 +273,45 @@ impl Store {
         let _ = tx.send(Arc::new(Broadcast::Event(ev)));
     }
 
+    /// Stores `obj` under the next resourceVersion and records the event: ADDED without `prev`,
+    /// MODIFIED with it.
+    fn commit(
+        g: &mut Inner,
+        tx: &broadcast::Sender<Arc<Broadcast>>,
+        key: &str,
+        k: ObjKey,
+        mut obj: Value,
+        prev: Option<Arc<Value>>,
+    ) -> Arc<Value> {
+        g.rv += 1;
+        let rv = g.rv;
+        stamp(&mut obj, rv);
+        let obj = Arc::new(obj);
+        g.objects
+            .entry(key.to_string())
+            .or_default()
+            .insert(k, obj.clone());
+        let etype = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        Self::push_event(
+            g,
+            tx,
+            Event {
+                rv,
+                key: key.into(),
+                etype,
+                object: obj.clone(),
+                prev,
+            },
+        );
+        obj
+    }
+
     /// Inserts a new object (stamping its resourceVersion).
-    pub fn create(&self, key: &str, mut obj: Value) -> Result<Arc<Value>, StoreError> {
+    pub fn create(&self, key: &str, obj: Value) -> Result<Arc<Value>, StoreError> {
         let k = obj_key(&obj).ok_or_else(|| StoreError::NoName { key: key.into() })?;
         let out = {
             let mut g = self.write();
@@ -286,26 +323,7 @@ impl Store {
                     name: k.1,
                 });
             }
-            g.rv += 1;
-            let rv = g.rv;
-            stamp(&mut obj, rv);
-            let obj = Arc::new(obj);
-            g.objects
-                .entry(key.to_string())
-                .or_default()
-                .insert(k, obj.clone());
-            Self::push_event(
-                &mut g,
-                &self.tx,
-                Event {
-                    rv,
-                    key: key.into(),
-                    etype: EventType::Added,
-                    object: obj.clone(),
-                    prev: None,
-                },
-            );
-            obj
+            Self::commit(&mut g, &self.tx, key, k, obj, None)
         };
         self.changed.notify_one();
         Ok(out)
@@ -346,26 +364,7 @@ impl Store {
             if obj == *prev {
                 return Ok(prev);
             }
-            g.rv += 1;
-            let rv = g.rv;
-            stamp(&mut obj, rv);
-            let obj = Arc::new(obj);
-            g.objects
-                .entry(key.to_string())
-                .or_default()
-                .insert(k, obj.clone());
-            Self::push_event(
-                &mut g,
-                &self.tx,
-                Event {
-                    rv,
-                    key: key.into(),
-                    etype: EventType::Modified,
-                    object: obj.clone(),
-                    prev: Some(prev),
-                },
-            );
-            obj
+            Self::commit(&mut g, &self.tx, key, k, obj, Some(prev))
         };
         self.changed.notify_one();
         Ok(out)

@@ -155,9 +155,12 @@ pub fn scale(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(String::from);
+    // The parent's managedFields record the scaling manager (fieldManager, else the User-Agent),
+    // as for any other write.
     let opts = WriteOpts {
-        field_manager: q.get("fieldManager").cloned(),
-        ..WriteOpts::default()
+        apply: false,
+        force: false,
+        ..crate::server::write_opts(q, headers)
     };
     let f = |existing: Option<&Value>| -> Result<Value, ApiError> {
         let Some(e) = existing else {
@@ -246,10 +249,9 @@ pub fn eviction(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Respo
         }
     }
     match st.api.delete(def, Some(&ns), &name, &opts)? {
-        Deleted::Gone(_) | Deleted::Pending(_) => Ok(respond(
-            201,
-            &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201}),
-        )),
+        Deleted::Gone(_) | Deleted::Pending(_) => {
+            Ok(respond(201, &crate::status::success(Some(201), None)))
+        }
     }
 }
 

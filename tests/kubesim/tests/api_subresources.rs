@@ -38,12 +38,28 @@ async fn deployment_scale_subresource() {
     let s = api
         .patch_scale(
             "sc",
-            &PatchParams::default(),
+            &PatchParams {
+                field_manager: Some("scaler".into()),
+                ..PatchParams::default()
+            },
             &Patch::Merge(json!({"spec": {"replicas": 3}})),
         )
         .await
         .expect("patch scale");
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    // The scaling manager owns spec.replicas in the parent's managedFields.
+    let d = api.get("sc").await.expect("get");
+    let owned = d
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .any(|m| {
+            m.manager.as_deref() == Some("scaler")
+                && m.fields_v1
+                    .is_some_and(|f| f.0.pointer("/f:spec/f:replicas").is_some())
+        });
+    assert!(owned, "the scale manager owns spec.replicas");
     // Controllers write the status concurrently: retry on conflicts, as clients do.
     let mut s = api.get_scale("sc").await.expect("get scale");
     for _ in 0..20 {

@@ -109,3 +109,80 @@ async fn pdb_blocks_eviction_with_429_then_allows_it() {
     .await
     .expect("the evicted pod is deleted");
 }
+
+#[tokio::test]
+async fn max_unavailable_with_match_expressions() {
+    let c = cluster().await;
+    let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), &c.ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "mu"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "mu"}},
+                 "template": {"metadata": {"labels": {"app": "mu"}},
+                              "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}
+    }))
+    .expect("deployment");
+    deps.create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "mu"},
+        "spec": {"maxUnavailable": 0, "selector": {"matchExpressions": [
+            {"key": "app", "operator": "In", "values": ["mu", "other"]}]}}
+    }))
+    .expect("pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("create pdb");
+    // maxUnavailable counts against the controller's scale: 3 expected, 3 desired healthy.
+    let st = eventually(120, || async {
+        let st = pdbs.get("mu").await.ok()?.status?;
+        (st.observed_generation == Some(1) && st.current_healthy == 3).then_some(st)
+    })
+    .await
+    .expect("PDB status with three healthy pods");
+    assert_eq!(
+        (st.expected_pods, st.desired_healthy, st.disruptions_allowed),
+        (3, 3, 0)
+    );
+    let victim = pods
+        .list(&ListParams::default().labels("app=mu"))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .next()
+        .and_then(|p| p.metadata.name)
+        .expect("a pod");
+    let err = status_of(
+        pods.evict(&victim, &EvictParams::default())
+            .await
+            .expect_err("eviction must be refused"),
+    );
+    assert_eq!(err.code, 429);
+    assert_eq!(
+        err.details.expect("details").causes[0].message,
+        "The disruption budget mu needs 3 healthy pods and has 3 currently"
+    );
+
+    pdbs.patch(
+        "mu",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxUnavailable": 1}})),
+    )
+    .await
+    .expect("relax pdb");
+    let st = eventually(60, || async {
+        let p = pdbs.get("mu").await.ok()?;
+        let st = p.status?;
+        (st.observed_generation == p.metadata.generation && st.disruptions_allowed == 1)
+            .then_some(st)
+    })
+    .await
+    .expect("one disruption allowed");
+    assert_eq!(st.desired_healthy, 2);
+    pods.evict(&victim, &EvictParams::default())
+        .await
+        .expect("eviction allowed");
+}

@@ -173,6 +173,13 @@ async fn patch_label_annotate_scale_delete() {
     );
     c.kubectl_ok(&["scale", "deployment", "web", "--replicas=1"]);
     assert_eq!(jsonpath(&c, "deployment/web", "{.spec.replicas}"), "1");
+    // `kubectl scale` sends no fieldManager: the manager is the User-Agent's product, "kubectl".
+    let managers = jsonpath(
+        &c,
+        "deployment/web",
+        "{range .metadata.managedFields[*]}{.manager}{\"\\n\"}{end}",
+    );
+    assert!(managers.lines().any(|m| m == "kubectl"), "{managers}");
     let out = c.kubectl_ok(&[
         "delete",
         "deployment",

@@ -33,6 +33,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use crate::selector::{LabelSelector, label_selector_from_object};
+
 /// Resource keys ("GROUP/PLURAL") used by the controllers.
 pub mod keys {
     pub const PODS: &str = "/pods";
@@ -460,41 +462,16 @@ pub(crate) fn add_seconds(t: Timestamp, secs: i64) -> Timestamp {
 
 /// metav1.LabelSelector (matchLabels + matchExpressions) against labels, as
 /// `metav1.LabelSelectorAsSelector`: a null/absent selector matches nothing, an empty one
-/// everything; an invalid operator matches nothing.
+/// everything; an invalid one (bad operator, key or value) matches nothing. For a selector used
+/// against many objects, parse it once with [`parse_selector`].
 pub(crate) fn selector_matches(sel: Option<&Value>, labels: Option<&Map<String, Value>>) -> bool {
-    let Some(sel) = sel.filter(|s| !s.is_null()) else {
-        return false;
-    };
-    let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
-    if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
-        for (k, v) in ml {
-            if get(k) != v.as_str() {
-                return false;
-            }
-        }
-    }
-    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
-        for e in exprs {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let values: Vec<&str> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let have = get(key);
-            let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => have.is_some_and(|h| values.contains(&h)),
-                "NotIn" => have.is_none_or(|h| !values.contains(&h)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
-        }
-    }
-    true
+    parse_selector(sel).matches(labels)
+}
+
+/// [`selector_matches`]'s selector, parsed once (`crate::selector` is the one implementation).
+pub(crate) fn parse_selector(sel: Option<&Value>) -> LabelSelector {
+    sel.and_then(|s| label_selector_from_object(s).ok())
+        .unwrap_or_else(LabelSelector::nothing)
 }
 
 // ---------------------------------------------------------------- pods

@@ -410,7 +410,7 @@ fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timest
         "hostIPs": [{"ip": host_ip}],
         "startTime": now_s,
         "containerStatuses": statuses("/spec/containers", false),
-        "qosClass": qos_class(p),
+        "qosClass": p.get("spec").map(crate::defaults::qos_class).unwrap_or("BestEffort"),
     });
     let ip_s = if bool_at(p, "/spec/hostNetwork") {
         Some(host_ip.clone())
@@ -427,39 +427,6 @@ fn start_pod(p: &Value, node: Option<&Value>, ip: Option<u32>, now: jiff::Timest
     }
     pod["status"] = status;
     pod
-}
-
-/// `qos.GetPodQOS`, simplified: Guaranteed when every container has equal cpu and memory requests
-/// and limits, BestEffort when none has any, Burstable otherwise.
-fn qos_class(p: &Value) -> &'static str {
-    let cs = p
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let mut any = false;
-    let mut guaranteed = !cs.is_empty();
-    for c in cs {
-        let req = ptr(c, "/resources/requests").and_then(Value::as_object);
-        let lim = ptr(c, "/resources/limits").and_then(Value::as_object);
-        if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
-            any = true;
-        }
-        for r in ["cpu", "memory"] {
-            let l = lim.and_then(|l| l.get(r));
-            let q = req.and_then(|q| q.get(r)).or(l);
-            if l.is_none() || q != l {
-                guaranteed = false;
-            }
-        }
-    }
-    if !any {
-        "BestEffort"
-    } else if guaranteed {
-        "Guaranteed"
-    } else {
-        "Burstable"
-    }
 }
 
 #[cfg(test)]

@@ -146,13 +146,14 @@ pub(crate) fn adopt_and_release<'a>(
     let Some(uid) = obj_uid(owner) else { return };
     // A null or empty selector is rejected by validation for workloads; never adopt with it.
     let selector_usable = selector.is_some_and(|s| s.as_object().is_some_and(|o| !o.is_empty()));
+    let parsed = parse_selector(selector);
     let candidates = ctx
         .owned_pods(owner)
         .iter()
         .chain(ctx.orphan_pods_in(ns).iter());
     for p in candidates {
         let mine = controller_uid(p) == Some(uid);
-        let matches = selector_usable && selector_matches(selector, obj_labels(p));
+        let matches = selector_usable && parsed.matches(obj_labels(p));
         if mine {
             if matches || is_terminating(p) {
                 claimed.push(p);
