@@ -258,7 +258,7 @@ impl Driver {
         if kubelet {
             for p in api
                 .store
-                .page("/pods", None, None, usize::MAX, deleting)
+                .page("/pods", None, None, usize::MAX, Some(&deleting))
                 .items
             {
                 let has_fin = p
@@ -278,7 +278,11 @@ impl Driver {
         // 2. Foreground deletion and 3. namespace termination need every object being deleted.
         let mut pending = Vec::new();
         for key in api.store.keys() {
-            for o in api.store.page(&key, None, None, usize::MAX, deleting).items {
+            for o in api
+                .store
+                .page(&key, None, None, usize::MAX, Some(&deleting))
+                .items
+            {
                 pending.push((key.clone(), o));
             }
         }

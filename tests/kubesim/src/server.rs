@@ -459,6 +459,12 @@ impl Selectors {
         Ok(Selectors { label, field })
     }
 
+    /// No selector at all (an empty selector string selects everything too).
+    fn is_empty(&self) -> bool {
+        self.label.as_ref().is_none_or(LabelSelector::is_empty)
+            && self.field.as_ref().is_none_or(|f| f.terms().is_empty())
+    }
+
     fn matches(&self, obj: &Value) -> bool {
         if let Some(l) = &self.label {
             let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
@@ -811,12 +817,15 @@ fn list(
             )));
         }
     }
+    let matches = |o: &Value| sel.matches(o);
+    let filter: Option<&dyn Fn(&Value) -> bool> =
+        if sel.is_empty() { None } else { Some(&matches) };
     let page = store.page(
         &rr.def.key(),
         rr.ns.as_deref(),
         after.as_ref(),
         limit,
-        |o| sel.matches(o),
+        filter,
     );
     let rv = list_rv.unwrap_or(page.rv);
     let mut meta = json!({"resourceVersion": rv.to_string()});
@@ -826,7 +835,9 @@ fn list(
             ns: ns.clone(),
             name: name.clone()
         }));
-        meta["remainingItemCount"] = json!(page.remaining);
+        if let Some(remaining) = page.remaining {
+            meta["remainingItemCount"] = json!(remaining);
+        }
     }
     match render {
         Render::Table => {
@@ -884,9 +895,13 @@ fn delete_collection(
     let objs = st
         .api
         .store
-        .page(&rr.def.key(), rr.ns.as_deref(), None, usize::MAX, |o| {
-            sel.matches(o)
-        })
+        .page(
+            &rr.def.key(),
+            rr.ns.as_deref(),
+            None,
+            usize::MAX,
+            Some(&|o| sel.matches(o)),
+        )
         .items;
     let mut items = Vec::new();
     for o in objs {

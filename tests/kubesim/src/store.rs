@@ -101,7 +101,9 @@ pub struct Page {
     pub items: Vec<Arc<Value>>,
     /// The last key of this page when more items follow.
     pub next: Option<ObjKey>,
-    pub remaining: usize,
+    /// How many items follow this page: known only for an unfiltered list (as in Kubernetes,
+    /// where `remainingItemCount` is omitted when the list has a label or field selector).
+    pub remaining: Option<usize>,
     pub rv: u64,
 }
 
@@ -193,7 +195,7 @@ impl Store {
 
     /// All objects of `key` (in `ns` when given).
     pub fn list(&self, key: &str, ns: Option<&str>) -> Vec<Arc<Value>> {
-        self.page(key, ns, None, usize::MAX, |_| true).items
+        self.page(key, ns, None, usize::MAX, None).items
     }
 
     /// Number of objects of `key`.
@@ -211,14 +213,16 @@ impl Store {
             .collect()
     }
 
-    /// A page of objects of `key` matching `filter`, after `after`, at most `limit`.
+    /// A page of objects of `key` matching `filter` (all of them when `None`), after `after`,
+    /// at most `limit`. A filtered page stops at the first match past the page instead of counting
+    /// the rest, so paging through a large filtered list stays linear overall.
     pub fn page(
         &self,
         key: &str,
         ns: Option<&str>,
         after: Option<&ObjKey>,
         limit: usize,
-        filter: impl Fn(&Value) -> bool,
+        filter: Option<&dyn Fn(&Value) -> bool>,
     ) -> Page {
         let g = self.read();
         let mut items = Vec::new();
@@ -237,7 +241,7 @@ impl Store {
                 {
                     break;
                 }
-                if !filter(v) {
+                if filter.is_some_and(|f| !f(v)) {
                     continue;
                 }
                 if items.len() < limit {
@@ -247,6 +251,9 @@ impl Store {
                     }
                 } else {
                     remaining += 1;
+                    if filter.is_some() {
+                        break;
+                    }
                 }
             }
         }
@@ -256,7 +263,7 @@ impl Store {
         Page {
             items,
             next,
-            remaining,
+            remaining: filter.is_none().then_some(remaining),
             rv: g.rv,
         }
     }
@@ -598,10 +605,17 @@ mod tests {
         }
         assert_eq!(s.list("/pods", Some("a")).len(), 3);
         assert_eq!(s.list("/pods", None).len(), 6);
-        let p = s.page("/pods", None, None, 4, |_| true);
-        assert_eq!((p.items.len(), p.remaining), (4, 2));
-        let p2 = s.page("/pods", None, p.next.as_ref(), 4, |_| true);
-        assert_eq!((p2.items.len(), p2.remaining, p2.next), (2, 0, None));
+        let p = s.page("/pods", None, None, 4, None);
+        assert_eq!((p.items.len(), p.remaining), (4, Some(2)));
+        let p2 = s.page("/pods", None, p.next.as_ref(), 4, None);
+        assert_eq!((p2.items.len(), p2.remaining, p2.next), (2, Some(0), None));
+        let all: &dyn Fn(&Value) -> bool = &|_| true;
+        let f = s.page("/pods", None, None, 4, Some(all));
+        assert_eq!((f.items.len(), f.remaining), (4, None));
+        assert!(
+            f.next.is_some(),
+            "a filtered page still knows that more items follow"
+        );
     }
 
     #[test]
