@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cluster, eventually, status_of};
+use common::{cluster, create_pause_deployment, eventually, status_of};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -16,16 +16,7 @@ async fn pdb_blocks_eviction_with_429_then_allows_it() {
     let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), &c.ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "guarded"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "guarded"}},
-                 "template": {"metadata": {"labels": {"app": "guarded"}},
-                              "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}
-    }))
-    .expect("deployment");
-    deps.create(&PostParams::default(), &d)
-        .await
-        .expect("create deployment");
+    create_pause_deployment(&deps, "guarded", 2).await;
     let pdb: PodDisruptionBudget = serde_json::from_value(json!({
         "metadata": {"name": "guarded"},
         "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}}
@@ -116,16 +107,7 @@ async fn max_unavailable_with_match_expressions() {
     let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), &c.ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "mu"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "mu"}},
-                 "template": {"metadata": {"labels": {"app": "mu"}},
-                              "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}
-    }))
-    .expect("deployment");
-    deps.create(&PostParams::default(), &d)
-        .await
-        .expect("create deployment");
+    create_pause_deployment(&deps, "mu", 3).await;
     let pdb: PodDisruptionBudget = serde_json::from_value(json!({
         "metadata": {"name": "mu"},
         "spec": {"maxUnavailable": 0, "selector": {"matchExpressions": [

@@ -3,14 +3,12 @@
 
 mod common;
 
-use common::{cluster, eventually};
+use common::{PAUSE, cluster, create_pause_deployment, eventually};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-
-const PAUSE: &str = "registry.k8s.io/pause:3.10";
 
 async fn live_pods(pods: &Api<Pod>, selector: &str) -> Vec<Pod> {
     pods.list(&ListParams::default().labels(selector))
@@ -39,16 +37,7 @@ async fn deployment_creates_pods_and_a_deleted_pod_comes_back() {
     let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
     let rss: Api<ReplicaSet> = Api::namespaced(c.client.clone(), &c.ns);
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
-    }))
-    .expect("deployment");
-    deps.create(&PostParams::default(), &d)
-        .await
-        .expect("create deployment");
+    create_pause_deployment(&deps, "web", 2).await;
 
     let first = eventually(120, || async {
         let p = live_pods(&pods, "app=web").await;
@@ -337,16 +326,7 @@ async fn deployment_rolls_out_a_new_template_unless_paused() {
     let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
     let rss: Api<ReplicaSet> = Api::namespaced(c.client.clone(), &c.ns);
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "roll"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "roll"}},
-                 "template": {"metadata": {"labels": {"app": "roll"}},
-                              "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
-    }))
-    .expect("deployment");
-    deps.create(&PostParams::default(), &d)
-        .await
-        .expect("create");
+    create_pause_deployment(&deps, "roll", 2).await;
     eventually(120, || async {
         (live_pods(&pods, "app=roll")
             .await
@@ -451,16 +431,7 @@ async fn garbage_collection_follows_owner_references() {
     let rss: Api<ReplicaSet> = Api::namespaced(c.client.clone(), &c.ns);
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
     for name in ["gone", "kept"] {
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": name},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
-        }))
-        .expect("deployment");
-        deps.create(&PostParams::default(), &d)
-            .await
-            .expect("create");
+        create_pause_deployment(&deps, name, 1).await;
     }
     eventually(120, || async {
         let a = live_pods(&pods, "app=gone").await.len();

@@ -234,3 +234,24 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The image of every simulated workload in the tests (it is never pulled: nothing runs).
+pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
+
+/// Creates a Deployment `name` of `replicas` pause pods labelled `app=name` and returns it.
+pub async fn create_pause_deployment(
+    api: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    name: &str,
+    replicas: i32,
+) -> k8s_openapi::api::apps::v1::Deployment {
+    let d = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "c", "image": PAUSE}]}}}
+    }))
+    .expect("deployment");
+    api.create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment")
+}
