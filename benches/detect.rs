@@ -460,7 +460,7 @@ fn bench(c: &mut Criterion) {
         .iter()
         .filter(|p| {
             default
-                .evaluate(p)
+                .evaluate_offline(p)
                 .iter()
                 .any(|f| f.severity >= Severity::High)
         })
@@ -479,14 +479,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("evaluate_builtin_default", |b| {
         b.iter(|| {
             pods.iter()
-                .map(|p| default.evaluate(black_box(p)).len())
+                .map(|p| default.evaluate_offline(black_box(p)).len())
                 .sum::<usize>()
         })
     });
     g.bench_function("evaluate_with_user_patterns_and_sigma", |b| {
         b.iter(|| {
             pods.iter()
-                .map(|p| custom.evaluate(black_box(p)).len())
+                .map(|p| custom.evaluate_offline(black_box(p)).len())
                 .sum::<usize>()
         })
     });

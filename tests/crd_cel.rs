@@ -61,13 +61,32 @@ fn every_rule_compiles_is_in_scope_and_within_budget() {
                 .flatten()
             {
                 let text = rule["rule"].as_str().expect("rule text");
-                let warnings = analyze_rule(text, &compiled_node, ScopeContext::CrdValidation);
+                let warnings: Vec<_> =
+                    analyze_rule(text, &compiled_node, ScopeContext::CrdValidation)
+                        .into_iter()
+                        .filter(|w| !is_macro_binder_warning(text, &w.message))
+                        .collect();
                 assert!(warnings.is_empty(), "{path}: {text}: {warnings:?}");
                 total += 1;
             }
         }
     }
     assert!(total >= 10, "expected at least 10 CEL rules, found {total}");
+}
+
+/// kube-cel's analyzer reports the variables bound by CEL's comprehension macros
+/// (`oldSelf.all(f, ...)`) as out of scope; the API server accepts them. Only those
+/// warnings are ignored: the variable must be bound by a macro in the rule itself.
+fn is_macro_binder_warning(rule: &str, message: &str) -> bool {
+    let Some(var) = message
+        .strip_prefix("variable '")
+        .and_then(|m| m.split('\'').next())
+    else {
+        return false;
+    };
+    ["all", "exists", "exists_one", "map", "filter"]
+        .iter()
+        .any(|m| rule.contains(&format!(".{m}({var},")))
 }
 
 fn policy(spec: Value) -> Value {
@@ -97,12 +116,8 @@ fn policy_rules_reject_contradictions() {
             "resources must name at least one GPU resource",
         ),
         (
-            json!({"response": {"networkIsolation": {"denyAllEgress": false, "blockPorts": []}}}),
-            "blockPorts must list at least one port",
-        ),
-        (
-            json!({"response": {"revokeServiceAccount": {"enabled": false, "quarantineBindings": true}}}),
-            "quarantineBindings requires enabled",
+            json!({"response": {"stratumPortBlock": {"scope": "Cluster"}, "networkIsolation": {"flavor": "NetworkPolicy"}}}),
+            "stratumPortBlock.scope Cluster needs a cluster-scoped deny flavour",
         ),
         (
             json!({"detect": {"commands": [{"pattern": "   "}]}}),
@@ -111,7 +126,8 @@ fn policy_rules_reject_contradictions() {
         (
             json!({"mode": "Contain", "response": {
                 "evict": {"enabled": false}, "suspendOwner": {"enabled": false},
-                "networkIsolation": {"enabled": false}, "revokeServiceAccount": {"enabled": false},
+                "networkIsolation": {"enabled": false}, "stratumPortBlock": {"enabled": false},
+                "revokeCredentials": {"serviceAccount": "Never"},
                 "gpuQuota": {"enabled": false}}}),
             "mode Contain needs at least one response action enabled",
         ),
@@ -128,17 +144,19 @@ fn policy_rules_reject_contradictions() {
 #[test]
 fn policy_rules_accept_what_is_consistent() {
     let schema = schema_of(&CryptojackPolicy::crd());
+    let all_off = json!({"evict": {"enabled": false}, "suspendOwner": {"enabled": false},
+        "networkIsolation": {"enabled": false}, "stratumPortBlock": {"enabled": false},
+        "revokeCredentials": {"serviceAccount": "Never"}, "gpuQuota": {"enabled": false}});
+    let mut only_bindings = all_off.clone();
+    only_bindings["revokeCredentials"]["quarantineBindings"] = json!(true);
     for spec in [
         json!({}),
         json!({"detect": {"gpu": {"enabled": false, "approvalLabel": "", "resources": []}}}),
-        json!({"response": {"networkIsolation": {"denyAllEgress": false, "blockPorts": [3333]}}}),
-        json!({"response": {"networkIsolation": {"enabled": false, "denyAllEgress": false, "blockPorts": []}}}),
-        json!({"response": {"revokeServiceAccount": {"enabled": true, "quarantineBindings": true}}}),
-        json!({"mode": "Audit", "response": {"evict": {"enabled": false}, "suspendOwner": {"enabled": false},
-            "networkIsolation": {"enabled": false}, "revokeServiceAccount": {"enabled": false}, "gpuQuota": {"enabled": false}}}),
-        json!({"mode": "Contain", "response": {"evict": {"enabled": false}, "suspendOwner": {"enabled": false},
-            "networkIsolation": {"enabled": false}, "revokeServiceAccount": {"enabled": false}, "gpuQuota": {"enabled": true}}}),
-        json!({"detect": {"images": [{"pattern": "xmrig"}], "commands": [{"pattern": " --donate-level ", "syntax": "substring"}]}}),
+        json!({"response": {"stratumPortBlock": {"scope": "Cluster"}, "networkIsolation": {"flavor": "Cilium"}}}),
+        json!({"response": {"stratumPortBlock": {"scope": "Cluster"}}}),
+        json!({"mode": "Audit", "response": all_off}),
+        json!({"mode": "Contain", "response": only_bindings}),
+        json!({"detect": {"images": [{"pattern": "xmrig"}], "commands": [{"pattern": " --donate-level ", "syntax": "Substring"}]}}),
     ] {
         let found = messages(&schema, &policy(spec.clone()), None);
         assert!(found.is_empty(), "{spec} should pass, got {found:?}");
@@ -167,34 +185,47 @@ fn example_policies_pass_the_cel_rules() {
     assert!(seen >= 3, "saw {seen} example policies");
 }
 
-fn incident(resolution: Value, actions: Value, source: &str, detected_at: &str) -> Value {
-    json!({
+fn incident(resolution: Option<Value>, actions: Value, source: &str, detected_at: &str) -> Value {
+    let mut v = json!({
         "apiVersion": "cryptojack.dev/v1alpha1",
         "kind": "CryptojackIncident",
         "metadata": {"name": "cji-0123456789abcdef", "namespace": "default"},
         "spec": {
             "workload": "Pod/miner",
-            "severity": "critical",
+            "topOwner": {"apiVersion": "v1", "kind": "Pod", "name": "miner", "uid": "u1"},
+            "severity": "Critical",
             "topIndicator": "builtin/miner-binary/xmrig: xmrig",
             "source": source,
             "detectedAt": detected_at,
-            "resolution": resolution
+            "podCount": 1,
+            "pods": [{"name": "miner", "uid": "u1"}],
+            "findings": [{"rule": "builtin/miner-binary/xmrig", "category": "MinerBinary",
+                          "severity": "Critical", "field": "spec.containers[0].command[0]",
+                          "evidence": "xmrig"}]
         },
         "status": {"phase": "Containing", "actions": actions}
-    })
+    });
+    if let Some(r) = resolution {
+        v["spec"]["resolution"] = r;
+    }
+    v
 }
 
 const T0: &str = "2026-11-28T21:00:00.000000Z";
 
-fn evict(state: &str, last_error: Option<&str>) -> Value {
+fn scale(state: &str, error: Option<&str>, replicas: Option<i64>) -> Value {
     let mut action = json!({
-        "kind": "Evict",
-        "target": {"apiVersion": "v1", "kind": "Pod", "namespace": "default", "name": "miner"},
+        "id": "scale/apps/Deployment/default/web",
+        "verb": "Scale",
+        "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "default", "name": "web"},
         "state": state,
         "attempts": 1
     });
-    if let Some(e) = last_error {
-        action["lastError"] = json!(e);
+    if let Some(e) = error {
+        action["error"] = json!(e);
+    }
+    if let Some(r) = replicas {
+        action["undo"] = json!({"replicas": r});
     }
     action
 }
@@ -203,28 +234,22 @@ fn evict(state: &str, last_error: Option<&str>) -> Value {
 fn incident_rules_on_resolution_and_actions() {
     let schema = schema_of(&CryptojackIncident::crd());
     let ok = [
-        incident(json!({}), json!([]), "Watch", T0),
+        incident(None, json!([]), "Watch", T0),
         incident(
-            json!({"state": "TruePositive", "by": "alice"}),
-            json!([evict("Succeeded", None)]),
+            Some(json!({"state": "Confirmed", "by": "alice"})),
+            json!([scale("Done", None, Some(3))]),
             "Watch",
             T0,
         ),
         incident(
-            json!({"state": "FalsePositive", "by": "bob", "note": "nightly benchmark"}),
+            Some(json!({"state": "FalsePositive", "note": "nightly benchmark"})),
             json!([]),
             "Alert",
             T0,
         ),
         incident(
-            json!({"state": "Authorized", "by": "carol", "note": "approved research"}),
-            json!([]),
-            "Manual",
-            T0,
-        ),
-        incident(
-            json!({}),
-            json!([evict("Failed", Some("429: blocked by PodDisruptionBudget"))]),
+            None,
+            json!([scale("Failed", Some("403: forbidden"), None)]),
             "Watch",
             T0,
         ),
@@ -240,7 +265,7 @@ fn incident_rules_on_resolution_and_actions() {
     let bad = [
         (
             incident(
-                json!({"state": "FalsePositive", "by": "bob"}),
+                Some(json!({"state": "FalsePositive"})),
                 json!([]),
                 "Watch",
                 T0,
@@ -249,7 +274,7 @@ fn incident_rules_on_resolution_and_actions() {
         ),
         (
             incident(
-                json!({"state": "Authorized", "by": "bob", "note": "  "}),
+                Some(json!({"state": "FalsePositive", "note": "  "})),
                 json!([]),
                 "Watch",
                 T0,
@@ -257,11 +282,7 @@ fn incident_rules_on_resolution_and_actions() {
             "a note is required",
         ),
         (
-            incident(json!({"state": "TruePositive"}), json!([]), "Watch", T0),
-            "resolution.by",
-        ),
-        (
-            incident(json!({}), json!([evict("Failed", None)]), "Watch", T0),
+            incident(None, json!([scale("Failed", None, None)]), "Watch", T0),
             "a Failed action must say why",
         ),
     ];
@@ -275,12 +296,12 @@ fn incident_rules_on_resolution_and_actions() {
 }
 
 #[test]
-fn incident_facts_are_immutable_but_the_resolution_is_not() {
+fn incident_facts_are_immutable_and_the_resolution_final() {
     let schema = schema_of(&CryptojackIncident::crd());
-    let old = incident(json!({}), json!([]), "Watch", T0);
+    let old = incident(None, json!([]), "Watch", T0);
 
     let resolved = incident(
-        json!({"state": "TruePositive", "by": "alice"}),
+        Some(json!({"state": "Confirmed", "by": "alice"})),
         json!([]),
         "Watch",
         T0,
@@ -289,18 +310,91 @@ fn incident_facts_are_immutable_but_the_resolution_is_not() {
         messages(&schema, &resolved, Some(&old)),
         Vec::<String>::new()
     );
+    // no way back from a final state
+    let flipped = incident(
+        Some(json!({"state": "FalsePositive", "note": "changed my mind"})),
+        json!([]),
+        "Watch",
+        T0,
+    );
+    let found = messages(&schema, &flipped, Some(&resolved));
+    assert!(
+        found.iter().any(|m| m.contains("resolution is final")),
+        "{found:?}"
+    );
+    let found = messages(&schema, &old, Some(&resolved));
+    assert!(
+        found.iter().any(|m| m.contains("cannot be removed")),
+        "{found:?}"
+    );
 
-    let new_source = incident(json!({}), json!([]), "Manual", T0);
+    let new_source = incident(None, json!([]), "Manual", T0);
     let found = messages(&schema, &new_source, Some(&old));
     assert!(
         found.iter().any(|m| m.contains("source is immutable")),
         "{found:?}"
     );
 
-    let new_time = incident(json!({}), json!([]), "Watch", "2026-11-28T22:00:00.000000Z");
+    let new_time = incident(None, json!([]), "Watch", "2026-11-28T22:00:00.000000Z");
     let found = messages(&schema, &new_time, Some(&old));
     assert!(
         found.iter().any(|m| m.contains("detectedAt is immutable")),
+        "{found:?}"
+    );
+
+    let mut new_workload = old.clone();
+    new_workload["spec"]["workload"] = json!("Deployment/prod");
+    let found = messages(&schema, &new_workload, Some(&old));
+    assert!(
+        found.iter().any(|m| m.contains("workload is immutable")),
+        "{found:?}"
+    );
+
+    // pods and findings only grow
+    let mut more = old.clone();
+    more["spec"]["pods"]
+        .as_array_mut()
+        .expect("pods")
+        .push(json!({"name": "miner-2", "uid": "u2"}));
+    more["spec"]["podCount"] = json!(2);
+    assert_eq!(messages(&schema, &more, Some(&old)), Vec::<String>::new());
+    let found = messages(&schema, &old, Some(&more));
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("pods are append-only") || m.contains("podCount only grows")),
+        "{found:?}"
+    );
+    let mut fewer = old.clone();
+    fewer["spec"]["findings"] = json!([{"rule": "builtin/pool/stratum-url", "category": "Pool",
+        "severity": "Critical", "field": "spec.containers[0].args[1]", "evidence": "stratum+tcp://x"}]);
+    let found = messages(&schema, &fewer, Some(&old));
+    assert!(
+        found.iter().any(|m| m.contains("findings are append-only")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn undo_data_is_write_once() {
+    let schema = schema_of(&CryptojackIncident::crd());
+    let pending = incident(None, json!([scale("Pending", None, Some(3))]), "Watch", T0);
+    let done = incident(None, json!([scale("Done", None, Some(3))]), "Watch", T0);
+    assert_eq!(
+        messages(&schema, &done, Some(&pending)),
+        Vec::<String>::new()
+    );
+    // a retry after a lost response must not overwrite the original replica count with 0
+    let overwritten = incident(None, json!([scale("Done", None, Some(0))]), "Watch", T0);
+    let found = messages(&schema, &overwritten, Some(&pending));
+    assert!(
+        found.iter().any(|m| m.contains("undo data is write-once")),
+        "{found:?}"
+    );
+    let dropped = incident(None, json!([scale("Done", None, None)]), "Watch", T0);
+    let found = messages(&schema, &dropped, Some(&pending));
+    assert!(
+        found.iter().any(|m| m.contains("undo data is write-once")),
         "{found:?}"
     );
 }

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use cryptojack::api::crdgen::{self, CrdgenArgs, HEADER};
 use cryptojack::api::{
-    ActionKind, ActionState, AffectedPod, ContainmentAction, CostTier, CryptojackIncident,
+    Action, ActionState, ActionVerb, AffectedPod, CostTier, CryptojackIncident,
     CryptojackIncidentSpec, CryptojackIncidentStatus, CryptojackPolicy, CryptojackPolicySpec,
-    EstimatedCost, Finding, IncidentPhase, IncidentSource, Mode, ObjectRef, OwnerRef,
-    PatternSyntax, QuotaUndo, RequestedResources, Resolution, ResolutionState, SavedObject,
-    ServiceAccountUndo, Severity, UndoData, cost_tier, incident_name,
+    EstimatedCost, Finding, IncidentPhase, IncidentSource, Mode, NetworkFlavor, ObjectRef,
+    OwnerRef, PatternSyntax, PodProgress, RequestedResources, Resolution, ResolutionState,
+    SavedBinding, SavedRoleRef, SavedSubject, ServiceAccountRevocation, ServiceAccountUndo,
+    Severity, Undo, action_id, cost_tier, incident_name,
 };
-use cryptojack::api::{Category, default_block_ports, default_gpu_resources};
+use cryptojack::api::{Category, default_gpu_resources, default_stratum_ports};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
@@ -170,9 +171,9 @@ spec:
         level: critical
     commands:
       - pattern: "--donate-level"
-        severity: high
+        severity: High
       - pattern: 'stratum\+(tcp|ssl)://'
-        syntax: regex
+        syntax: Regex
 "#;
 
 #[test]
@@ -207,8 +208,8 @@ fn playbook_sigma_policy_deserializes() {
     assert!(spec.detect.builtin);
     assert_eq!(spec.detect.gpu.resources, default_gpu_resources());
     assert_eq!(
-        spec.response.network_isolation.block_ports,
-        default_block_ports()
+        spec.response.stratum_port_block.ports,
+        default_stratum_ports()
     );
 }
 
@@ -226,6 +227,8 @@ fn empty_spec_gets_the_defaults() {
         spec.detect.gpu.resources,
         [
             "nvidia.com/gpu",
+            "nvidia.com/gpu.shared",
+            "nvidia.com/mig-*",
             "amd.com/gpu",
             "gpu.intel.com/i915",
             "gpu.intel.com/xe"
@@ -238,19 +241,40 @@ fn empty_spec_gets_the_defaults() {
     assert_eq!(spec.detect.gpu.approval_value, "true");
     assert!(spec.match_.namespace_selector.is_none());
     assert!(
-        spec.match_.exclude_namespaces.is_empty(),
+        spec.match_.exclude_namespaces.is_empty() && spec.match_.exempt.is_empty(),
         "nothing is exempt by default, not even kube-system"
     );
     assert_eq!(spec.response.min_severity, Severity::High);
     assert!(spec.response.evict.enabled && spec.response.suspend_owner.enabled);
-    assert!(
-        spec.response.network_isolation.deny_all_egress
-            && spec.response.network_isolation.allow_dns
+    assert_eq!(spec.response.evict.grace_period_seconds, 5);
+    assert_eq!(spec.response.evict.force_after_seconds, 30);
+    assert_eq!(spec.response.suspend_owner.kinds.len(), 8);
+    let iso = &spec.response.network_isolation;
+    assert!(iso.enabled && iso.deny_ingress && iso.allow_dns.enabled);
+    assert_eq!(iso.flavor, NetworkFlavor::Auto);
+    assert_eq!(iso.allow_dns.namespace, "kube-system");
+    assert_eq!(
+        iso.allow_dns.pod_labels.get("k8s-app").map(String::as_str),
+        Some("kube-dns")
     );
-    assert!(!spec.response.revoke_service_account.quarantine_bindings);
+    assert_eq!(iso.allow_dns.ports, [53]);
+    assert!(spec.response.stratum_port_block.enabled);
+    assert!(spec.response.stratum_port_block.ports.contains(&3333));
+    assert_eq!(
+        spec.response.revoke_credentials.service_account,
+        ServiceAccountRevocation::IfDedicated
+    );
+    assert!(!spec.response.revoke_credentials.quarantine_bindings);
+    assert_eq!(spec.response.revoke_credentials.recent_window, "24h");
+    assert!(spec.response.gpu_quota.enabled);
+    assert!(spec.response.evidence.collect_logs);
     assert_eq!(spec.cost.currency, "USD");
-    assert_eq!(spec.cost.gpu_hour.get("nvidia.com/gpu"), Some(&3.06));
-    assert_eq!(spec.limits.max_actions_per_minute, 30);
+    assert_eq!(
+        spec.cost.gpu_hour.get("nvidia.com/gpu").map(String::as_str),
+        Some("3.06")
+    );
+    assert_eq!(spec.cost.cpu_hour, "0.048");
+    assert_eq!(spec.limits.max_incidents_per_minute, 10);
 }
 
 #[test]
@@ -258,27 +282,33 @@ fn unknown_mode_is_rejected_by_serde() {
     let err =
         serde_saphyr::from_str::<CryptojackPolicySpec>("mode: Block\n").expect_err("unknown mode");
     assert!(err.to_string().contains("Block"), "{err}");
+    let err = serde_saphyr::from_str::<CryptojackPolicySpec>(
+        "detect:\n  commands:\n  - pattern: x\n    syntax: regex\n",
+    )
+    .expect_err("lowercase enum values are not the API's spelling");
+    assert!(err.to_string().contains("regex"), "{err}");
 }
 
 fn sample_incident() -> CryptojackIncident {
     let uid = "0f8d6a52-3c1e-4b7a-9d2f-6e5c4b3a2910";
     let at = |s: &str| s.parse::<jiff::Timestamp>().expect("timestamp");
+    let cronjob = ObjectRef {
+        api_version: "batch/v1".into(),
+        kind: "CronJob".into(),
+        namespace: Some("ci".into()),
+        name: "nightly".into(),
+        uid: Some("cj-uid".into()),
+    };
     let spec = CryptojackIncidentSpec {
         workload: "CronJob/nightly".into(),
+        top_owner: cronjob.clone(),
         pods: vec![AffectedPod {
             name: "nightly-2901-x7k2p".into(),
             uid: uid.into(),
             node: Some("gpu-1".into()),
-            phase: Some("Running".into()),
+            created_at: Some(Time(at("2026-11-28T20:59:58Z"))),
         }],
-        owner: Some(OwnerRef {
-            api_version: "batch/v1".into(),
-            kind: "CronJob".into(),
-            name: "nightly".into(),
-            uid: Some("cj-uid".into()),
-            field_manager: Some("kubectl-create".into()),
-            created_at: Some(Time(at("2026-11-20T08:00:00Z"))),
-        }),
+        pod_count: 1,
         owner_chain: vec![
             OwnerRef {
                 api_version: "batch/v1".into(),
@@ -290,9 +320,12 @@ fn sample_incident() -> CryptojackIncident {
                 api_version: "batch/v1".into(),
                 kind: "CronJob".into(),
                 name: "nightly".into(),
-                ..Default::default()
+                uid: Some("cj-uid".into()),
+                field_manager: Some("kubectl-create".into()),
+                created_at: Some(Time(at("2026-11-20T08:00:00Z"))),
             },
         ],
+        forged_owner: None,
         service_account: Some("ci-runner".into()),
         node_name: Some("gpu-1".into()),
         images: vec!["ghcr.io/evil/t-rex:0.26".into()],
@@ -303,98 +336,140 @@ fn sample_incident() -> CryptojackIncident {
             container: Some("main".into()),
             field: "spec.containers[0].command[0]".into(),
             evidence: "t-rex".into(),
+            policies: vec!["strict-contain".into()],
         }],
+        findings_truncated: false,
         severity: Severity::Critical,
         top_indicator: "builtin/miner-binary/t-rex: t-rex".into(),
-        policy: Some("strict-contain".into()),
+        policies: vec!["strict-contain".into()],
         source: IncidentSource::Watch,
         source_detail: None,
         detected_at: MicroTime(at("2026-11-28T21:00:00.123456Z")),
         pod_created_at: Some(Time(at("2026-11-28T20:59:58Z"))),
         field_manager: Some("kube-controller-manager".into()),
         requested: RequestedResources {
-            cpu_cores: 4.0,
+            cpu_millicores: 4000,
             gpus: [("nvidia.com/gpu".to_string(), 8)].into(),
         },
-        resolution: Resolution {
-            state: ResolutionState::TruePositive,
+        previous_incident: None,
+        resolution: Some(Resolution {
+            state: ResolutionState::Confirmed,
             note: Some("confirmed with the CI team".into()),
             by: Some("alice@example.com".into()),
-            at: Some(Time(at("2026-11-28T22:00:00Z"))),
-        },
+        }),
+    };
+    let sa = ObjectRef {
+        api_version: "rbac.authorization.k8s.io/v1".into(),
+        kind: "ClusterRoleBinding".into(),
+        namespace: None,
+        name: "ci-admin".into(),
+        uid: None,
     };
     let status = CryptojackIncidentStatus {
         phase: IncidentPhase::Contained,
+        mode: Some(Mode::Contain),
         actions: vec![
-            ContainmentAction {
-                kind: ActionKind::SuspendOwner,
-                target: ObjectRef {
-                    api_version: "batch/v1".into(),
-                    kind: "CronJob".into(),
-                    namespace: Some("ci".into()),
-                    name: "nightly".into(),
-                    uid: Some("cj-uid".into()),
-                },
-                state: ActionState::Succeeded,
+            Action {
+                id: action_id(ActionVerb::Suspend, &cronjob),
+                verb: ActionVerb::Suspend,
+                target: cronjob.clone(),
+                state: ActionState::Done,
                 attempts: 2,
-                last_error: None,
                 message: Some("spec.suspend set to true".into()),
+                error: None,
                 started_at: Some(MicroTime(at("2026-11-28T21:00:00.200000Z"))),
                 finished_at: Some(MicroTime(at("2026-11-28T21:00:00.400000Z"))),
-                undo: Some(UndoData {
+                undo: Some(Undo {
                     suspend: Some(false),
                     ..Default::default()
                 }),
+                pods: None,
+                new_uid: None,
                 restore: None,
             },
-            ContainmentAction {
-                kind: ActionKind::QuarantineBindings,
-                target: ObjectRef {
-                    api_version: "v1".into(),
-                    kind: "ServiceAccount".into(),
-                    namespace: Some("ci".into()),
-                    name: "ci-runner".into(),
-                    uid: None,
-                },
-                state: ActionState::Succeeded,
+            Action {
+                id: action_id(ActionVerb::Evict, &cronjob),
+                verb: ActionVerb::Evict,
+                target: cronjob.clone(),
+                state: ActionState::Done,
                 attempts: 1,
-                last_error: None,
                 message: None,
+                error: None,
                 started_at: None,
                 finished_at: None,
-                undo: Some(UndoData {
-                    bindings: vec![SavedObject {
+                undo: None,
+                pods: Some(PodProgress {
+                    total: 1,
+                    evicted: 1,
+                    sample: vec!["nightly-2901-x7k2p: evicted".into()],
+                    ..Default::default()
+                }),
+                new_uid: None,
+                restore: None,
+            },
+            Action {
+                id: action_id(ActionVerb::QuarantineBinding, &sa),
+                verb: ActionVerb::QuarantineBinding,
+                target: sa,
+                state: ActionState::Done,
+                attempts: 1,
+                message: None,
+                error: None,
+                started_at: None,
+                finished_at: None,
+                undo: Some(Undo {
+                    binding: Some(SavedBinding {
                         kind: "ClusterRoleBinding".into(),
                         namespace: None,
                         name: "ci-admin".into(),
-                        object: serde_json::json!({"roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}, "subjects": [{"kind": "ServiceAccount", "name": "ci-runner", "namespace": "ci"}]}),
-                    }],
-                    service_account: Some(ServiceAccountUndo {
-                        old_uid: Some("sa-uid".into()),
-                        deleted_secrets: vec!["ci-runner-token".into()],
-                        object: None,
+                        role_ref: SavedRoleRef {
+                            api_group: "rbac.authorization.k8s.io".into(),
+                            kind: "ClusterRole".into(),
+                            name: "cluster-admin".into(),
+                        },
+                        subjects: vec![SavedSubject {
+                            kind: "ServiceAccount".into(),
+                            api_group: None,
+                            name: "ci-runner".into(),
+                            namespace: Some("ci".into()),
+                        }],
+                        labels: Default::default(),
                     }),
-                    resource_quota: Some(QuotaUndo {
-                        name: "gpu".into(),
-                        created: false,
-                        previous_hard: [("requests.nvidia.com/gpu".to_string(), "16".to_string())]
-                            .into(),
+                    service_account: Some(ServiceAccountUndo {
+                        old_uid: "sa-uid".into(),
+                        ..Default::default()
                     }),
                     node_selector: Some(Default::default()),
                     ..Default::default()
                 }),
+                pods: None,
+                new_uid: None,
                 restore: None,
             },
         ],
+        detection_latency_ms: Some(12),
+        since_pod_creation_seconds: Some(2),
         contained_at: Some(MicroTime(at("2026-11-28T21:00:00.900000Z"))),
         time_to_contain_ms: Some(777),
-        estimated_cost: Some(EstimatedCost::new(97.92, "USD", 4.0, 32.0, 16.0)),
+        time_to_contain: Some("777ms".into()),
+        pods_gone_at: None,
+        estimated_cost: Some(EstimatedCost {
+            amount: "97.92".into(),
+            currency: "USD".into(),
+            hours_running: "4.00".into(),
+            gpu_hours: "32.00".into(),
+            cpu_hours: "16.00".into(),
+            display: "97.92 USD".into(),
+        }),
         cost_tier: Some(cost_tier(4.0)),
+        drift: None,
+        investigation: None,
+        resolved_at: None,
         conditions: vec![Condition {
             type_: "Contained".into(),
             status: "True".into(),
-            reason: "AllActionsSucceeded".into(),
-            message: "2 of 2 actions succeeded".into(),
+            reason: "AllActionsDone".into(),
+            message: "3 of 3 actions done".into(),
             last_transition_time: Time(at("2026-11-28T21:00:01Z")),
             observed_generation: Some(1),
         }],
@@ -402,7 +477,7 @@ fn sample_incident() -> CryptojackIncident {
     };
     CryptojackIncident {
         metadata: ObjectMeta {
-            name: Some(incident_name(uid)),
+            name: Some(incident_name("cj-uid")),
             namespace: Some("ci".into()),
             ..Default::default()
         },
@@ -425,6 +500,10 @@ fn incident_round_trips_through_json_and_yaml() {
     assert_eq!(back.status, incident.status);
     // Sub-second detection and action times survive (MicroTime).
     assert!(yaml.contains("2026-11-28T21:00:00.123456Z"), "{yaml}");
+    // API spellings: CamelCase enums.
+    assert!(json.contains(r#""severity":"Critical""#), "{json}");
+    assert!(json.contains(r#""category":"MinerBinary""#), "{json}");
+    assert!(json.contains(r#""state":"Done""#), "{json}");
     assert_eq!(
         back.status
             .as_ref()
@@ -440,10 +519,10 @@ fn incident_round_trips_through_json_and_yaml() {
 
 #[test]
 fn incident_minimal_spec_gets_defaults_and_no_owner_references() {
-    let yaml = "workload: Pod/miner\nseverity: high\nsource: Manual\ndetectedAt: 2026-11-28T21:00:00.000000Z\n";
+    let yaml = "workload: Pod/miner\ntopOwner: {apiVersion: v1, kind: Pod, name: miner}\nseverity: High\nsource: Manual\ndetectedAt: 2026-11-28T21:00:00.000000Z\n";
     let spec: CryptojackIncidentSpec = serde_saphyr::from_str(yaml).expect("parses");
-    assert_eq!(spec.resolution.state, ResolutionState::Unresolved);
-    assert!(spec.pods.is_empty() && spec.owner.is_none() && spec.findings.is_empty());
+    assert!(spec.resolution.is_none());
+    assert!(spec.pods.is_empty() && spec.owner_chain.is_empty() && spec.findings.is_empty());
     assert_eq!(spec.requested, RequestedResources::default());
     let incident = CryptojackIncident::new(&incident_name("uid"), spec);
     assert!(

@@ -232,10 +232,9 @@ fn cel_rules_are_present_where_fields_must_agree() {
     }
     for expected in [
         "!self.enabled || self.approvalLabel.size() > 0",
-        "!self.enabled || self.denyAllEgress || self.blockPorts.size() > 0",
-        "self.enabled || !self.quarantineBindings",
         "self.trim().size() > 0",
-        "self.state == 'Unresolved' || (has(self.by) && self.by.size() > 0)",
+        "self.state == oldSelf.state",
+        "oldSelf.all(p, self.exists(q, q.uid == p.uid))",
         "self == oldSelf",
     ] {
         assert!(
@@ -341,6 +340,7 @@ fn printer_columns_are_the_responders_view_and_resolve_in_the_schema() {
                 "Severity",
                 "Indicator",
                 "Phase",
+                "Contained-In",
                 "Cost",
                 "Tier",
                 "Age",
@@ -691,32 +691,65 @@ fn openapi_validation_rejects_nonsense() {
             ".spec.mode: \"Block\" is not one of",
         ),
         (
-            json!({"response": {"networkIsolation": {"blockPorts": [0]}}}),
-            "blockPorts[0]: 0 is less than the minimum 1",
+            json!({"mode": "contain"}),
+            ".spec.mode: \"contain\" is not one of",
         ),
         (
-            json!({"response": {"networkIsolation": {"blockPorts": [70000]}}}),
-            "blockPorts[0]: 70000 is greater than the maximum 65535",
+            json!({"response": {"stratumPortBlock": {"ports": [0]}}}),
+            "ports[0]: 0 is less than the minimum 1",
         ),
         (
-            json!({"response": {"networkIsolation": {"blockPorts": [3333, 3333]}}}),
+            json!({"response": {"stratumPortBlock": {"ports": [70000]}}}),
+            "ports[0]: 70000 is greater than the maximum 65535",
+        ),
+        (
+            json!({"response": {"stratumPortBlock": {"ports": [3333, 3333]}}}),
             "duplicate set item 3333",
         ),
         (
-            json!({"limits": {"maxActionsPerMinute": 0}}),
-            "maxActionsPerMinute: 0 is less than the minimum 1",
+            json!({"response": {"stratumPortBlock": {"inClusterCidrs": ["ten/8"]}}}),
+            "inClusterCidrs[0]: \"ten/8\" does not match",
         ),
         (
-            json!({"limits": {"maxActionsPerMinute": 10001}}),
-            "maxActionsPerMinute: 10001 is greater than the maximum 10000",
+            json!({"response": {"networkIsolation": {"flavor": "Weave"}}}),
+            "flavor: \"Weave\" is not one of",
         ),
         (
-            json!({"cost": {"cpuHour": -1.0}}),
-            "cpuHour: -1 is less than the minimum 0",
+            json!({"response": {"revokeCredentials": {"serviceAccount": "Sometimes"}}}),
+            "serviceAccount: \"Sometimes\" is not one of",
         ),
         (
-            json!({"cost": {"gpuHour": {"nvidia.com/gpu": -3.0}}}),
-            "gpuHour.nvidia.com/gpu: -3 is less than the minimum 0",
+            json!({"response": {"revokeCredentials": {"recentWindow": "yesterday"}}}),
+            "recentWindow: \"yesterday\" does not match",
+        ),
+        (
+            json!({"response": {"suspendOwner": {"kinds": ["Pod"]}}}),
+            "kinds[0]: \"Pod\" is not one of",
+        ),
+        (
+            json!({"response": {"protect": [{"kind": "DaemonSet"}]}}),
+            "protect[0].namespace: required",
+        ),
+        (
+            json!({"match": {"exempt": [{"namespace": "Bad_NS"}]}}),
+            "exempt[0].namespace: \"Bad_NS\" does not match",
+        ),
+        (
+            json!({"limits": {"maxIncidentsPerMinute": 0}}),
+            "maxIncidentsPerMinute: 0 is less than the minimum 1",
+        ),
+        (
+            json!({"limits": {"maxIncidentsPerMinute": 10001}}),
+            "maxIncidentsPerMinute: 10001 is greater than the maximum 10000",
+        ),
+        (
+            json!({"cost": {"cpuHour": "-1"}}),
+            "cpuHour: \"-1\" does not match",
+        ),
+        (json!({"cost": {"cpuHour": 0.5}}), "cpuHour"),
+        (
+            json!({"cost": {"gpuHour": {"nvidia.com/gpu": "lots"}}}),
+            "gpuHour.nvidia.com/gpu: \"lots\" does not match",
         ),
         (
             json!({"cost": {"currency": "usd"}}),
@@ -731,8 +764,8 @@ fn openapi_validation_rejects_nonsense() {
             "forceAfterSeconds: -1 is less than the minimum 0",
         ),
         (
-            json!({"response": {"minSeverity": "urgent"}}),
-            "minSeverity: \"urgent\" is not one of",
+            json!({"response": {"minSeverity": "high"}}),
+            "minSeverity: \"high\" is not one of",
         ),
         (
             json!({"detect": {"images": [{"pattern": ""}]}}),
@@ -741,6 +774,14 @@ fn openapi_validation_rejects_nonsense() {
         (
             json!({"detect": {"images": [{"pattern": "x", "syntax": "pcre"}]}}),
             "syntax: \"pcre\" is not one of",
+        ),
+        (
+            json!({"detect": {"iocs": {"images": [{"value": "x", "severity": "critical"}]}}}),
+            "severity: \"critical\" is not one of",
+        ),
+        (
+            json!({"detect": {"gpu": {"approvalFrom": "Node"}}}),
+            "approvalFrom: \"Node\" is not one of",
         ),
         (
             json!({"detect": {"sigma": [{"title": "t", "detection": {"selection": {}}}]}}),
@@ -770,10 +811,10 @@ fn openapi_validation_rejects_nonsense() {
     }
     // The boundaries themselves are accepted.
     let mut ok = policy_with_spec(json!({
-        "response": {"networkIsolation": {"blockPorts": [1, 65535]}, "evict": {"gracePeriodSeconds": 0}},
-        "limits": {"maxActionsPerMinute": 10000},
-        "cost": {"cpuHour": 0.0, "currency": "EUR"},
-        "detect": {"gpu": {"approvalLabel": "example.com/gpu-ok"}}
+        "response": {"stratumPortBlock": {"ports": [1, 65535]}, "evict": {"gracePeriodSeconds": 0}},
+        "limits": {"maxIncidentsPerMinute": 10000},
+        "cost": {"cpuHour": "0", "currency": "EUR", "gpuHour": {"nvidia.com/mig-*": "0.5"}},
+        "detect": {"gpu": {"approvalLabel": "example.com/gpu-ok", "resources": ["nvidia.com/mig-*", "*.com/gpu"]}}
     }));
     apply_defaults(&mut ok, &schema);
     assert_eq!(errors_for(&ok, &schema), Vec::<String>::new());
@@ -793,19 +834,71 @@ fn a_full_incident_validates_against_the_schema() {
 
     let mut bad = incident;
     bad["spec"]["source"] = json!("Rumour");
-    bad["status"]["actions"][0]["state"] = json!("Done");
+    bad["status"]["actions"][0]["state"] = json!("Succeeded");
     bad["status"]["costTier"] = json!("Huge");
+    bad["spec"]["findings"][0]["evidence"] = json!("x".repeat(121));
+    bad["status"]["actions"][1]["message"] = json!("m".repeat(513));
     let errors = errors_for(&bad, &schema);
     for needle in [
         ".spec.source",
         ".status.actions[0].state",
         ".status.costTier",
+        ".spec.findings[0].evidence",
+        ".status.actions[1].message",
     ] {
         assert!(
             errors.iter().any(|e| e.starts_with(needle)),
             "{needle} not rejected: {errors:#?}"
         );
     }
+}
+
+/// Every list of an incident is bounded (etcd's object limit is 1.5 MiB): no array
+/// without maxItems, no free string without maxLength, no open map without
+/// maxProperties, nothing that preserves unknown fields.
+#[test]
+fn every_incident_list_and_string_is_bounded() {
+    fn walk(node: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(obj) = node.as_object() else { return };
+        if obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true)) {
+            out.push(format!("{path} (preserve-unknown-fields)"));
+        }
+        match obj.get("type").and_then(Value::as_str) {
+            Some("array") if !obj.contains_key("maxItems") => out.push(path.to_string()),
+            Some("string")
+                if !obj.contains_key("maxLength")
+                    && !obj.contains_key("enum")
+                    && obj.get("format").and_then(Value::as_str) != Some("date-time") =>
+            {
+                out.push(path.to_string())
+            }
+            Some("object")
+                if obj.contains_key("additionalProperties")
+                    && !obj.contains_key("maxProperties") =>
+            {
+                out.push(path.to_string())
+            }
+            _ => {}
+        }
+        if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                walk(v, &format!("{path}.{k}"), out);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(sub) = obj.get(key) {
+                walk(sub, &format!("{path}[]"), out);
+            }
+        }
+    }
+    let schema = schema_of(&CryptojackIncident::crd());
+    let mut unbounded = Vec::new();
+    walk(&schema["properties"]["spec"], ".spec", &mut unbounded);
+    walk(&schema["properties"]["status"], ".status", &mut unbounded);
+    // Conditions are k8s-openapi's Condition type: the API server bounds its strings in
+    // its own condition validation; the list itself has maxItems.
+    unbounded.retain(|p| !p.starts_with(".status.conditions[]."));
+    assert!(unbounded.is_empty(), "unbounded fields: {unbounded:#?}");
 }
 
 fn sample_incident_json() -> Value {
@@ -815,72 +908,83 @@ fn sample_incident_json() -> Value {
         "metadata": {"name": "cji-0123456789abcdef", "namespace": "team-a"},
         "spec": {
             "workload": "Deployment/web-cache",
-            "pods": [{"name": "web-cache-7d9f8-abcde", "uid": "0f8d6a52-3c1e-4b7a-9d2f-6e5c4b3a2910", "node": "gpu-node-1", "phase": "Running"}],
-            "owner": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-cache", "uid": "u-2", "fieldManager": "kubectl-client-side-apply", "createdAt": "2026-11-28T20:00:00Z"},
+            "topOwner": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "team-a", "name": "web-cache", "uid": "u-2"},
+            "pods": [{"name": "web-cache-7d9f8-abcde", "uid": "0f8d6a52-3c1e-4b7a-9d2f-6e5c4b3a2910", "node": "gpu-node-1", "createdAt": "2026-11-28T20:00:05Z"}],
+            "podCount": 3,
             "ownerChain": [
                 {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-cache-7d9f8", "uid": "u-1"},
-                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-cache", "uid": "u-2"}
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-cache", "uid": "u-2", "fieldManager": "kubectl-client-side-apply", "createdAt": "2026-11-28T20:00:00Z"}
             ],
             "serviceAccount": "default",
             "nodeName": "gpu-node-1",
             "images": ["docker.io/xmrig/xmrig:6.21.0"],
             "findings": [{
                 "rule": "builtin/miner-binary/xmrig",
-                "category": "miner-binary",
-                "severity": "critical",
+                "category": "MinerBinary",
+                "severity": "Critical",
                 "container": "cache",
                 "field": "spec.containers[0].command[0]",
-                "evidence": "xmrig"
+                "evidence": "xmrig",
+                "policies": ["strict-contain"]
             }],
-            "severity": "critical",
+            "severity": "Critical",
             "topIndicator": "builtin/miner-binary/xmrig: xmrig",
-            "policy": "strict-contain",
+            "policies": ["strict-contain"],
             "source": "Watch",
             "detectedAt": "2026-11-28T21:00:00.123456Z",
             "podCreatedAt": "2026-11-28T20:00:05Z",
             "fieldManager": "kube-controller-manager",
-            "requested": {"cpuCores": 2.5, "gpus": {"nvidia.com/gpu": 4}},
-            "resolution": {"state": "Unresolved"}
+            "requested": {"cpuMillicores": 2500, "gpus": {"nvidia.com/gpu": 4}}
         },
         "status": {
             "phase": "PartiallyContained",
+            "mode": "Contain",
             "actions": [
                 {
-                    "kind": "Evict",
-                    "target": {"apiVersion": "v1", "kind": "Pod", "namespace": "team-a", "name": "web-cache-7d9f8-abcde", "uid": "0f8d6a52-3c1e-4b7a-9d2f-6e5c4b3a2910"},
-                    "state": "Succeeded",
+                    "id": "evict/apps/Deployment/team-a/web-cache",
+                    "verb": "Evict",
+                    "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "team-a", "name": "web-cache"},
+                    "state": "Done",
                     "attempts": 1,
                     "startedAt": "2026-11-28T21:00:00.200000Z",
-                    "finishedAt": "2026-11-28T21:00:00.350000Z"
+                    "finishedAt": "2026-11-28T21:00:00.350000Z",
+                    "pods": {"total": 3, "evicted": 2, "deleted": 1, "sample": ["web-cache-7d9f8-abcde: evicted"]}
                 },
                 {
-                    "kind": "SuspendOwner",
+                    "id": "scale/apps/Deployment/team-a/web-cache",
+                    "verb": "Scale",
                     "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "team-a", "name": "web-cache"},
-                    "state": "Succeeded",
+                    "state": "Done",
                     "attempts": 1,
                     "undo": {"replicas": 3}
                 },
                 {
-                    "kind": "QuarantineBindings",
-                    "target": {"apiVersion": "v1", "kind": "ServiceAccount", "namespace": "team-a", "name": "default"},
+                    "id": "quarantine-binding/rbac.authorization.k8s.io/RoleBinding/team-a/edit",
+                    "verb": "QuarantineBinding",
+                    "target": {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "namespace": "team-a", "name": "edit"},
                     "state": "Failed",
                     "attempts": 5,
-                    "lastError": "forbidden: cannot delete clusterrolebindings",
-                    "undo": {"bindings": [{"kind": "RoleBinding", "namespace": "team-a", "name": "edit", "object": {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "roleRef": {"kind": "ClusterRole", "name": "edit"}}}]}
+                    "error": "forbidden: cannot update rolebindings",
+                    "undo": {"binding": {"kind": "RoleBinding", "namespace": "team-a", "name": "edit",
+                             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                             "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "team-a"}]}}
                 },
                 {
-                    "kind": "CapGpuQuota",
+                    "id": "cap-gpu-quota/core/ResourceQuota/team-a/cryptojack-gpu-cap",
+                    "verb": "CapGpuQuota",
                     "target": {"apiVersion": "v1", "kind": "ResourceQuota", "namespace": "team-a", "name": "cryptojack-gpu-cap"},
-                    "state": "Succeeded",
+                    "state": "Done",
                     "attempts": 1,
-                    "undo": {"resourceQuota": {"name": "cryptojack-gpu-cap", "created": true, "previousHard": {}}}
+                    "undo": {"created": [{"apiVersion": "v1", "kind": "ResourceQuota", "namespace": "team-a", "name": "cryptojack-gpu-cap"}]}
                 }
             ],
+            "detectionLatencyMs": 8,
             "containedAt": "2026-11-28T21:00:00.900000Z",
             "timeToContainMs": 777,
-            "estimatedCost": {"amount": 12.34, "currency": "USD", "hoursRunning": 1.0, "gpuHours": 4.0, "cpuHours": 2.5, "display": "12.34 USD"},
+            "timeToContain": "777ms",
+            "estimatedCost": {"amount": "12.34", "currency": "USD", "hoursRunning": "1.00", "gpuHours": "4.00", "cpuHours": "2.50", "display": "12.34 USD"},
             "costTier": "Medium",
-            "conditions": [{"type": "Contained", "status": "False", "reason": "ActionFailed", "message": "QuarantineBindings failed", "lastTransitionTime": "2026-11-28T21:00:01Z"}],
+            "conditions": [{"type": "Contained", "status": "False", "reason": "ActionFailed", "message": "QuarantineBinding failed", "lastTransitionTime": "2026-11-28T21:00:01Z"}],
             "observedGeneration": 1
         }
     })
@@ -891,7 +995,7 @@ fn incident_spec_requires_the_facts() {
     let schema = schema_of(&CryptojackIncident::crd());
     let object = json!({"apiVersion": "cryptojack.dev/v1alpha1", "kind": "CryptojackIncident", "metadata": {"name": "x"}, "spec": {}});
     let errors = errors_for(&object, &schema);
-    for field in ["workload", "severity", "source", "detectedAt"] {
+    for field in ["workload", "topOwner", "severity", "source", "detectedAt"] {
         assert!(
             errors
                 .iter()

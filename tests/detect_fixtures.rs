@@ -30,7 +30,7 @@ fn every_fixture_gets_its_label() {
     assert!(cases.len() >= 12);
     let mut wrong = Vec::new();
     for (file, expect, yaml) in &cases {
-        let findings = policy.evaluate(&view_from_yaml(yaml));
+        let findings = policy.evaluate_offline(&view_from_yaml(yaml));
         let got = label_of(&findings);
         if got != expect {
             wrong.push(format!(
@@ -45,7 +45,7 @@ fn every_fixture_gets_its_label() {
 fn findings_are_sorted_unique_and_bounded() {
     let policy = CompiledPolicy::builtin_default();
     for (file, _, yaml) in fixtures() {
-        let findings = policy.evaluate(&view_from_yaml(&yaml));
+        let findings = policy.evaluate_offline(&view_from_yaml(&yaml));
         for pair in findings.windows(2) {
             assert!(
                 pair[0].severity >= pair[1].severity,
@@ -86,7 +86,7 @@ fn cronjob_script_findings_point_into_the_job_template() {
         .into_iter()
         .find(|(f, _, _)| f == "cronjob-xmrig-script.yaml")
         .unwrap();
-    let findings = CompiledPolicy::builtin_default().evaluate(&view_from_yaml(&yaml));
+    let findings = CompiledPolicy::builtin_default().evaluate_offline(&view_from_yaml(&yaml));
     let bin = findings
         .iter()
         .find(|f| f.rule == "builtin/miner-binary/xmrig" && f.severity == Severity::Critical)

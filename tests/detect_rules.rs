@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use cryptojack::api::{CryptojackPolicySpec, PatternRule, PatternSyntax, SigmaRule};
 use cryptojack::detect::{
-    Category, CompiledPolicy, ContainerKind, ContainerView, EnvView, Finding, PodView, PortView,
-    Severity,
+    Category, CompiledPolicy, ContainerKind, ContainerView, EnvView, EvalContext, Finding,
+    NamespaceLabels, PodView, PortView, Severity, Workload,
 };
 use detect_common::{default_findings, label_of, view_from_yaml};
 
@@ -42,7 +42,7 @@ fn pod(containers: Vec<ContainerView>) -> PodView {
 }
 
 fn run(c: ContainerView) -> Vec<Finding> {
-    CompiledPolicy::builtin_default().evaluate(&pod(vec![c]))
+    CompiledPolicy::builtin_default().evaluate_offline(&pod(vec![c]))
 }
 
 fn rules(f: &[Finding]) -> Vec<&str> {
@@ -721,7 +721,7 @@ spec:
         - {{name: B, value: "{XMR}"}}
 "#
     );
-    let f = CompiledPolicy::builtin_default().evaluate(&view_from_yaml(&yaml));
+    let f = CompiledPolicy::builtin_default().evaluate_offline(&view_from_yaml(&yaml));
     let field = |rule: &str| {
         f.iter()
             .find(|f| f.rule == rule)
@@ -796,7 +796,7 @@ fn gpu_pod(
 #[test]
 fn unapproved_gpu_gets_one_finding() {
     let policy = CompiledPolicy::builtin_default();
-    let f = policy.evaluate(&gpu_pod(
+    let f = policy.evaluate_offline(&gpu_pod(
         &[],
         &[(0, "nvidia.com/gpu", "1"), (1, "nvidia.com/gpu", "4")],
         &[(1, "nvidia.com/gpu", "4")],
@@ -815,7 +815,7 @@ fn unapproved_gpu_gets_one_finding() {
     // the finding names the container whose resources request the GPU (its field points there)
     assert_eq!(f[0].container.as_deref(), Some("a"));
     // limits only, another configured resource
-    let f = policy.evaluate(&gpu_pod(&[], &[], &[(1, "gpu.intel.com/i915", "1")]));
+    let f = policy.evaluate_offline(&gpu_pod(&[], &[], &[(1, "gpu.intel.com/i915", "1")]));
     assert_eq!(f.len(), 1);
     assert_eq!(
         f[0].field,
@@ -826,12 +826,12 @@ fn unapproved_gpu_gets_one_finding() {
     let approved = [("cryptojack.dev/gpu-approved", "true")];
     assert!(
         policy
-            .evaluate(&gpu_pod(&approved, &[(0, "nvidia.com/gpu", "8")], &[]))
+            .evaluate_offline(&gpu_pod(&approved, &[(0, "nvidia.com/gpu", "8")], &[]))
             .is_empty()
     );
     assert!(
         policy
-            .evaluate(&gpu_pod(
+            .evaluate_offline(&gpu_pod(
                 &[],
                 &[(0, "nvidia.com/gpu", "0")],
                 &[(0, "nvidia.com/gpu", "0")]
@@ -840,13 +840,13 @@ fn unapproved_gpu_gets_one_finding() {
     );
     assert!(
         policy
-            .evaluate(&gpu_pod(&[], &[(0, "example.com/fpga", "1")], &[]))
+            .evaluate_offline(&gpu_pod(&[], &[(0, "example.com/fpga", "1")], &[]))
             .is_empty()
     );
     // the wrong approval value does not approve
     assert_eq!(
         policy
-            .evaluate(&gpu_pod(
+            .evaluate_offline(&gpu_pod(
                 &[("cryptojack.dev/gpu-approved", "yes")],
                 &[(0, "amd.com/gpu", "1")],
                 &[]
@@ -864,16 +864,16 @@ fn gpu_rule_is_configurable() {
     spec.detect.gpu.approval_value = "yes".into();
     let p = CompiledPolicy::compile("p", &spec).unwrap();
     assert_eq!(
-        p.evaluate(&gpu_pod(&[], &[(0, "example.com/fpga", "2")], &[]))
+        p.evaluate_offline(&gpu_pod(&[], &[(0, "example.com/fpga", "2")], &[]))
             .len(),
         1
     );
     assert!(
-        p.evaluate(&gpu_pod(&[], &[(0, "nvidia.com/gpu", "2")], &[]))
+        p.evaluate_offline(&gpu_pod(&[], &[(0, "nvidia.com/gpu", "2")], &[]))
             .is_empty()
     );
     assert!(
-        p.evaluate(&gpu_pod(
+        p.evaluate_offline(&gpu_pod(
             &[("team.example/approved", "yes")],
             &[(0, "example.com/fpga", "2")],
             &[]
@@ -883,7 +883,7 @@ fn gpu_rule_is_configurable() {
     spec.detect.gpu.enabled = false;
     let p = CompiledPolicy::compile("p", &spec).unwrap();
     assert!(
-        p.evaluate(&gpu_pod(&[], &[(0, "example.com/fpga", "2")], &[]))
+        p.evaluate_offline(&gpu_pod(&[], &[(0, "example.com/fpga", "2")], &[]))
             .is_empty()
     );
 }
@@ -902,7 +902,7 @@ fn node_signals() {
     spec.detect.node.allowed_regions = vec!["eu-west-1".into()];
     let p = CompiledPolicy::compile("p", &spec).unwrap();
 
-    let f = p.evaluate(&node_pod(
+    let f = p.evaluate_offline(&node_pod(
         "  nodeSelector:\n    node.kubernetes.io/instance-type: p3.8xlarge\n",
     ));
     assert_eq!(rules(&f), ["builtin/node/gpu-instance-type"]);
@@ -916,7 +916,7 @@ fn node_signals() {
     );
 
     let aff = "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms:\n        - matchExpressions:\n          - {key: beta.kubernetes.io/instance-type, operator: In, values: [m5.large, g5.xlarge]}\n          - {key: topology.kubernetes.io/region, operator: In, values: [ap-southeast-2]}\n";
-    let f = p.evaluate(&node_pod(aff));
+    let f = p.evaluate_offline(&node_pod(aff));
     assert_eq!(
         rules(&f),
         ["builtin/node/gpu-instance-type", "builtin/node/region"]
@@ -929,19 +929,19 @@ fn node_signals() {
         "  nodeSelector:\n    cloud.google.com/gke-spot: \"true\"\n",
         "  tolerations:\n  - {key: kubernetes.azure.com/scalesetpriority, operator: Equal, value: spot, effect: NoSchedule}\n",
     ] {
-        let f = p.evaluate(&node_pod(spot));
+        let f = p.evaluate_offline(&node_pod(spot));
         assert_eq!(rules(&f), ["builtin/node/spot"], "{spot}");
         assert_eq!(f[0].severity, Severity::Low);
         assert_eq!(label_of(&f), "benign");
     }
     // ordinary placement: nothing
-    let f = p.evaluate(&node_pod("  nodeSelector:\n    node.kubernetes.io/instance-type: m5.large\n    topology.kubernetes.io/region: eu-west-1\n    karpenter.sh/capacity-type: on-demand\n"));
+    let f = p.evaluate_offline(&node_pod("  nodeSelector:\n    node.kubernetes.io/instance-type: m5.large\n    topology.kubernetes.io/region: eu-west-1\n    karpenter.sh/capacity-type: on-demand\n"));
     assert!(f.is_empty(), "{f:#?}");
     // flagSpot off, no allowed regions: spot and regions are not signals
     spec.detect.node.flag_spot = false;
     spec.detect.node.allowed_regions.clear();
     let p = CompiledPolicy::compile("p", &spec).unwrap();
-    assert!(p.evaluate(&node_pod("  nodeSelector:\n    karpenter.sh/capacity-type: spot\n    topology.kubernetes.io/region: mars-1\n")).is_empty());
+    assert!(p.evaluate_offline(&node_pod("  nodeSelector:\n    karpenter.sh/capacity-type: spot\n    topology.kubernetes.io/region: mars-1\n")).is_empty());
 }
 
 // ---------------------------------------------------------------- policy patterns
@@ -974,7 +974,7 @@ fn policy_image_patterns() {
         ),
     ];
     let p = CompiledPolicy::compile("corp", &spec).unwrap();
-    let f = p.evaluate(&pod(vec![container(
+    let f = p.evaluate_offline(&pod(vec![container(
         "c",
         "ghcr.io/evilcorp/tool:1",
         &[],
@@ -986,7 +986,7 @@ fn policy_image_patterns() {
         (Severity::Critical, Category::MinerImage)
     );
     assert_eq!(f[0].field, "spec.containers[0].image");
-    let f = p.evaluate(&pod(vec![container(
+    let f = p.evaluate_offline(&pod(vec![container(
         "c",
         "reg.INTERNAL.example/app:latest",
         &[],
@@ -994,7 +994,7 @@ fn policy_image_patterns() {
     )]));
     assert_eq!(rules(&f), ["policy/corp/images[1]"]);
     assert!(
-        p.evaluate(&pod(vec![container(
+        p.evaluate_offline(&pod(vec![container(
             "c",
             "reg.internal.example/app:1.0",
             &[],
@@ -1003,11 +1003,11 @@ fn policy_image_patterns() {
         .is_empty(),
         "glob is whole-value"
     );
-    let f = p.evaluate(&pod(vec![container("c", "quay.io/x/miner-2:1", &[], &[])]));
+    let f = p.evaluate_offline(&pod(vec![container("c", "quay.io/x/miner-2:1", &[], &[])]));
     assert_eq!(rules(&f), ["policy/corp/images[2]"]);
     // commands are not matched by image patterns
     assert!(
-        p.evaluate(&pod(vec![container("c", "alpine", &["evilcorp/"], &[])]))
+        p.evaluate_offline(&pod(vec![container("c", "alpine", &["evilcorp/"], &[])]))
             .is_empty()
     );
 }
@@ -1041,7 +1041,7 @@ fn policy_command_patterns_see_every_command_string() {
         name: "X".into(),
         value: "ping exfil.example.net".into(),
     }];
-    let f = p.evaluate(&pod(vec![c]));
+    let f = p.evaluate_offline(&pod(vec![c]));
     let got: Vec<(&str, &str)> = f
         .iter()
         .map(|f| (f.rule.as_str(), f.field.as_str()))
@@ -1138,14 +1138,14 @@ fn playbook_sigma_rule_as_is() {
         ),
     ];
     for (c, field) in cases {
-        let f = p.evaluate(&pod(vec![c]));
+        let f = p.evaluate_offline(&pod(vec![c]));
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].rule, "policy/playbook/sigma[0]");
         assert_eq!(f[0].severity, Severity::Critical);
         assert_eq!(f[0].field, field);
     }
     assert!(
-        p.evaluate(&pod(vec![container(
+        p.evaluate_offline(&pod(vec![container(
             "m",
             "minio/minio",
             &["minio", "server", "/data"],
@@ -1188,11 +1188,11 @@ detection:
             &[],
         )
     };
-    let f = p.evaluate(&pod(vec![c("alpine")]));
+    let f = p.evaluate_offline(&pod(vec![c("alpine")]));
     assert_eq!(rules(&f), ["sigma/corp-0001"]);
     assert_eq!(f[0].severity, Severity::Medium);
     assert!(
-        p.evaluate(&pod(vec![c("registry.ci.example/runner:1")]))
+        p.evaluate_offline(&pod(vec![c("registry.ci.example/runner:1")]))
             .is_empty()
     );
 
@@ -1235,12 +1235,12 @@ fn disabled_rules_and_families() {
         "builtin/miner-flags".into(),
     ];
     let p = CompiledPolicy::compile("p", &spec).unwrap();
-    assert!(p.evaluate(&pod(vec![c.clone()])).is_empty());
+    assert!(p.evaluate_offline(&pod(vec![c.clone()])).is_empty());
     assert!(p.rule_count() < CompiledPolicy::builtin_default().rule_count());
     spec.detect.disabled_rules = vec!["builtin/miner-flags/donate-level".into()];
     let p = CompiledPolicy::compile("p", &spec).unwrap();
     assert_eq!(
-        rules(&p.evaluate(&pod(vec![c]))),
+        rules(&p.evaluate_offline(&pod(vec![c]))),
         [
             "builtin/miner-flags/cpu-priority",
             "builtin/port/stratum-port"
@@ -1259,7 +1259,7 @@ fn builtin_off_keeps_gpu_and_counts_rules() {
     )];
     let p = CompiledPolicy::compile("p", &spec).unwrap();
     assert!(
-        p.evaluate(&pod(vec![container(
+        p.evaluate_offline(&pod(vec![container(
             "c",
             "metal3d/xmrig",
             &["./xmrig"],
@@ -1268,7 +1268,7 @@ fn builtin_off_keeps_gpu_and_counts_rules() {
         .is_empty()
     );
     assert_eq!(
-        p.evaluate(&gpu_pod(&[], &[(0, "nvidia.com/gpu", "1")], &[]))
+        p.evaluate_offline(&gpu_pod(&[], &[(0, "nvidia.com/gpu", "1")], &[]))
             .len(),
         1
     );
@@ -1292,56 +1292,86 @@ match:
     matchExpressions:
     - {key: app, operator: Exists}
   excludeNamespaces: [monitoring]
-  exemptPods:
-  - matchLabels: {cryptojack.dev/exempt: "true"}
+  exempt:
+  - namespace: shop
+    kind: Deployment
+    name: hashing-*
+    podSelector:
+      matchLabels: {cryptojack.dev/exempt: "true"}
 "#,
     )
     .unwrap();
     let p = CompiledPolicy::compile("scoped", &spec).unwrap();
-    let mk = |ns: &str, ns_labels: Option<&[(&str, &str)]>, labels: &[(&str, &str)]| {
+    let mk = |ns: &str, labels: &[(&str, &str)]| {
         let mut v = pod(vec![]);
         v.namespace = Some(ns.into());
-        v.namespace_labels = ns_labels.map(|l| {
-            l.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        });
         v.labels = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         v
     };
-    assert!(p.applies_to(&mk("shop", Some(&[("tier", "prod")]), &[("app", "web")])));
+    let map = |l: &[(&str, &str)]| -> BTreeMap<String, String> {
+        l.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let prod = map(&[("tier", "prod")]);
+    let dev = map(&[("tier", "dev")]);
+    let known = |l| EvalContext {
+        namespace_labels: NamespaceLabels::Known(l),
+        workload: None,
+    };
+    let unknown = EvalContext {
+        namespace_labels: NamespaceLabels::UnknownAssumeMatch,
+        workload: None,
+    };
+    assert!(p.applies_to(&mk("shop", &[("app", "web")]), &known(&prod)));
     assert!(
-        p.applies_to(&mk("shop", None, &[("app", "web")])),
-        "unknown namespace labels: selector treated as matching"
+        p.applies_to(&mk("shop", &[("app", "web")]), &unknown),
+        "labels unknown, by the caller's explicit choice: selector treated as matching"
     );
-    assert!(!p.applies_to(&mk("shop", Some(&[("tier", "dev")]), &[("app", "web")])));
+    assert!(!p.applies_to(&mk("shop", &[("app", "web")]), &known(&dev)));
     assert!(
-        !p.applies_to(&mk("shop", None, &[("role", "x")])),
+        !p.applies_to(&mk("shop", &[("role", "x")]), &unknown),
         "pod selector"
     );
     assert!(
-        !p.applies_to(&mk("monitoring", None, &[("app", "web")])),
+        !p.applies_to(&mk("monitoring", &[("app", "web")]), &unknown),
         "excluded namespace"
     );
+    let labelled = mk("shop", &[("app", "web"), ("cryptojack.dev/exempt", "true")]);
+    let workload = |kind, name| EvalContext {
+        workload: Some(Workload { kind, name }),
+        ..unknown
+    };
     assert!(
-        !p.applies_to(&mk(
-            "shop",
-            None,
-            &[("app", "web"), ("cryptojack.dev/exempt", "true")]
-        )),
-        "exempt"
+        !p.applies_to(&labelled, &workload("Deployment", "hashing-bench")),
+        "exempt: the namespace and workload named, the label narrowing"
+    );
+    assert!(
+        p.applies_to(&labelled, &workload("Deployment", "web")),
+        "the label alone grants nothing"
+    );
+    assert!(
+        p.applies_to(
+            &mk("shop", &[("app", "web")]),
+            &workload("Deployment", "hashing-bench")
+        ),
+        "the label narrows the exemption"
+    );
+    assert!(
+        p.applies_to(&labelled, &unknown),
+        "exemptions wait until the workload is known"
     );
     // kube-system is not exempt by default
-    assert!(CompiledPolicy::builtin_default().applies_to(&mk("kube-system", None, &[])));
+    assert!(CompiledPolicy::builtin_default().applies_to(&mk("kube-system", &[]), &unknown));
 }
 
 #[test]
 fn invalid_selectors_are_policy_errors() {
     let spec: CryptojackPolicySpec = serde_saphyr::from_str(
-        "match:\n  podSelector:\n    matchExpressions:\n    - {key: app, operator: Contains, values: [x]}\n  exemptPods:\n  - matchExpressions:\n    - {key: a, operator: In}\n",
+        "match:\n  podSelector:\n    matchExpressions:\n    - {key: app, operator: Contains, values: [x]}\n  exempt:\n  - namespace: x\n    podSelector:\n      matchExpressions:\n      - {key: a, operator: In}\n",
     )
     .unwrap();
     let err = CompiledPolicy::compile("p", &spec).unwrap_err();
@@ -1350,7 +1380,7 @@ fn invalid_selectors_are_policy_errors() {
         fields,
         [
             "spec.match.podSelector.matchExpressions[0].operator",
-            "spec.match.exemptPods[0].matchExpressions[0].values"
+            "spec.match.exempt[0].podSelector.matchExpressions[0].values"
         ]
     );
 }
@@ -1362,7 +1392,7 @@ fn compiled_policy_is_send_sync_and_cheap_to_clone() {
     let p = CompiledPolicy::builtin_default();
     let q = p.clone();
     let h = std::thread::spawn(move || {
-        q.evaluate(&pod(vec![container("c", "metal3d/xmrig", &[], &[])]))
+        q.evaluate_offline(&pod(vec![container("c", "metal3d/xmrig", &[], &[])]))
             .len()
     });
     assert!(h.join().unwrap() >= 1);
@@ -1444,7 +1474,7 @@ fn arbitrary_input_does_not_panic() {
             name: "E".into(),
             value: s.clone(),
         }];
-        for f in policy.evaluate(&pod(vec![c])) {
+        for f in policy.evaluate_offline(&pod(vec![c])) {
             assert!(f.evidence.chars().count() <= 120);
         }
     }
@@ -1681,7 +1711,7 @@ fn hostile_input_is_bounded() {
             c
         })
         .collect();
-    let f = CompiledPolicy::builtin_default().evaluate(&pod(containers));
+    let f = CompiledPolicy::builtin_default().evaluate_offline(&pod(containers));
     let named: std::collections::HashSet<_> = f
         .iter()
         .filter(|f| f.rule == "builtin/miner-binary/xmrig")

@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
     Deserialize,
     JsonSchema,
 )]
-#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
     Medium,
@@ -28,6 +27,34 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ];
+
+    /// The API spelling (CRDs, printer columns, Events): `Critical`, `High`, ...
+    pub fn api_str(self) -> &'static str {
+        match self {
+            Severity::Low => "Low",
+            Severity::Medium => "Medium",
+            Severity::High => "High",
+            Severity::Critical => "Critical",
+        }
+    }
+
+    /// The next level up, at most `cap`.
+    pub fn raised(self, cap: Severity) -> Severity {
+        let up = match self {
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        };
+        if self >= cap { self } else { up.min(cap) }
+    }
+
+    /// The scan output spelling (a contract): `critical`, `high`, `medium`, `low`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
@@ -63,7 +90,6 @@ impl std::str::FromStr for Severity {
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
-#[serde(rename_all = "kebab-case")]
 pub enum Category {
     MinerImage,
     MinerBinary,
@@ -89,6 +115,22 @@ impl Category {
         Category::Node,
     ];
 
+    /// The API spelling (CRDs, printer columns, metrics): `MinerImage`, ...
+    pub fn api_str(self) -> &'static str {
+        match self {
+            Category::MinerImage => "MinerImage",
+            Category::MinerBinary => "MinerBinary",
+            Category::MinerFlags => "MinerFlags",
+            Category::Pool => "Pool",
+            Category::Wallet => "Wallet",
+            Category::KnownIoc => "KnownIoc",
+            Category::GpuUnapproved => "GpuUnapproved",
+            Category::Port => "Port",
+            Category::Node => "Node",
+        }
+    }
+
+    /// The scan output spelling (a contract): `miner-image`, ...
     pub fn as_str(self) -> &'static str {
         match self {
             Category::MinerImage => "miner-image",
@@ -110,21 +152,56 @@ impl std::fmt::Display for Category {
     }
 }
 
+/// Longest evidence text (characters).
+pub const MAX_EVIDENCE_CHARS: usize = 120;
+
 /// One indicator found in a pod (or pod template).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     /// Rule id, e.g. `builtin/miner-binary/xmrig` or `policy/<name>/images[0]`.
+    #[schemars(length(max = 253))]
     pub rule: String,
+    #[schemars(extend("maxLength" = 32))]
     pub category: Category,
+    #[schemars(extend("maxLength" = 16))]
     pub severity: Severity,
     /// Container name. A GPU-approval finding names the container whose resources request
     /// the GPU (its `field` points there); absent only for node findings (node selector,
     /// affinity and tolerations belong to the pod, not to a container).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub container: Option<String>,
     /// Field path in the manifest, e.g. `spec.initContainers[0].command[2]`.
+    #[schemars(length(max = 512))]
     pub field: String,
     /// What matched, at most 120 characters; wallet addresses are shortened.
+    #[schemars(length(max = MAX_EVIDENCE_CHARS))]
     pub evidence: String,
+    /// The policies that produced this finding (empty outside a policy set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(max = 253)))]
+    pub policies: Vec<String>,
+}
+
+impl Finding {
+    /// A stable fingerprint of what was found: rule, field and a digest of the evidence
+    /// (FNV-1a 64, hex). A FalsePositive resolution exempts these, not the pod template.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{:016x}",
+            self.rule,
+            self.field,
+            fnv1a64(self.evidence.as_bytes())
+        )
+    }
+}
+
+/// FNV-1a 64 of `bytes` (deterministic across runs, versions and replicas).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .iter()
+        .fold(OFFSET, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME))
 }

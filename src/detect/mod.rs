@@ -36,6 +36,7 @@ mod builtin;
 pub mod error;
 mod extract;
 mod patterns;
+mod policyset;
 mod resources;
 pub mod selector;
 mod shell;
@@ -50,11 +51,13 @@ use std::sync::Arc;
 pub use crate::api::{Category, Finding, Severity};
 pub use error::{FieldError, PolicyError};
 pub use patterns::glob_to_regex;
+pub use policyset::{PolicySet, Verdict};
 pub use resources::{INSTANCE_TYPE_KEYS, REGION_KEYS, SPOT_LABELS};
-pub use selector::{LabelSelectorMatcher, label_selector_matches};
+pub use selector::{LabelSelectorMatcher, WorkloadMatcher, label_selector_matches};
 pub use signatures::{RuleInfo, SIGNATURES_YAML, builtin_rules};
 pub use view::{
-    ContainerKind, ContainerView, EnvView, NodeRequirement, PodView, PortView, TolerationView,
+    ContainerKind, ContainerView, EnvView, EvalContext, NamespaceLabels, NodeRequirement, PodView,
+    PortView, TolerationView, Workload,
 };
 pub use wallet::MAX_EVIDENCE_CHARS;
 
@@ -74,7 +77,7 @@ struct Scope {
     namespace_selector: Option<LabelSelectorMatcher>,
     pod_selector: Option<LabelSelectorMatcher>,
     exclude_namespaces: Vec<String>,
-    exempt_pods: Vec<LabelSelectorMatcher>,
+    exempt: Vec<WorkloadMatcher>,
 }
 
 #[derive(Debug)]
@@ -92,6 +95,7 @@ struct Inner {
     sigma: SigmaSet,
     scope: Scope,
     rule_count: u32,
+    spec: CryptojackPolicySpec,
 }
 
 /// A policy compiled for evaluation. `Send + Sync`; cloning shares the compiled automata.
@@ -162,12 +166,18 @@ impl CompiledPolicy {
             "spec.match.namespaceSelector",
         );
         let pod_selector = selector(m.pod_selector.as_ref(), "spec.match.podSelector");
-        let exempt_pods: Vec<LabelSelectorMatcher> = m
-            .exempt_pods
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| selector(Some(s), &format!("spec.match.exemptPods[{i}]")))
-            .collect();
+        let mut exempt = Vec::new();
+        for (i, s) in m.exempt.iter().enumerate() {
+            match WorkloadMatcher::new(s, &format!("spec.match.exempt[{i}]")) {
+                Ok(w) => exempt.push(w),
+                Err(e) => errors.extend(e),
+            }
+        }
+        for (i, s) in spec.response.protect.iter().enumerate() {
+            if let Err(e) = WorkloadMatcher::new(s, &format!("spec.response.protect[{i}]")) {
+                errors.extend(e);
+            }
+        }
         if !errors.is_empty() {
             return Err(PolicyError {
                 policy: name.to_string(),
@@ -212,9 +222,10 @@ impl CompiledPolicy {
                     namespace_selector,
                     pod_selector,
                     exclude_namespaces: m.exclude_namespaces.clone(),
-                    exempt_pods,
+                    exempt,
                 },
                 rule_count,
+                spec: spec.clone(),
             }),
         })
     }
@@ -234,6 +245,28 @@ impl CompiledPolicy {
         self.inner.mode
     }
 
+    /// The policy as written (the planner reads its response, cost and limits).
+    pub fn spec(&self) -> &CryptojackPolicySpec {
+        &self.inner.spec
+    }
+
+    /// Whether `resource` counts as a GPU under this policy's GPU rule (exact names and
+    /// globs); false when the rule is off.
+    pub fn is_gpu_resource(&self, resource: &str) -> bool {
+        self.inner.gpu.as_ref().is_some_and(|g| g.is_gpu(resource))
+    }
+
+    /// The policy's `protect` selectors, compiled (they compiled when the policy did).
+    pub fn protect(&self) -> Vec<WorkloadMatcher> {
+        self.inner
+            .spec
+            .response
+            .protect
+            .iter()
+            .filter_map(|s| WorkloadMatcher::new(s, "spec.response.protect").ok())
+            .collect()
+    }
+
     /// Number of active rules (built-in signatures not disabled, GPU and node rules in use,
     /// user patterns and Sigma rules).
     pub fn rule_count(&self) -> u32 {
@@ -241,17 +274,18 @@ impl CompiledPolicy {
     }
 
     /// Whether this policy covers the pod: its namespace is not excluded, the namespace
-    /// selector matches `view.namespace_labels` (when those are unknown — `scan` does not know
-    /// them — a namespace selector is treated as matching, so offline scans err on the side
-    /// of reporting), the pod selector matches the pod labels, and no exemption matches.
-    pub fn applies_to(&self, view: &PodView) -> bool {
+    /// selector matches the namespace labels (see [`NamespaceLabels`]: the caller says
+    /// whether it knows them), the pod selector matches the pod labels, and, when the
+    /// top-level owner is known, no exemption names it.
+    pub fn applies_to(&self, view: &PodView, ctx: &EvalContext<'_>) -> bool {
         let s = &self.inner.scope;
         if let Some(ns) = &view.namespace
             && s.exclude_namespaces.iter().any(|x| x == ns)
         {
             return false;
         }
-        if let (Some(sel), Some(labels)) = (&s.namespace_selector, &view.namespace_labels)
+        if let (Some(sel), NamespaceLabels::Known(labels)) =
+            (&s.namespace_selector, ctx.namespace_labels)
             && !sel.matches(labels)
         {
             return false;
@@ -261,12 +295,26 @@ impl CompiledPolicy {
         {
             return false;
         }
-        !s.exempt_pods.iter().any(|e| e.matches(&view.labels))
+        match ctx.workload {
+            Some(w) => {
+                let ns = view.namespace.as_deref().unwrap_or("default");
+                !s.exempt
+                    .iter()
+                    .any(|e| e.matches(ns, w.kind, w.name, &view.labels))
+            }
+            None => true,
+        }
+    }
+
+    /// [`evaluate`](Self::evaluate) as an offline scan sees a manifest (namespace labels
+    /// unknown, the object its own workload).
+    pub fn evaluate_offline(&self, view: &PodView) -> Vec<Finding> {
+        self.evaluate(view, &EvalContext::offline(view))
     }
 
     /// Findings for one pod, most severe first, no duplicates (same rule and field). Does not
     /// check [`applies_to`](Self::applies_to).
-    pub fn evaluate(&self, view: &PodView) -> Vec<Finding> {
+    pub fn evaluate(&self, view: &PodView, ctx: &EvalContext<'_>) -> Vec<Finding> {
         let p = &*self.inner;
         let mut out: Vec<Finding> = Vec::new();
         let needs_text = p.signatures || !p.commands.is_empty() || !p.sigma.is_empty();
@@ -297,6 +345,7 @@ impl CompiledPolicy {
                         container: Some(c.name.clone()),
                         field: field_path(&base, c, h.field),
                         evidence: h.evidence,
+                        policies: Vec::new(),
                     });
                 }
             }
@@ -310,6 +359,7 @@ impl CompiledPolicy {
                         container: Some(c.name.clone()),
                         field: field_path(&base, c, Field::Image),
                         evidence: wallet::evidence(&c.image, s, e, false),
+                        policies: Vec::new(),
                     });
                 });
             }
@@ -334,6 +384,7 @@ impl CompiledPolicy {
                             container: Some(c.name.clone()),
                             field: field_path(&base, c, field),
                             evidence: wallet::evidence(text, s, e, decoded),
+                            policies: Vec::new(),
                         });
                     });
                 }
@@ -360,6 +411,7 @@ impl CompiledPolicy {
                         container: Some(c.name.clone()),
                         field: field_path(&base, c, field),
                         evidence,
+                        policies: Vec::new(),
                     });
                 });
             }
@@ -367,7 +419,7 @@ impl CompiledPolicy {
 
         if let Some(gpu) = &p.gpu
             && !p.disabled[p.table.gpu_rule as usize]
-            && let Some((ci, suffix, evidence)) = gpu.check(view)
+            && let Some((ci, suffix, evidence)) = gpu.check(view, ctx.namespace_labels)
         {
             let c = &view.containers[ci];
             out.push(Finding {
@@ -377,6 +429,7 @@ impl CompiledPolicy {
                 container: Some(c.name.clone()),
                 field: format!("{}.{suffix}", c.path(&view.spec_path)),
                 evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
+                policies: Vec::new(),
             });
         }
         for (sig, field, evidence) in p.node.check(view) {
@@ -396,6 +449,7 @@ impl CompiledPolicy {
                 container: None,
                 field,
                 evidence,
+                policies: Vec::new(),
             });
         }
 

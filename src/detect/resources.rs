@@ -5,8 +5,8 @@ use regex::{RegexSet, RegexSetBuilder};
 
 use super::error::FieldError;
 use super::patterns::{glob_to_regex, one_line};
-use super::view::PodView;
-use crate::api::{GpuRule, NodeSignals};
+use super::view::{NamespaceLabels, PodView};
+use crate::api::{ApprovalFrom, GpuRule, NodeSignals};
 
 /// Node labels naming the instance type.
 pub const INSTANCE_TYPE_KEYS: &[&str] = &[
@@ -47,9 +47,13 @@ pub(crate) fn quantity_positive(q: &str) -> bool {
 
 #[derive(Clone, Debug)]
 pub(crate) struct GpuCheck {
-    resources: Vec<String>,
+    /// Exact resource names (looked up directly) and globs (matched against every
+    /// resource the container names).
+    exact: Vec<String>,
+    globs: Option<globset::GlobSet>,
     label: String,
     value: String,
+    from: ApprovalFrom,
 }
 
 /// A GPU request without approval: (container index, field suffix, evidence).
@@ -66,32 +70,91 @@ impl GpuCheck {
                 "must not be empty",
             ));
         }
+        let mut exact = Vec::new();
+        let mut globs = globset::GlobSetBuilder::new();
+        let mut any_glob = false;
         for (i, r) in rule.resources.iter().enumerate() {
             if r.trim().is_empty() {
                 errors.push(FieldError::new(
                     format!("spec.detect.gpu.resources[{i}]"),
                     "empty resource name",
                 ));
+            } else if r.contains(['*', '?', '[']) {
+                match globset::GlobBuilder::new(r)
+                    .literal_separator(false)
+                    .build()
+                {
+                    Ok(g) => {
+                        globs.add(g);
+                        any_glob = true;
+                    }
+                    Err(e) => errors.push(FieldError::new(
+                        format!("spec.detect.gpu.resources[{i}]"),
+                        format!("invalid glob: {}", e.kind()),
+                    )),
+                }
+            } else {
+                exact.push(r.clone());
             }
         }
+        let globs = if any_glob {
+            match globs.build() {
+                Ok(set) => Some(set),
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        "spec.detect.gpu.resources",
+                        format!("invalid glob: {}", e.kind()),
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Some(GpuCheck {
-            resources: rule.resources.clone(),
+            exact,
+            globs,
             label: rule.approval_label.clone(),
             value: rule.approval_value.clone(),
+            from: rule.approval_from,
         })
     }
 
-    pub(crate) fn check(&self, view: &PodView) -> Option<GpuHit> {
-        if view.labels.get(&self.label) == Some(&self.value) {
+    /// Whether `resource` counts as a GPU.
+    pub(crate) fn is_gpu(&self, resource: &str) -> bool {
+        self.exact.iter().any(|r| r == resource)
+            || self.globs.as_ref().is_some_and(|g| g.is_match(resource))
+    }
+
+    fn approved(&self, view: &PodView, ns: NamespaceLabels<'_>) -> bool {
+        let pod = view.labels.get(&self.label) == Some(&self.value);
+        let namespace = match ns {
+            NamespaceLabels::Known(l) => l.get(&self.label) == Some(&self.value),
+            NamespaceLabels::UnknownAssumeMatch => false,
+        };
+        match self.from {
+            ApprovalFrom::Pod => pod,
+            ApprovalFrom::Namespace => namespace,
+            ApprovalFrom::PodAndNamespace => pod && namespace,
+        }
+    }
+
+    pub(crate) fn check(&self, view: &PodView, ns: NamespaceLabels<'_>) -> Option<GpuHit> {
+        if self.approved(view, ns) {
             return None;
         }
+        let whose = match self.from {
+            ApprovalFrom::Pod => "label",
+            ApprovalFrom::Namespace => "namespace label",
+            ApprovalFrom::PodAndNamespace => "pod and namespace label",
+        };
         for (ci, c) in view.containers.iter().enumerate() {
             for (what, map) in [("requests", &c.requests), ("limits", &c.limits)] {
-                for r in &self.resources {
-                    if let Some(q) = map.get(r).filter(|q| quantity_positive(q)) {
+                for (r, q) in map {
+                    if self.is_gpu(r) && quantity_positive(q) {
                         let field = format!("resources.{what}[\"{r}\"]");
                         let evidence =
-                            format!("{r}: {q} without label {}={}", self.label, self.value);
+                            format!("{r}: {q} without {whose} {}={}", self.label, self.value);
                         return Some((ci, field, evidence));
                     }
                 }

@@ -109,6 +109,82 @@ pub fn label_selector_matches(
     Ok(LabelSelectorMatcher::new(selector, field)?.matches(labels))
 }
 
+/// A compiled [`WorkloadSelector`](crate::api::WorkloadSelector): namespace (exact), kind of
+/// the top-level owner, a glob over its name, and optionally pod labels that narrow it.
+#[derive(Clone, Debug)]
+pub struct WorkloadMatcher {
+    namespace: String,
+    kind: Option<String>,
+    name: Option<globset::GlobMatcher>,
+    pods: Option<LabelSelectorMatcher>,
+}
+
+impl WorkloadMatcher {
+    /// Validate `sel`; `field` is its path (`spec.match.exempt[0]`).
+    pub fn new(
+        sel: &crate::api::WorkloadSelector,
+        field: &str,
+    ) -> Result<WorkloadMatcher, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if sel.namespace.trim().is_empty() {
+            errors.push(FieldError::new(
+                format!("{field}.namespace"),
+                "must name a namespace",
+            ));
+        }
+        let name = match sel.name.as_deref() {
+            None => None,
+            Some(glob) => match globset::GlobBuilder::new(glob)
+                .literal_separator(false)
+                .build()
+            {
+                Ok(g) => Some(g.compile_matcher()),
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        format!("{field}.name"),
+                        format!("invalid glob: {}", e.kind()),
+                    ));
+                    None
+                }
+            },
+        };
+        let pods = match &sel.pod_selector {
+            None => None,
+            Some(s) => match LabelSelectorMatcher::new(s, &format!("{field}.podSelector")) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(WorkloadMatcher {
+            namespace: sel.namespace.clone(),
+            kind: sel.kind.clone(),
+            name,
+            pods,
+        })
+    }
+
+    /// Whether the workload `kind/name` in `namespace`, whose pod carries `pod_labels`, is
+    /// selected. Labels only narrow: a selector always names the namespace.
+    pub fn matches(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        pod_labels: &BTreeMap<String, String>,
+    ) -> bool {
+        self.namespace == namespace
+            && self.kind.as_deref().is_none_or(|k| k == kind)
+            && self.name.as_ref().is_none_or(|g| g.is_match(name))
+            && self.pods.as_ref().is_none_or(|p| p.matches(pod_labels))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +207,33 @@ mod tests {
                 Some(values.iter().map(|v| v.to_string()).collect())
             },
         }
+    }
+
+    #[test]
+    fn workload_matcher_needs_the_namespace_and_labels_only_narrow() {
+        let sel = crate::api::WorkloadSelector {
+            namespace: "kube-system".into(),
+            kind: Some("DaemonSet".into()),
+            name: Some("calico-*".into()),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some([("k8s-app".to_string(), "calico-node".to_string())].into()),
+                ..Default::default()
+            }),
+        };
+        let m = WorkloadMatcher::new(&sel, "spec.response.protect[0]").unwrap();
+        let l = labels(&[("k8s-app", "calico-node")]);
+        assert!(m.matches("kube-system", "DaemonSet", "calico-node", &l));
+        assert!(!m.matches("default", "DaemonSet", "calico-node", &l));
+        assert!(!m.matches("kube-system", "Deployment", "calico-node", &l));
+        assert!(!m.matches("kube-system", "DaemonSet", "miner", &l));
+        assert!(!m.matches("kube-system", "DaemonSet", "calico-node", &labels(&[])));
+        let bad = crate::api::WorkloadSelector {
+            namespace: "x".into(),
+            name: Some("a[".into()),
+            ..Default::default()
+        };
+        let e = WorkloadMatcher::new(&bad, "spec.match.exempt[2]").unwrap_err();
+        assert_eq!(e[0].field, "spec.match.exempt[2].name");
     }
 
     #[test]

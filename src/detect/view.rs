@@ -84,6 +84,46 @@ pub struct TolerationView {
     pub effect: Option<String>,
 }
 
+/// What the caller knows of the pod's namespace labels. Deliberately without a default:
+/// every caller says whether it knows them (an operator that forgot to look them up must
+/// not silently match every namespace selector).
+#[derive(Clone, Copy, Debug)]
+pub enum NamespaceLabels<'a> {
+    /// The namespace's labels.
+    Known(&'a BTreeMap<String, String>),
+    /// Not known (offline `scan`): a namespace selector is treated as matching, so that
+    /// scans err on the side of reporting, and a namespace GPU approval as absent.
+    UnknownAssumeMatch,
+}
+
+/// The verified top-level owner of a pod (the pod itself for a bare pod).
+#[derive(Clone, Copy, Debug)]
+pub struct Workload<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+}
+
+/// What a caller knows beyond the pod spec.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalContext<'a> {
+    pub namespace_labels: NamespaceLabels<'a>,
+    /// The top-level owner when known; exemptions (which name workloads) apply only then.
+    pub workload: Option<Workload<'a>>,
+}
+
+impl<'a> EvalContext<'a> {
+    /// Offline scan of a manifest: labels unknown, the object is its own workload.
+    pub fn offline(view: &'a PodView) -> EvalContext<'a> {
+        EvalContext {
+            namespace_labels: NamespaceLabels::UnknownAssumeMatch,
+            workload: Some(Workload {
+                kind: &view.kind,
+                name: &view.name,
+            }),
+        }
+    }
+}
+
 /// What detection sees of a pod.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodView {
@@ -94,8 +134,6 @@ pub struct PodView {
     /// Labels the pod carries (for a workload: its pod template's labels).
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    /// Labels of the pod's namespace, when known (the operator knows them; `scan` does not).
-    pub namespace_labels: Option<BTreeMap<String, String>>,
     pub service_account: Option<String>,
     /// Path of the PodSpec in the source object: `spec`, `spec.template.spec`,
     /// `spec.jobTemplate.spec.template.spec`, `template.spec`.
@@ -183,7 +221,6 @@ impl PodView {
             namespace: meta.namespace.clone(),
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
-            namespace_labels: None,
             service_account: spec.service_account_name.clone(),
             spec_path: spec_path.to_string(),
             containers,

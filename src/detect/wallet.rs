@@ -1,7 +1,7 @@
 //! Wallet address shapes and evidence formatting (addresses shortened, at most 120 characters).
 
 /// Most characters of a finding's evidence.
-pub const MAX_EVIDENCE_CHARS: usize = 120;
+pub use crate::api::common::MAX_EVIDENCE_CHARS;
 
 /// A wallet address shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Running the engine over sources, and the result every output format is made from.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -9,7 +9,7 @@ use super::load::{self, Source};
 use super::locate::Locator;
 use super::objects::{self, Object};
 use crate::api::{Category, Finding, Severity};
-use crate::detect::{CompiledPolicy, PodView};
+use crate::detect::{CompiledPolicy, EvalContext, PodView, PolicySet};
 
 /// One finding with where it was found. Serialized as an element of `findings[]` of the
 /// JSON output (see the module documentation for the contract).
@@ -31,11 +31,23 @@ pub struct Located {
     pub name: String,
     pub container: Option<String>,
     pub rule: String,
+    #[serde(serialize_with = "category_lowercase")]
     pub category: Category,
+    #[serde(serialize_with = "severity_lowercase")]
     pub severity: Severity,
     /// Field path within the object (for List items: within the item).
     pub field: String,
     pub evidence: String,
+}
+
+/// The scan contract spells categories in kebab-case (`miner-image`), unlike the CRDs.
+fn category_lowercase<S: serde::Serializer>(c: &Category, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.as_str())
+}
+
+/// The scan contract spells severities in lowercase (`critical`), unlike the CRDs.
+fn severity_lowercase<S: serde::Serializer>(v: &Severity, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
 }
 
 /// Counts by severity, always with all four keys.
@@ -141,40 +153,27 @@ impl ScanReport {
 
 /// The compiled policies, applied to every object.
 pub struct Scanner {
-    policies: Vec<CompiledPolicy>,
+    policies: PolicySet,
 }
 
 impl Scanner {
     pub fn new(policies: Vec<CompiledPolicy>) -> Scanner {
-        Scanner { policies }
+        Scanner {
+            policies: PolicySet::new(policies),
+        }
     }
 
     pub fn policy_names(&self) -> Vec<String> {
-        self.policies.iter().map(|p| p.name().to_string()).collect()
+        self.policies.names()
     }
 
-    /// Findings of every policy that applies, deduplicated by rule, container and field
-    /// (the first policy's finding is kept).
+    /// Findings of every policy that applies (namespace labels unknown: a namespace selector
+    /// is treated as matching; the object is its own workload for exemptions),
+    /// deduplicated by rule, container and field.
     pub fn evaluate(&self, view: &PodView) -> Vec<Finding> {
-        let mut out: Vec<Finding> = Vec::new();
-        for policy in &self.policies {
-            if !policy.applies_to(view) {
-                continue;
-            }
-            let found = policy.evaluate(view);
-            if out.is_empty() {
-                out = found;
-                continue;
-            }
-            let seen: HashSet<(String, Option<String>, String)> = out
-                .iter()
-                .map(|f| (f.rule.clone(), f.container.clone(), f.field.clone()))
-                .collect();
-            out.extend(found.into_iter().filter(|f| {
-                !seen.contains(&(f.rule.clone(), f.container.clone(), f.field.clone()))
-            }));
-        }
-        out
+        self.policies
+            .evaluate(view, &EvalContext::offline(view))
+            .findings
     }
 
     /// Scans every document of a source into `report`.

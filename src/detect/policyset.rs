@@ -1,0 +1,238 @@
+//! Several policies evaluated together, with attribution: every finding says which
+//! policies produced it, and the verdict says which policies matched.
+
+use std::collections::HashMap;
+
+use super::view::{EvalContext, PodView};
+use super::{CompiledPolicy, Finding};
+use crate::api::Severity;
+
+/// The compiled policies, evaluated together. Cloning shares the compiled automata.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySet {
+    policies: Vec<CompiledPolicy>,
+}
+
+/// What a pod's evaluation found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Findings of every policy that applies, deduplicated by rule, container and field
+    /// (each lists every policy that produced it; the most severe is kept), most severe
+    /// first.
+    pub findings: Vec<Finding>,
+    /// Names of the policies that produced at least one finding, in set order.
+    pub policies: Vec<String>,
+}
+
+impl Verdict {
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// Highest severity, if any finding.
+    pub fn severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+impl PolicySet {
+    pub fn new(policies: Vec<CompiledPolicy>) -> PolicySet {
+        PolicySet { policies }
+    }
+
+    pub fn policies(&self) -> &[CompiledPolicy] {
+        &self.policies
+    }
+
+    pub fn get(&self, name: &str) -> Option<&CompiledPolicy> {
+        self.policies.iter().find(|p| p.name() == name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.policies.iter().map(|p| p.name().to_string()).collect()
+    }
+
+    /// Evaluates every policy that applies to the pod.
+    pub fn evaluate(&self, view: &PodView, ctx: &EvalContext<'_>) -> Verdict {
+        let mut verdict = Verdict::default();
+        // (rule, container, field) -> index in findings
+        let mut index: HashMap<(String, Option<String>, String), usize> = HashMap::new();
+        for policy in &self.policies {
+            if !policy.applies_to(view, ctx) {
+                continue;
+            }
+            let found = policy.evaluate(view, ctx);
+            if found.is_empty() {
+                continue;
+            }
+            let name = policy.name().to_string();
+            verdict.policies.push(name.clone());
+            for mut f in found {
+                let key = (f.rule.clone(), f.container.clone(), f.field.clone());
+                match index.get(&key) {
+                    Some(&i) => {
+                        let kept = &mut verdict.findings[i];
+                        if f.severity > kept.severity {
+                            kept.severity = f.severity;
+                            kept.evidence = f.evidence;
+                        }
+                        if !kept.policies.contains(&name) {
+                            kept.policies.push(name.clone());
+                        }
+                    }
+                    None => {
+                        f.policies = vec![name.clone()];
+                        index.insert(key, verdict.findings.len());
+                        verdict.findings.push(f);
+                    }
+                }
+            }
+        }
+        verdict
+            .findings
+            .sort_by_key(|f| std::cmp::Reverse(f.severity));
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CryptojackPolicySpec;
+    use crate::detect::view::{NamespaceLabels, Workload};
+    use crate::detect::{ContainerKind, ContainerView};
+    use std::collections::BTreeMap;
+
+    fn spec(yaml: &str) -> CryptojackPolicySpec {
+        serde_saphyr::from_str(yaml).expect("valid policy spec")
+    }
+
+    fn xmrig_pod(ns: &str) -> PodView {
+        PodView {
+            kind: "Pod".into(),
+            name: "p".into(),
+            namespace: Some(ns.into()),
+            spec_path: "spec".into(),
+            containers: vec![ContainerView {
+                kind: ContainerKind::Regular,
+                index: 0,
+                name: "c".into(),
+                image: "busybox".into(),
+                command: vec!["xmrig".into(), "--donate-level=1".into()],
+                args: vec![],
+                env: vec![],
+                ports: vec![],
+                requests: BTreeMap::new(),
+                limits: BTreeMap::new(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn findings_say_which_policies_produced_them() {
+        let a = CompiledPolicy::compile("a", &spec("mode: Audit\n")).unwrap();
+        let b = CompiledPolicy::compile(
+            "b",
+            &spec("mode: Contain\ndetect:\n  commands:\n  - pattern: donate-level\n"),
+        )
+        .unwrap();
+        let c =
+            CompiledPolicy::compile("c", &spec("match:\n  excludeNamespaces: [shop]\n")).unwrap();
+        let set = PolicySet::new(vec![a, b, c]);
+        let view = xmrig_pod("shop");
+        let v = set.evaluate(&view, &EvalContext::offline(&view));
+        assert_eq!(v.policies, vec!["a".to_string(), "b".to_string()]);
+        let xmrig = v
+            .findings
+            .iter()
+            .find(|f| f.rule == "builtin/miner-binary/xmrig")
+            .expect("xmrig finding");
+        assert_eq!(xmrig.policies, vec!["a".to_string(), "b".to_string()]);
+        let custom = v
+            .findings
+            .iter()
+            .find(|f| f.rule.starts_with("policy/b/"))
+            .expect("b's own pattern");
+        assert_eq!(custom.policies, vec!["b".to_string()]);
+        // no duplicates of (rule, container, field)
+        let mut keys: Vec<_> = v
+            .findings
+            .iter()
+            .map(|f| (f.rule.clone(), f.field.clone()))
+            .collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+    }
+
+    #[test]
+    fn namespace_labels_are_an_explicit_choice() {
+        let p = CompiledPolicy::compile(
+            "prod-only",
+            &spec("match:\n  namespaceSelector:\n    matchLabels: {tier: prod}\n"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]);
+        let view = xmrig_pod("shop");
+        let dev: BTreeMap<String, String> = [("tier".to_string(), "dev".to_string())].into();
+        let prod: BTreeMap<String, String> = [("tier".to_string(), "prod".to_string())].into();
+        let ctx = |l| EvalContext {
+            namespace_labels: l,
+            workload: None,
+        };
+        assert!(
+            set.evaluate(&view, &ctx(NamespaceLabels::Known(&dev)))
+                .is_empty()
+        );
+        assert!(
+            !set.evaluate(&view, &ctx(NamespaceLabels::Known(&prod)))
+                .is_empty()
+        );
+        assert!(
+            !set.evaluate(&view, &ctx(NamespaceLabels::UnknownAssumeMatch))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn exemptions_name_the_workload_and_apply_once_it_is_known() {
+        let p = CompiledPolicy::compile(
+            "p",
+            &spec(
+                "match:\n  exempt:\n  - namespace: research\n    kind: Deployment\n    name: hash-*\n",
+            ),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]);
+        let view = xmrig_pod("research");
+        let unknown = EvalContext {
+            namespace_labels: NamespaceLabels::UnknownAssumeMatch,
+            workload: None,
+        };
+        assert!(!set.evaluate(&view, &unknown).is_empty());
+        let exempt = EvalContext {
+            workload: Some(Workload {
+                kind: "Deployment",
+                name: "hash-bench",
+            }),
+            ..unknown
+        };
+        assert!(set.evaluate(&view, &exempt).is_empty());
+        let other = EvalContext {
+            workload: Some(Workload {
+                kind: "Deployment",
+                name: "web",
+            }),
+            ..unknown
+        };
+        assert!(!set.evaluate(&view, &other).is_empty());
+        let other_ns = xmrig_pod("shop");
+        assert!(!set.evaluate(&other_ns, &exempt).is_empty());
+    }
+}
