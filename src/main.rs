@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Scan manifests offline with the detection engine (CI gates, triage of a cluster dump).
     Scan(cryptojack::scan::cli::ScanArgs),
+    /// Run the operator: watch pods, record incidents, contain, restore.
+    Run(cryptojack::controller::RunArgs),
     /// Write the CustomResourceDefinitions generated from the Rust types.
     Crdgen(cryptojack::api::crdgen::CrdgenArgs),
 }
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Scan(args) => cryptojack::scan::cli::run(args),
+        Command::Run(args) => cryptojack::controller::run(args),
         Command::Crdgen(args) => cryptojack::api::crdgen::run(args),
     }
 }

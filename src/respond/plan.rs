@@ -1,0 +1,943 @@
+//! PURE: which actions an incident calls for, in which order, and what is skipped and
+//! why. Takes values (the incident, the merged response of the matching policies, the
+//! facts the controller read), returns values. No client, no async, no clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::api::{
+    Action, ActionState, ActionVerb, CostSpec, CryptojackIncident, EstimatedCost, IncidentPhase,
+    MAX_MESSAGE_CHARS, Mode, ObjectRef, OwnerKind, Severity, action_id, bounded, cost_tier,
+};
+use crate::detect::{CompiledPolicy, WorkloadMatcher};
+
+/// The response of every policy that matched an incident, merged: the strictest mode
+/// and the union of enabled actions over the Contain policies whose `minSeverity` the
+/// incident meets; the shortest grace period and force deadline win.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    pub mode: Mode,
+    /// Policies whose response is in force (Contain and severity met), or, in Audit,
+    /// every matching policy (the plan Contain would run).
+    pub policies: Vec<String>,
+    pub evict: bool,
+    pub grace_period_seconds: i64,
+    pub force_after_seconds: i64,
+    pub suspend: bool,
+    pub suspend_kinds: BTreeSet<OwnerKind>,
+    /// Why the workload is protected (isolated and evicted only), if it is.
+    pub protected_by: Option<String>,
+    /// Most incidents per minute (the smallest limit of the policies in force).
+    pub max_incidents_per_minute: i32,
+    pub cost: CostSpec,
+}
+
+/// Merges the response of `policies` (those named by the incident that still exist)
+/// for an incident of `severity` on workload `kind/name` in `namespace`.
+pub fn merge_response(
+    policies: &[&CompiledPolicy],
+    severity: Severity,
+    namespace: &str,
+    workload_kind: &str,
+    workload_name: &str,
+    pod_labels: &BTreeMap<String, String>,
+) -> Response {
+    let contain: Vec<&&CompiledPolicy> = policies
+        .iter()
+        .filter(|p| p.mode() == Mode::Contain && severity >= p.spec().response.min_severity)
+        .collect();
+    let (mode, in_force): (Mode, Vec<&&CompiledPolicy>) = if contain.is_empty() {
+        (Mode::Audit, policies.iter().collect())
+    } else {
+        (Mode::Contain, contain)
+    };
+    let mut r = Response {
+        mode,
+        policies: in_force.iter().map(|p| p.name().to_string()).collect(),
+        evict: false,
+        grace_period_seconds: i64::MAX,
+        force_after_seconds: i64::MAX,
+        suspend: false,
+        suspend_kinds: BTreeSet::new(),
+        protected_by: None,
+        max_incidents_per_minute: i32::MAX,
+        cost: in_force
+            .first()
+            .map(|p| p.spec().cost.clone())
+            .unwrap_or_default(),
+    };
+    for p in &in_force {
+        let resp = &p.spec().response;
+        if resp.evict.enabled {
+            r.evict = true;
+            r.grace_period_seconds = r.grace_period_seconds.min(resp.evict.grace_period_seconds);
+            r.force_after_seconds = r.force_after_seconds.min(resp.evict.force_after_seconds);
+        }
+        if resp.suspend_owner.enabled {
+            r.suspend = true;
+            r.suspend_kinds
+                .extend(resp.suspend_owner.kinds.iter().copied());
+        }
+        let protect: Vec<WorkloadMatcher> = p.protect();
+        if r.protected_by.is_none()
+            && protect
+                .iter()
+                .any(|m| m.matches(namespace, workload_kind, workload_name, pod_labels))
+        {
+            r.protected_by = Some(format!(
+                "protected by policy {} (spec.response.protect): isolated and evicted only",
+                p.name()
+            ));
+        }
+        r.max_incidents_per_minute = r
+            .max_incidents_per_minute
+            .min(p.spec().limits.max_incidents_per_minute);
+    }
+    if r.grace_period_seconds == i64::MAX {
+        r.grace_period_seconds = 5;
+    }
+    if r.force_after_seconds == i64::MAX {
+        r.force_after_seconds = 30;
+    }
+    if r.max_incidents_per_minute == i32::MAX {
+        r.max_incidents_per_minute = 10;
+    }
+    r
+}
+
+/// The state of the top-level owner, as read by the controller.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OwnerState {
+    /// A bare pod: nothing recreates it.
+    BarePod,
+    /// The owner no longer exists.
+    Gone,
+    /// Scaled through `spec.replicas` or the `scale` subresource.
+    Replicas {
+        replicas: i32,
+        /// The field manager that last set `spec.replicas` (for drift).
+        manager: Option<String>,
+    },
+    /// A Job or CronJob.
+    Suspend { suspend: bool },
+    /// A DaemonSet: its pod template's node selector.
+    DaemonSet {
+        node_selector: BTreeMap<String, String>,
+    },
+    /// Neither scalable nor suspendable.
+    Unsupported { reason: String },
+}
+
+/// A Job a CronJob started and that is still active.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveJob {
+    pub target: ObjectRef,
+    pub suspend: bool,
+}
+
+/// What the controller read before planning.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Facts {
+    pub operator_namespace: String,
+    pub owner: OwnerState,
+    /// Live, non-terminating pods of the workload.
+    pub live_pods: Vec<String>,
+    pub active_jobs: Vec<ActiveJob>,
+}
+
+/// One action of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planned {
+    pub id: String,
+    pub verb: ActionVerb,
+    pub target: ObjectRef,
+    /// Why it is not run (protected, disabled, not applicable).
+    pub skip: Option<String>,
+    /// The action was done but the cluster drifted back (owner scaled up, new pods).
+    pub drift: Option<String>,
+}
+
+/// The node-selector key that parks a DaemonSet.
+pub const PARKING_KEY: &str = "cryptojack.dev/parked";
+
+fn owner_kind(target: &ObjectRef) -> OwnerKind {
+    match (target.group(), target.kind.as_str()) {
+        ("apps", "Deployment") => OwnerKind::Deployment,
+        ("apps", "ReplicaSet") => OwnerKind::ReplicaSet,
+        ("apps", "StatefulSet") => OwnerKind::StatefulSet,
+        ("apps", "DaemonSet") => OwnerKind::DaemonSet,
+        ("", "ReplicationController") => OwnerKind::ReplicationController,
+        ("batch", "Job") => OwnerKind::Job,
+        ("batch", "CronJob") => OwnerKind::CronJob,
+        _ => OwnerKind::ScalableCustomResource,
+    }
+}
+
+fn planned(verb: ActionVerb, target: &ObjectRef) -> Planned {
+    Planned {
+        id: action_id(verb, target),
+        verb,
+        target: target.clone(),
+        skip: None,
+        drift: None,
+    }
+}
+
+/// The plan for `incident`, in execution order: suspend what would recreate the pods,
+/// then evict them.
+pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -> Vec<Planned> {
+    let top = &incident.spec.top_owner;
+    let namespace = top
+        .namespace
+        .clone()
+        .or_else(|| incident.metadata.namespace.clone())
+        .unwrap_or_default();
+    let own_namespace = namespace == facts.operator_namespace;
+    let mut out = Vec::new();
+
+    // 1. what would recreate the pods
+    let suspend_skip = |kind: OwnerKind| -> Option<String> {
+        if own_namespace {
+            Some("the operator's own namespace is never acted on".into())
+        } else if let Some(p) = &response.protected_by {
+            Some(p.clone())
+        } else if !response.suspend {
+            Some("suspendOwner is disabled in every policy in force".into())
+        } else if !response.suspend_kinds.contains(&kind) {
+            Some(format!("suspendOwner.kinds does not include {kind:?}"))
+        } else {
+            None
+        }
+    };
+    match &facts.owner {
+        OwnerState::BarePod => {}
+        OwnerState::Gone => {
+            let mut a = planned(verb_for(top), top);
+            a.skip = Some(format!("{} {} no longer exists", top.kind, top.name));
+            out.push(a);
+        }
+        OwnerState::Unsupported { reason } => {
+            let mut a = planned(ActionVerb::Scale, top);
+            a.skip = Some(format!(
+                "{reason}; its pods are evicted and kept out as they come back"
+            ));
+            out.push(a);
+        }
+        OwnerState::Replicas { replicas, manager } => {
+            let mut a = planned(ActionVerb::Scale, top);
+            a.skip = suspend_skip(owner_kind(top));
+            if *replicas > 0 {
+                a.drift = Some(match manager {
+                    Some(m) => format!(
+                        "{} {} is at {replicas} replicas (set by {m})",
+                        top.kind, top.name
+                    ),
+                    None => format!("{} {} is at {replicas} replicas", top.kind, top.name),
+                });
+            }
+            out.push(a);
+        }
+        OwnerState::Suspend { suspend } => {
+            let mut a = planned(ActionVerb::Suspend, top);
+            a.skip = suspend_skip(owner_kind(top));
+            if !suspend {
+                a.drift = Some(format!("{} {} is not suspended", top.kind, top.name));
+            }
+            out.push(a);
+            for job in &facts.active_jobs {
+                let mut j = planned(ActionVerb::Suspend, &job.target);
+                j.skip = suspend_skip(OwnerKind::Job);
+                if !job.suspend {
+                    j.drift = Some(format!("Job {} is not suspended", job.target.name));
+                }
+                out.push(j);
+            }
+        }
+        OwnerState::DaemonSet { node_selector } => {
+            let mut a = planned(ActionVerb::Park, top);
+            a.skip = suspend_skip(OwnerKind::DaemonSet);
+            if !node_selector.contains_key(PARKING_KEY) {
+                a.drift = Some(format!("DaemonSet {} is not parked", top.name));
+            }
+            out.push(a);
+        }
+    }
+
+    // 2. the pods
+    let mut evict = planned(ActionVerb::Evict, top);
+    if own_namespace {
+        evict.skip = Some("the operator's own namespace is never acted on".into());
+    } else if !response.evict {
+        evict.skip = Some("evict is disabled in every policy in force".into());
+    }
+    if !facts.live_pods.is_empty() {
+        evict.drift = Some(format!(
+            "{} pod(s) running: {}",
+            facts.live_pods.len(),
+            facts
+                .live_pods
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out.push(evict);
+    out
+}
+
+fn verb_for(top: &ObjectRef) -> ActionVerb {
+    match owner_kind(top) {
+        OwnerKind::Job | OwnerKind::CronJob => ActionVerb::Suspend,
+        OwnerKind::DaemonSet => ActionVerb::Park,
+        _ => ActionVerb::Scale,
+    }
+}
+
+/// Why nothing may run now (besides the mode).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Hold {
+    /// Run.
+    None,
+    /// `--dry-run`: decide and record, change nothing.
+    DryRun,
+    /// Over the rate limit.
+    RateLimited,
+}
+
+/// Merges `plan` into `actions` (keyed by id). New actions are added; in Contain a
+/// Planned action becomes Pending, a Done action whose effect drifted back becomes
+/// Pending again; skipped actions get their reason. Undo data is never touched.
+/// Returns whether anything changed, and the number of drifts found.
+pub fn merge(actions: &mut Vec<Action>, plan: &[Planned], mode: Mode, hold: &Hold) -> (bool, u32) {
+    let run = mode == Mode::Contain && *hold == Hold::None;
+    let mut changed = false;
+    let mut drifts = 0;
+    for p in plan {
+        let pos = actions.iter().position(|a| a.id == p.id);
+        let a = match pos {
+            Some(i) => &mut actions[i],
+            None => {
+                actions.push(Action {
+                    id: p.id.clone(),
+                    verb: p.verb,
+                    target: p.target.clone(),
+                    state: ActionState::Planned,
+                    attempts: 0,
+                    message: None,
+                    error: None,
+                    started_at: None,
+                    finished_at: None,
+                    undo: None,
+                    pods: None,
+                    new_uid: None,
+                    restore: None,
+                });
+                changed = true;
+                let last = actions.len() - 1;
+                &mut actions[last]
+            }
+        };
+        if let Some(reason) = &p.skip {
+            // a skip never undoes what was done (e.g. a policy edit after containment)
+            if matches!(
+                a.state,
+                ActionState::Planned | ActionState::Pending | ActionState::Skipped
+            ) && (a.state != ActionState::Skipped || a.message.as_deref() != Some(reason))
+            {
+                a.state = ActionState::Skipped;
+                a.message = Some(bounded(reason, MAX_MESSAGE_CHARS));
+                changed = true;
+            }
+            continue;
+        }
+        match a.state {
+            ActionState::Planned | ActionState::Skipped if run => {
+                a.state = ActionState::Pending;
+                a.message = None;
+                changed = true;
+            }
+            ActionState::Skipped => {
+                // no longer skipped (e.g. protection removed): back in the plan
+                a.state = ActionState::Planned;
+                a.message = None;
+                changed = true;
+            }
+            ActionState::Done if run && p.drift.is_some() => {
+                a.state = ActionState::Pending;
+                a.message = p
+                    .drift
+                    .as_ref()
+                    .map(|d| bounded(&format!("drift: {d}"), MAX_MESSAGE_CHARS));
+                drifts += 1;
+                changed = true;
+            }
+            ActionState::Failed if run && p.drift.is_some() => {
+                // a failed action is retried when its effect is still missing
+                a.state = ActionState::Pending;
+                changed = true;
+            }
+            _ => {}
+        }
+        if !run && a.state == ActionState::Planned {
+            let note = match hold {
+                Hold::DryRun => Some("dry run: not executed"),
+                Hold::RateLimited => Some("waiting for the rate limit"),
+                Hold::None => None,
+            };
+            if a.message.as_deref() != note {
+                a.message = note.map(String::from);
+                changed = true;
+            }
+        }
+    }
+    (changed, drifts)
+}
+
+/// The phase an incident's actions put it in (before any resolution).
+pub fn phase_of(actions: &[Action], mode: Mode, hold: &Hold) -> IncidentPhase {
+    if actions.is_empty() {
+        return if mode == Mode::Audit {
+            IncidentPhase::Audited
+        } else {
+            IncidentPhase::Detected
+        };
+    }
+    if actions.iter().any(|a| a.state == ActionState::Pending) {
+        return IncidentPhase::Containing;
+    }
+    if actions.iter().any(|a| a.state == ActionState::Planned) {
+        return match (mode, hold) {
+            (Mode::Contain, Hold::RateLimited) => IncidentPhase::Detected,
+            _ => IncidentPhase::Audited,
+        };
+    }
+    let done = actions
+        .iter()
+        .filter(|a| a.state == ActionState::Done)
+        .count();
+    let failed = actions
+        .iter()
+        .filter(|a| a.state == ActionState::Failed)
+        .count();
+    match (done, failed) {
+        (_, 0) => IncidentPhase::Contained,
+        (0, _) => IncidentPhase::Failed,
+        _ => IncidentPhase::PartiallyContained,
+    }
+}
+
+/// Whether every owner is suspended and every eviction or delete accepted: the end of
+/// the time to contain.
+pub fn contained(actions: &[Action]) -> bool {
+    actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.verb,
+                ActionVerb::Scale | ActionVerb::Suspend | ActionVerb::Park | ActionVerb::Evict
+            )
+        })
+        .all(|a| a.state.is_finished())
+        && actions.iter().any(|a| a.state == ActionState::Done)
+}
+
+fn price(text: &str) -> f64 {
+    text.trim().parse::<f64>().unwrap_or(0.0).max(0.0)
+}
+
+/// The GPU-hour price of `resource`: an exact key, else the first glob key that matches.
+fn gpu_price(cost: &CostSpec, resource: &str) -> f64 {
+    if let Some(p) = cost.gpu_hour.get(resource) {
+        return price(p);
+    }
+    cost.gpu_hour
+        .iter()
+        .find(|(k, _)| {
+            globset::Glob::new(k)
+                .map(|g| g.compile_matcher().is_match(resource))
+                .unwrap_or(false)
+        })
+        .map(|(_, v)| price(v))
+        .unwrap_or(0.0)
+}
+
+/// Estimated cost: hours running × (GPUs × GPU-hour price + CPU cores × CPU-hour
+/// price), with `hours` from the first pod's creation to containment (or now).
+pub fn estimate_cost(incident: &CryptojackIncident, cost: &CostSpec, hours: f64) -> EstimatedCost {
+    let hours = if hours.is_finite() {
+        hours.max(0.0)
+    } else {
+        0.0
+    };
+    let req = &incident.spec.requested;
+    let cpu_cores = req.cpu_millicores.max(0) as f64 / 1000.0;
+    let cpu_hours = cpu_cores * hours;
+    let mut gpu_hours = 0.0;
+    let mut amount = cpu_hours * price(&cost.cpu_hour);
+    for (resource, n) in &req.gpus {
+        let h = (*n).max(0) as f64 * hours;
+        gpu_hours += h;
+        amount += h * gpu_price(cost, resource);
+    }
+    EstimatedCost {
+        amount: format!("{amount:.2}"),
+        currency: cost.currency.clone(),
+        hours_running: format!("{hours:.2}"),
+        gpu_hours: format!("{gpu_hours:.2}"),
+        cpu_hours: format!("{cpu_hours:.2}"),
+        display: format!("{amount:.2} {}", cost.currency),
+    }
+}
+
+pub use crate::api::CostTier;
+
+/// The tier for `hours` (re-exported for the controller).
+pub fn tier(hours: f64) -> CostTier {
+    cost_tier(hours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        CryptojackIncidentSpec, CryptojackPolicySpec, IncidentSource, RequestedResources,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+
+    fn policy(name: &str, yaml: &str) -> CompiledPolicy {
+        let spec: CryptojackPolicySpec = serde_saphyr::from_str(yaml).expect("spec");
+        CompiledPolicy::compile(name, &spec).expect("compiles")
+    }
+
+    fn deploy() -> ObjectRef {
+        ObjectRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("shop".into()),
+            name: "web".into(),
+            uid: Some("d1".into()),
+        }
+    }
+
+    fn incident(top: ObjectRef) -> CryptojackIncident {
+        CryptojackIncident::new(
+            "cji-x",
+            CryptojackIncidentSpec {
+                workload: format!("{}/{}", top.kind, top.name),
+                top_owner: top,
+                owner_chain: vec![],
+                forged_owner: None,
+                service_account: None,
+                node_name: None,
+                pods: vec![],
+                pod_count: 1,
+                images: vec![],
+                findings: vec![],
+                findings_truncated: false,
+                severity: Severity::Critical,
+                top_indicator: String::new(),
+                policies: vec![],
+                source: IncidentSource::Watch,
+                source_detail: None,
+                detected_at: MicroTime(jiff::Timestamp::UNIX_EPOCH),
+                pod_created_at: None,
+                field_manager: None,
+                requested: RequestedResources {
+                    cpu_millicores: 2000,
+                    gpus: [("nvidia.com/gpu".to_string(), 2)].into(),
+                },
+                previous_incident: None,
+                resolution: None,
+            },
+        )
+    }
+
+    fn facts(owner: OwnerState, pods: &[&str]) -> Facts {
+        Facts {
+            operator_namespace: "cryptojack-system".into(),
+            owner,
+            live_pods: pods.iter().map(|s| s.to_string()).collect(),
+            active_jobs: vec![],
+        }
+    }
+
+    #[test]
+    fn strictest_mode_union_of_actions_shortest_deadlines() {
+        let audit = policy("a", "mode: Audit\n");
+        let contain = policy(
+            "c",
+            "mode: Contain\nresponse:\n  evict: {gracePeriodSeconds: 10, forceAfterSeconds: 60}\n  suspendOwner: {enabled: false}\n",
+        );
+        let contain2 = policy(
+            "d",
+            "mode: Contain\nresponse:\n  evict: {gracePeriodSeconds: 2, forceAfterSeconds: 90}\n  suspendOwner: {kinds: [Deployment]}\n",
+        );
+        let high_only = policy("h", "mode: Contain\nresponse:\n  minSeverity: Critical\n");
+        let none = BTreeMap::new();
+        let r = merge_response(
+            &[&audit, &contain, &contain2, &high_only],
+            Severity::High,
+            "shop",
+            "Deployment",
+            "web",
+            &none,
+        );
+        assert_eq!(r.mode, Mode::Contain);
+        assert_eq!(r.policies, ["c", "d"]);
+        assert!(r.evict && r.suspend);
+        assert_eq!(r.grace_period_seconds, 2);
+        assert_eq!(r.force_after_seconds, 60);
+        assert_eq!(r.suspend_kinds, [OwnerKind::Deployment].into());
+        // only Audit (or a minSeverity not met): Audit with the union plan
+        let r = merge_response(
+            &[&audit, &high_only],
+            Severity::High,
+            "shop",
+            "Deployment",
+            "web",
+            &none,
+        );
+        assert_eq!(r.mode, Mode::Audit);
+        assert!(r.evict && r.suspend);
+    }
+
+    #[test]
+    fn deployment_plan_scales_then_evicts_and_audit_only_plans() {
+        let c = policy("c", "mode: Contain\n");
+        let none = BTreeMap::new();
+        let r = merge_response(
+            &[&c],
+            Severity::Critical,
+            "shop",
+            "Deployment",
+            "web",
+            &none,
+        );
+        let inc = incident(deploy());
+        let f = facts(
+            OwnerState::Replicas {
+                replicas: 3,
+                manager: Some("kubectl".into()),
+            },
+            &["web-1"],
+        );
+        let p = plan(&inc, &r, &f);
+        let ids: Vec<&str> = p.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "scale/apps/Deployment/shop/web",
+                "evict/apps/Deployment/shop/web"
+            ]
+        );
+        assert!(p.iter().all(|a| a.skip.is_none()));
+
+        let mut actions = Vec::new();
+        let (changed, _) = merge(&mut actions, &p, Mode::Audit, &Hold::None);
+        assert!(changed);
+        assert!(actions.iter().all(|a| a.state == ActionState::Planned));
+        assert_eq!(
+            phase_of(&actions, Mode::Audit, &Hold::None),
+            IncidentPhase::Audited
+        );
+        // switching to Contain runs exactly the same plan
+        let (changed, _) = merge(&mut actions, &p, Mode::Contain, &Hold::None);
+        assert!(changed);
+        assert!(actions.iter().all(|a| a.state == ActionState::Pending));
+        assert_eq!(
+            phase_of(&actions, Mode::Contain, &Hold::None),
+            IncidentPhase::Containing
+        );
+        // idempotent
+        assert_eq!(
+            merge(&mut actions, &p, Mode::Contain, &Hold::None),
+            (false, 0)
+        );
+    }
+
+    #[test]
+    fn protected_and_own_namespace_workloads() {
+        let c = policy(
+            "c",
+            "mode: Contain\nresponse:\n  protect:\n  - {namespace: kube-system, kind: DaemonSet, name: calico-node}\n",
+        );
+        let none = BTreeMap::new();
+        let mut ds = deploy();
+        ds.kind = "DaemonSet".into();
+        ds.name = "calico-node".into();
+        ds.namespace = Some("kube-system".into());
+        let r = merge_response(
+            &[&c],
+            Severity::Critical,
+            "kube-system",
+            "DaemonSet",
+            "calico-node",
+            &none,
+        );
+        assert!(r.protected_by.is_some());
+        let p = plan(
+            &incident(ds),
+            &r,
+            &facts(
+                OwnerState::DaemonSet {
+                    node_selector: BTreeMap::new(),
+                },
+                &["calico-node-x"],
+            ),
+        );
+        assert_eq!(p[0].verb, ActionVerb::Park);
+        assert!(
+            p[0].skip
+                .as_deref()
+                .is_some_and(|s| s.contains("protected"))
+        );
+        assert_eq!(p[1].verb, ActionVerb::Evict);
+        assert!(p[1].skip.is_none(), "a protected workload is still evicted");
+
+        let mut own = deploy();
+        own.namespace = Some("cryptojack-system".into());
+        let r = merge_response(
+            &[&c],
+            Severity::Critical,
+            "cryptojack-system",
+            "Deployment",
+            "web",
+            &none,
+        );
+        let p = plan(
+            &incident(own),
+            &r,
+            &facts(
+                OwnerState::Replicas {
+                    replicas: 1,
+                    manager: None,
+                },
+                &["x"],
+            ),
+        );
+        assert!(p.iter().all(|a| {
+            a.skip
+                .as_deref()
+                .is_some_and(|s| s.contains("own namespace"))
+        }));
+    }
+
+    #[test]
+    fn cronjob_suspends_itself_and_its_active_jobs() {
+        let c = policy("c", "mode: Contain\n");
+        let mut cj = deploy();
+        cj.api_version = "batch/v1".into();
+        cj.kind = "CronJob".into();
+        let r = merge_response(
+            &[&c],
+            Severity::Critical,
+            "shop",
+            "CronJob",
+            "web",
+            &BTreeMap::new(),
+        );
+        let mut f = facts(OwnerState::Suspend { suspend: false }, &[]);
+        f.active_jobs.push(ActiveJob {
+            target: ObjectRef {
+                api_version: "batch/v1".into(),
+                kind: "Job".into(),
+                namespace: Some("shop".into()),
+                name: "web-123".into(),
+                uid: None,
+            },
+            suspend: false,
+        });
+        let p = plan(&incident(cj), &r, &f);
+        let ids: Vec<&str> = p.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "suspend/batch/CronJob/shop/web",
+                "suspend/batch/Job/shop/web-123",
+                "evict/batch/CronJob/shop/web"
+            ]
+        );
+    }
+
+    #[test]
+    fn drift_reopens_a_done_action_without_touching_undo() {
+        let c = policy("c", "mode: Contain\n");
+        let r = merge_response(
+            &[&c],
+            Severity::Critical,
+            "shop",
+            "Deployment",
+            "web",
+            &BTreeMap::new(),
+        );
+        let inc = incident(deploy());
+        let p0 = plan(
+            &inc,
+            &r,
+            &facts(
+                OwnerState::Replicas {
+                    replicas: 3,
+                    manager: None,
+                },
+                &[],
+            ),
+        );
+        let mut actions = Vec::new();
+        merge(&mut actions, &p0, Mode::Contain, &Hold::None);
+        for a in &mut actions {
+            a.state = ActionState::Done;
+            a.undo = Some(crate::api::Undo {
+                replicas: Some(3),
+                ..Default::default()
+            });
+        }
+        // contained: owner at 0, no pods
+        let quiet = plan(
+            &inc,
+            &r,
+            &facts(
+                OwnerState::Replicas {
+                    replicas: 0,
+                    manager: None,
+                },
+                &[],
+            ),
+        );
+        assert_eq!(
+            merge(&mut actions, &quiet, Mode::Contain, &Hold::None),
+            (false, 0)
+        );
+        assert_eq!(
+            phase_of(&actions, Mode::Contain, &Hold::None),
+            IncidentPhase::Contained
+        );
+        // a GitOps controller scales it back up
+        let drifted = plan(
+            &inc,
+            &r,
+            &facts(
+                OwnerState::Replicas {
+                    replicas: 2,
+                    manager: Some("argocd".into()),
+                },
+                &["web-9"],
+            ),
+        );
+        let (changed, drifts) = merge(&mut actions, &drifted, Mode::Contain, &Hold::None);
+        assert!(changed);
+        assert_eq!(drifts, 2);
+        assert!(
+            actions[0]
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("argocd"))
+        );
+        assert_eq!(actions[0].undo.as_ref().and_then(|u| u.replicas), Some(3));
+        assert_eq!(
+            phase_of(&actions, Mode::Contain, &Hold::None),
+            IncidentPhase::Containing
+        );
+    }
+
+    #[test]
+    fn rate_limit_and_dry_run_hold_the_plan() {
+        let c = policy("c", "mode: Contain\n");
+        let r = merge_response(
+            &[&c],
+            Severity::Critical,
+            "shop",
+            "Deployment",
+            "web",
+            &BTreeMap::new(),
+        );
+        let p = plan(
+            &incident(deploy()),
+            &r,
+            &facts(
+                OwnerState::Replicas {
+                    replicas: 3,
+                    manager: None,
+                },
+                &["a"],
+            ),
+        );
+        let mut actions = Vec::new();
+        merge(&mut actions, &p, Mode::Contain, &Hold::RateLimited);
+        assert!(actions.iter().all(|a| a.state == ActionState::Planned));
+        assert_eq!(
+            phase_of(&actions, Mode::Contain, &Hold::RateLimited),
+            IncidentPhase::Detected
+        );
+        let mut actions = Vec::new();
+        merge(&mut actions, &p, Mode::Contain, &Hold::DryRun);
+        assert!(
+            actions
+                .iter()
+                .all(|a| a.message.as_deref() == Some("dry run: not executed"))
+        );
+        assert_eq!(
+            phase_of(&actions, Mode::Contain, &Hold::DryRun),
+            IncidentPhase::Audited
+        );
+    }
+
+    #[test]
+    fn phases_from_results() {
+        let mk = |states: &[ActionState]| -> Vec<Action> {
+            states
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Action {
+                    id: format!("a{i}"),
+                    verb: ActionVerb::Evict,
+                    target: deploy(),
+                    state: *s,
+                    attempts: 1,
+                    message: None,
+                    error: None,
+                    started_at: None,
+                    finished_at: None,
+                    undo: None,
+                    pods: None,
+                    new_uid: None,
+                    restore: None,
+                })
+                .collect()
+        };
+        use ActionState::*;
+        let m = Mode::Contain;
+        assert_eq!(
+            phase_of(&mk(&[Done, Skipped]), m, &Hold::None),
+            IncidentPhase::Contained
+        );
+        assert_eq!(
+            phase_of(&mk(&[Done, Failed]), m, &Hold::None),
+            IncidentPhase::PartiallyContained
+        );
+        assert_eq!(
+            phase_of(&mk(&[Failed, Skipped]), m, &Hold::None),
+            IncidentPhase::Failed
+        );
+        assert!(contained(&mk(&[Done, Skipped])));
+        assert!(!contained(&mk(&[Done, Pending])));
+    }
+
+    #[test]
+    fn cost_is_hours_times_prices() {
+        let inc = incident(deploy());
+        let cost = CostSpec::default();
+        let e = estimate_cost(&inc, &cost, 2.0);
+        // 2 h x (2 GPUs x 3.06 + 2 cores x 0.048)
+        assert_eq!(e.amount, "12.43");
+        assert_eq!(e.gpu_hours, "4.00");
+        assert_eq!(e.cpu_hours, "4.00");
+        assert_eq!(e.display, "12.43 USD");
+        assert_eq!(tier(2.0), CostTier::Medium);
+        let mut mig = inc.clone();
+        mig.spec.requested.gpus = [("nvidia.com/mig-1g.5gb".to_string(), 1)].into();
+        mig.spec.requested.cpu_millicores = 0;
+        // priced by the glob key nvidia.com/mig-*
+        assert_eq!(estimate_cost(&mig, &cost, 10.0).amount, "4.40");
+    }
+}

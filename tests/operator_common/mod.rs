@@ -1,0 +1,192 @@
+//! Shared helpers of the operator tests: a kubesim with the project's CRDs, the operator
+//! running in-process against it, and polling with deadlines (never fixed sleeps).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cryptojack::api::{CryptojackIncident, CryptojackPolicy};
+use cryptojack::controller::{Options, leader::Timing, operate};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kubesim::Sim;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub const OPERATOR_NS: &str = "cryptojack-system";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Env {
+    pub sim: Sim,
+    pub client: Client,
+    pub operators: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+pub async fn sim() -> Sim {
+    Sim::builder()
+        .crds_dir(repo().join("crds"))
+        .nodes(3)
+        .gpu_nodes(1)
+        .tick(Duration::from_millis(50))
+        .start()
+        .await
+        .expect("kubesim starts")
+}
+
+pub fn options(identity: &str) -> Options {
+    Options {
+        namespace: OPERATOR_NS.into(),
+        metrics_addr: None,
+        dry_run: false,
+        timing: Timing {
+            lease_duration: Duration::from_secs(3),
+            renew_deadline: Duration::from_secs(2),
+            retry_period: Duration::from_millis(300),
+        },
+        identity: identity.into(),
+        crash_after_mutations: None,
+    }
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_with(options("op-1")).await
+    }
+
+    pub async fn start_with(opts: Options) -> Env {
+        let sim = sim().await;
+        let client = sim.client();
+        let mut env = Env {
+            sim,
+            client,
+            operators: Vec::new(),
+        };
+        env.namespace(OPERATOR_NS).await;
+        env.spawn_operator(opts);
+        env
+    }
+
+    pub fn spawn_operator(&mut self, opts: Options) {
+        let config = self.sim.client_config(self.sim.admin_token());
+        let token = CancellationToken::new();
+        let t = token.clone();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = operate(config, opts, t).await {
+                panic!("operator failed to start: {e}");
+            }
+        });
+        self.operators.push((token, handle));
+    }
+
+    /// Stops every operator (as a graceful shutdown).
+    pub async fn stop_operators(&mut self) {
+        for (t, h) in self.operators.drain(..) {
+            t.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(15), h).await;
+        }
+    }
+
+    pub async fn namespace(&self, name: &str) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("ns");
+        match api.create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("creating namespace {name}: {e}"),
+        }
+    }
+
+    /// Creates (or replaces) any object from JSON with server-side apply.
+    pub async fn apply(&self, obj: Value) -> Value {
+        let api_version = obj["apiVersion"].as_str().expect("apiVersion").to_string();
+        let kind = obj["kind"].as_str().expect("kind").to_string();
+        let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+        let ns = obj["metadata"]["namespace"].as_str().map(String::from);
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, &kind);
+        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .expect("discovery");
+        let api: Api<kube::api::DynamicObject> = match &ns {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        };
+        let out = api
+            .patch(
+                &name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
+        serde_json::to_value(out).expect("json")
+    }
+
+    pub async fn policy(&self, name: &str, spec: Value) {
+        self.apply(json!({
+            "apiVersion": "cryptojack.dev/v1alpha1",
+            "kind": "CryptojackPolicy",
+            "metadata": {"name": name},
+            "spec": spec
+        }))
+        .await;
+    }
+
+    pub async fn incidents(&self, ns: &str) -> Vec<CryptojackIncident> {
+        let api: Api<CryptojackIncident> = Api::namespaced(self.client.clone(), ns);
+        api.list(&ListParams::default())
+            .await
+            .expect("list incidents")
+            .items
+    }
+
+    pub async fn policy_status(&self, name: &str) -> Option<CryptojackPolicy> {
+        let api: Api<CryptojackPolicy> = Api::all(self.client.clone());
+        api.get_opt(name).await.expect("get policy")
+    }
+}
+
+/// Polls `f` until it returns Some, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Deployment running `image` with `command`.
+pub fn deployment(ns: &str, name: &str, replicas: i32, image: &str, command: &[&str]) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": image, "command": command}]}
+            }
+        }
+    })
+}
+
+pub fn contain_policy() -> Value {
+    json!({"mode": "Contain"})
+}
