@@ -303,7 +303,12 @@ async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        // A fault may close this one connection (`FaultRule::drop_connection`).
+        let kill = Arc::new(Notify::new());
+        let svc = hyper_util::service::TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(faults::ConnectionKill(kill.clone()))),
+        );
         let mut dropped = conns.subscribe();
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
@@ -317,6 +322,7 @@ async fn serve(
                     }
                 }
                 _ = dropped.changed() => {}
+                _ = kill.notified() => {}
             }
         });
     }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use crate::api::{Api, ApiError, DeleteOpts, Deleted, Target, WriteOpts, name_of, namespace_of};
-use crate::faults::{FaultRequest, Faults};
+use crate::faults::Faults;
 use crate::resources::ResourceDef;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Broadcast, Event, EventType, StoreError};
@@ -283,28 +283,28 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
             if !lat.is_zero() {
                 tokio::time::sleep(lat).await;
             }
-            let key = rr.def.key();
-            if let Some(f) = st.faults.take(&FaultRequest {
-                verb,
-                key: &key,
-                plural: &rr.def.plural,
-                subresource: rr.sub.as_deref(),
-                namespace: rr.ns.as_deref(),
-            }) {
-                let reason = crate::faults::reason_for(f.status);
-                let msg = f
-                    .message
-                    .unwrap_or_else(|| format!("kubesim injected fault: {reason}"));
-                let mut e = ApiError::new(f.status, reason, msg);
-                e.retry_after = f.retry_after_seconds;
-                return Err(e);
-            }
             let body = if matches!(parts.method, Method::POST | Method::PUT) {
                 json_body(&parts.headers, body)?
             } else {
                 body
             };
-            dispatch(&st, verb, rr, &q, &parts.headers, body, render).await
+            let freq = crate::faults::OwnedRequest {
+                verb: verb.to_string(),
+                key: rr.def.key(),
+                plural: rr.def.plural.clone(),
+                subresource: rr.sub.clone(),
+                namespace: rr.ns.clone(),
+                name: crate::faults::request_name(&st.faults, verb, rr.name.as_deref(), &body),
+            };
+            if let Some(f) = st.faults.take(&freq.as_request()) {
+                return Err(crate::faults::answer(f, &parts.extensions).await);
+            }
+            let check_after = verb != "watch" && st.faults.has_after_write();
+            let resp = dispatch(&st, verb, rr, &q, &parts.headers, body, render).await?;
+            if check_after {
+                return crate::faults::after_write(&st.faults, freq, resp, &parts.extensions).await;
+            }
+            Ok(resp)
         }
     }
 }
