@@ -21,6 +21,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod driver;
 pub mod faults;
+pub mod grace;
 pub mod jsonpath;
 pub mod patch;
 pub mod pdb;
