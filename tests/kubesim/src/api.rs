@@ -646,7 +646,8 @@ impl Api {
         if !opts.apply
             && let Some(m) = &opts.field_manager
         {
-            crate::patch::record_update_manager(&mut body, None, m, &now);
+            let schema = def.crd.as_ref().and_then(|c| c.schema(version));
+            crate::ssa::record_update(&mut body, None, m, &now, None, schema);
         }
         if opts.dry_run {
             return Ok(Arc::new(body));
@@ -808,13 +809,24 @@ impl Api {
         Ok(r)
     }
 
-    /// managedFields of a non-apply write: the manager takes the fields it changed.
-    fn record_manager(&self, new: &mut Value, old: &Value, opts: &WriteOpts) {
+    /// managedFields of a non-apply write: the manager takes the fields it changed (a write
+    /// through /status is recorded with `subresource: status`).
+    fn record_manager(
+        &self,
+        def: &ResourceDef,
+        version: &str,
+        target: Target,
+        new: &mut Value,
+        old: &Value,
+        opts: &WriteOpts,
+    ) {
         if opts.apply {
             return;
         }
         if let Some(m) = &opts.field_manager {
-            crate::patch::record_update_manager(new, Some(old), m, &self.now());
+            let schema = def.crd.as_ref().and_then(|c| c.schema(version));
+            let sub = (target == Target::Status).then_some("status");
+            crate::ssa::record_update(new, Some(old), m, &self.now(), sub, schema);
         }
     }
 
@@ -859,7 +871,7 @@ impl Api {
                 return Err(ApiError::modified(def, name));
             }
             let mut new = self.merge_update(def, version, &old, body.clone(), target, opts)?;
-            self.record_manager(&mut new, &old, opts);
+            self.record_manager(def, version, target, &mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -914,7 +926,7 @@ impl Api {
             }
             self.normalize(def, version, ns, &mut new)?;
             let mut new = self.merge_update(def, version, &old, new, target, opts)?;
-            self.record_manager(&mut new, &old, opts);
+            self.record_manager(def, version, target, &mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),
                 Err(StoreError::Conflict { .. }) => continue,

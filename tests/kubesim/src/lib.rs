@@ -31,6 +31,7 @@ pub mod resources;
 pub mod schema;
 pub mod selector;
 pub mod server;
+pub mod ssa;
 pub mod status;
 pub mod store;
 pub mod subresources;

@@ -699,17 +699,18 @@ fn patch(
             if name_of(&a).is_empty() {
                 a["metadata"]["name"] = json!(name);
             }
-            crate::patch::server_side_apply(existing, &a, &manager, force, &now).map_err(|c| {
-                let body = c.to_status();
-                ApiError {
-                    code: 409,
-                    reason: "Conflict".into(),
-                    message: c.message(),
-                    details: body.get("details").cloned().map(Box::new),
-                    retry_after: None,
-                    body: Some(Box::new(body)),
-                }
-            })
+            if existing.is_none() && target == Target::Status {
+                return Err(ApiError::not_found(def, &name));
+            }
+            let req = crate::ssa::ApplyRequest {
+                manager: &manager,
+                force,
+                now: &now,
+                schema: def.crd.as_ref().and_then(|c| c.schema(&rr.version)),
+                subresource: (target == Target::Status).then_some("status"),
+                status_subresource: def.status,
+            };
+            crate::ssa::apply(existing, &a, &req).map_err(crate::ssa::ApplyError::into_api_error)
         };
         return st.api.patch(
             def,
