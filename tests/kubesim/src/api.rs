@@ -637,6 +637,9 @@ impl Api {
             m.remove("status");
         }
         crate::defaults::apply(def, &mut body, &now);
+        if def.key() == crate::events::CORE_KEY {
+            crate::events::check_core_write(&mut body, None)?;
+        }
         self.validate_custom(def, version, &mut body, None, opts)?;
         if def.key() == crate::crd::CRD_KEY {
             crate::crd::prepare(&mut body, &now).map_err(|e| {
@@ -770,6 +773,9 @@ impl Api {
         if def.key() != crate::crd::CRD_KEY {
             let now = self.now();
             crate::defaults::apply(def, &mut new, &now);
+        }
+        if def.key() == crate::events::CORE_KEY {
+            crate::events::check_core_write(&mut new, Some(old))?;
         }
         self.validate_custom(def, version, &mut new, Some(old), opts)?;
         bump_generation(def, old, &mut new);

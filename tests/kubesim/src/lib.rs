@@ -20,6 +20,7 @@ pub mod cron;
 pub mod defaults;
 pub mod discovery;
 pub mod driver;
+pub mod events;
 pub mod faults;
 pub mod grace;
 pub mod jsonpath;

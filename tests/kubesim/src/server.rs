@@ -76,7 +76,7 @@ impl IntoResponse for ApiError {
 
 /// How the client wants objects rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Render {
+pub(crate) enum Render {
     Object,
     Table,
     Metadata,
@@ -389,7 +389,7 @@ fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
-fn render_one(
+pub(crate) fn render_one(
     st: &ServerState,
     rr: &ResourceReq,
     obj: &Arc<Value>,
@@ -482,6 +482,22 @@ impl Selectors {
 }
 
 async fn dispatch(
+    st: &Arc<ServerState>,
+    verb: &str,
+    rr: ResourceReq,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Bytes,
+    render: Render,
+) -> Result<Response, ApiError> {
+    // events.k8s.io/v1 Events are core/v1 Events converted (events.rs).
+    if rr.def.key() == crate::events::V1_KEY {
+        return crate::events::dispatch(st, verb, rr, q, headers, body, render).await;
+    }
+    dispatch_core(st, verb, rr, q, headers, body, render).await
+}
+
+pub(crate) async fn dispatch_core(
     st: &Arc<ServerState>,
     verb: &str,
     rr: ResourceReq,
