@@ -410,10 +410,12 @@ pub enum Deleted {
 }
 
 /// Which kubesim-internal controllers behaviours apply to deletes.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DeleteBehaviour {
     /// The kubelet simulation runs: pods on a node are deleted gracefully.
     pub kubelet: bool,
+    /// Precise ends of the grace periods of pods being deleted (see grace.rs).
+    pub deadlines: crate::grace::Deadlines,
 }
 
 /// Kubernetes semantics over the raw store.
@@ -635,6 +637,9 @@ impl Api {
             m.remove("status");
         }
         crate::defaults::apply(def, &mut body, &now);
+        if def.key() == crate::events::CORE_KEY {
+            crate::events::check_core_write(&mut body, None)?;
+        }
         self.validate_custom(def, version, &mut body, None, opts)?;
         if def.key() == crate::crd::CRD_KEY {
             crate::crd::prepare(&mut body, &now).map_err(|e| {
@@ -644,7 +649,8 @@ impl Api {
         if !opts.apply
             && let Some(m) = &opts.field_manager
         {
-            crate::patch::record_update_manager(&mut body, None, m, &now);
+            let schema = def.crd.as_ref().and_then(|c| c.schema(version));
+            crate::ssa::record_update(&mut body, None, m, &now, None, schema);
         }
         if opts.dry_run {
             return Ok(Arc::new(body));
@@ -768,6 +774,9 @@ impl Api {
             let now = self.now();
             crate::defaults::apply(def, &mut new, &now);
         }
+        if def.key() == crate::events::CORE_KEY {
+            crate::events::check_core_write(&mut new, Some(old))?;
+        }
         self.validate_custom(def, version, &mut new, Some(old), opts)?;
         bump_generation(def, old, &mut new);
         if def.key() == crate::crd::CRD_KEY {
@@ -806,13 +815,24 @@ impl Api {
         Ok(r)
     }
 
-    /// managedFields of a non-apply write: the manager takes the fields it changed.
-    fn record_manager(&self, new: &mut Value, old: &Value, opts: &WriteOpts) {
+    /// managedFields of a non-apply write: the manager takes the fields it changed (a write
+    /// through /status is recorded with `subresource: status`).
+    fn record_manager(
+        &self,
+        def: &ResourceDef,
+        version: &str,
+        target: Target,
+        new: &mut Value,
+        old: &Value,
+        opts: &WriteOpts,
+    ) {
         if opts.apply {
             return;
         }
         if let Some(m) = &opts.field_manager {
-            crate::patch::record_update_manager(new, Some(old), m, &self.now());
+            let schema = def.crd.as_ref().and_then(|c| c.schema(version));
+            let sub = (target == Target::Status).then_some("status");
+            crate::ssa::record_update(new, Some(old), m, &self.now(), sub, schema);
         }
     }
 
@@ -857,7 +877,7 @@ impl Api {
                 return Err(ApiError::modified(def, name));
             }
             let mut new = self.merge_update(def, version, &old, body.clone(), target, opts)?;
-            self.record_manager(&mut new, &old, opts);
+            self.record_manager(def, version, target, &mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -912,7 +932,7 @@ impl Api {
             }
             self.normalize(def, version, ns, &mut new)?;
             let mut new = self.merge_update(def, version, &old, new, target, opts)?;
-            self.record_manager(&mut new, &old, opts);
+            self.record_manager(def, version, target, &mut new, &old, opts);
             match self.write_update(def, &old, new, opts.dry_run)? {
                 Ok(o) => return Ok(o),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -1029,26 +1049,32 @@ impl Api {
                 pending = true;
                 new["status"] = json!({"phase": "Terminating"});
             }
+            // Pods: graceful deletion (see grace.rs); every other kind has grace 0.
             let mut grace = 0;
+            let mut deadline = None;
             if key == "/pods" {
-                let kubelet = self.behaviour.lock().map(|b| b.kubelet).unwrap_or(false);
-                let scheduled = old
-                    .pointer("/spec/nodeName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| !s.is_empty());
-                let terminal = matches!(
-                    old.pointer("/status/phase").and_then(Value::as_str),
-                    Some("Succeeded") | Some("Failed")
-                );
-                grace = opts.grace_period_seconds.unwrap_or_else(|| {
-                    old.pointer("/spec/terminationGracePeriodSeconds")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(30)
-                });
-                if kubelet && scheduled && !terminal && grace > 0 {
-                    pending = true;
-                } else {
-                    grace = 0;
+                let (kubelet, precise) = self
+                    .behaviour
+                    .lock()
+                    .map(|b| (b.kubelet, b.deadlines.get(uid_of(&old))))
+                    .unwrap_or((false, None));
+                match crate::grace::pod_delete(
+                    &old,
+                    opts.grace_period_seconds,
+                    kubelet,
+                    self.clock.now(),
+                    precise,
+                ) {
+                    crate::grace::PodDelete::Pending => return Ok(Deleted::Pending(old)),
+                    crate::grace::PodDelete::Now => {}
+                    crate::grace::PodDelete::Graceful {
+                        deadline: d,
+                        grace: g,
+                    } => {
+                        grace = g;
+                        deadline = Some(d);
+                        pending = true;
+                    }
                 }
             }
             if !pending {
@@ -1064,32 +1090,36 @@ impl Api {
             }
             {
                 let md = meta_mut(&mut new);
-                if !deleting {
-                    let ts = if grace > 0 {
-                        self.clock
-                            .now()
-                            .checked_add(SignedDuration::from_secs(grace))
-                            .map(rfc3339)
-                            .unwrap_or_else(|_| now.clone())
-                    } else {
-                        now.clone()
-                    };
-                    md.insert("deletionTimestamp".into(), json!(ts));
+                if let Some(d) = deadline {
+                    // A new or shortened graceful deletion of a pod.
+                    md.insert("deletionTimestamp".into(), json!(rfc3339(d)));
                     md.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                } else if grace == 0 && key == "/pods" && fins.is_empty() {
-                    // A second delete with grace 0 forces the removal.
-                    if let Ok(o) = self.store.delete(&key, ns_s, name, Some(rv_of(&old))) {
-                        self.after_delete(def, &o);
-                        return Ok(Deleted::Gone(o));
+                    if !deleting && let Some(g) = md.get("generation").and_then(Value::as_i64) {
+                        md.insert("generation".into(), json!(g + 1));
                     }
-                    continue;
+                } else if !deleting
+                    || (key == "/pods"
+                        && old
+                            .pointer("/metadata/deletionGracePeriodSeconds")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0)
+                            != 0)
+                {
+                    // Marked as deleting because of finalizers (for a pod: grace 0).
+                    md.insert("deletionTimestamp".into(), json!(now));
+                    md.insert("deletionGracePeriodSeconds".into(), json!(0));
                 }
                 if !fins.is_empty() {
                     md.insert("finalizers".into(), json!(fins));
                 }
             }
             match self.store.update(&key, new, Some(rv_of(&old))) {
-                Ok(o) => return Ok(Deleted::Pending(o)),
+                Ok(o) => {
+                    if let (Some(d), Ok(mut b)) = (deadline, self.behaviour.lock()) {
+                        b.deadlines.set(uid_of(&o), d);
+                    }
+                    return Ok(Deleted::Pending(o));
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found(def, name)),
                 Err(e) => return Err(ApiError::internal(e.to_string())),

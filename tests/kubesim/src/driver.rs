@@ -254,24 +254,52 @@ impl Driver {
         let mut n = 0;
         let kubelet = self.controllers().pods;
         let deleting = |o: &Value| o.pointer("/metadata/deletionTimestamp").is_some();
-        // 1. Graceful pod deletion: the simulated kubelet stops the containers at once.
+        // 1. Graceful pod deletion: the simulated kubelet stops the containers at once, or at the
+        //    end of the grace period for containers that ignore SIGTERM (grace.rs).
         if kubelet {
-            for p in api
+            let now = api.clock.now();
+            let terminating = api
                 .store
                 .page("/pods", None, None, usize::MAX, Some(&deleting))
-                .items
-            {
+                .items;
+            let deadlines = api
+                .behaviour
+                .lock()
+                .map(|b| b.deadlines.clone())
+                .unwrap_or_default();
+            let mut gone: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            for p in &terminating {
                 let has_fin = p
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
                     .is_some_and(|a| !a.is_empty());
                 if !has_fin
+                    && crate::grace::kubelet_done(p, now, deadlines.get(uid_of(p)))
                     && api
                         .store
-                        .delete("/pods", namespace_of(&p), name_of(&p), Some(rv_of(&p)))
+                        .delete("/pods", namespace_of(p), name_of(p), Some(rv_of(p)))
                         .is_ok()
                 {
+                    gone.insert(uid_of(p));
                     n += 1;
+                }
+            }
+            // Forget the deadlines of pods that are gone (those deleted by others too).
+            if !deadlines.is_empty() {
+                let live: std::collections::HashSet<&str> = terminating
+                    .iter()
+                    .map(|p| uid_of(p))
+                    .filter(|u| !gone.contains(u))
+                    .collect();
+                let stale: Vec<String> = deadlines
+                    .uids()
+                    .filter(|u| !live.contains(u))
+                    .map(str::to_string)
+                    .collect();
+                if let Ok(mut g) = api.behaviour.lock() {
+                    for u in stale {
+                        g.deadlines.remove(&u);
+                    }
                 }
             }
         }

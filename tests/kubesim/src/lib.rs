@@ -20,7 +20,9 @@ pub mod cron;
 pub mod defaults;
 pub mod discovery;
 pub mod driver;
+pub mod events;
 pub mod faults;
+pub mod grace;
 pub mod jsonpath;
 pub mod patch;
 pub mod pdb;
@@ -30,6 +32,7 @@ pub mod resources;
 pub mod schema;
 pub mod selector;
 pub mod server;
+pub mod ssa;
 pub mod status;
 pub mod store;
 pub mod subresources;
@@ -303,7 +306,12 @@ async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        // A fault may close this one connection (`FaultRule::drop_connection`).
+        let kill = Arc::new(Notify::new());
+        let svc = hyper_util::service::TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(faults::ConnectionKill(kill.clone()))),
+        );
         let mut dropped = conns.subscribe();
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
@@ -317,6 +325,7 @@ async fn serve(
                     }
                 }
                 _ = dropped.changed() => {}
+                _ = kill.notified() => {}
             }
         });
     }

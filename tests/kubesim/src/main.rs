@@ -1,12 +1,12 @@
 //! `kubesim --listen 127.0.0.1:PORT --crds DIR [--crds DIR...] --kubeconfig FILE [--nodes N]
-//! [--no-controllers] [--rbac] [--history N]`
+//! [--no-controllers] [--rbac] [--history N] [--fault JSON...]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kubesim::{ControllerSet, Sim};
+use kubesim::{ControllerSet, FaultRule, Sim};
 
 /// In-memory Kubernetes API server for cryptojack's tests and local runs.
 #[derive(Parser, Debug)]
@@ -39,6 +39,14 @@ struct Args {
     /// Admin bearer token written to the kubeconfig (default: random).
     #[arg(long)]
     admin_token: Option<String>,
+    /// A fault rule active from the start, as the admin endpoint takes it (repeatable), e.g.
+    /// '{"verb":"update","resource":"deployments/scale","name":"web","afterWrite":true,"dropConnection":true}'.
+    #[arg(long = "fault", value_parser = parse_fault)]
+    faults: Vec<FaultRule>,
+}
+
+fn parse_fault(s: &str) -> Result<FaultRule, String> {
+    serde_json::from_str(s).map_err(|e| format!("invalid fault rule {s}: {e}"))
 }
 
 #[tokio::main]
@@ -77,6 +85,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for f in args.faults {
+        sim.faults().add(f);
+    }
     tracing::info!(url = sim.url(), kubeconfig = %sim.kubeconfig_path().display(), "kubesim ready");
     let term = async {
         #[cfg(unix)]

@@ -748,6 +748,21 @@ impl FieldSelector {
         &self.terms
     }
 
+    /// The selector with every field label mapped by `f` (None: `field label not supported`).
+    pub fn map_fields(&self, f: impl Fn(&str) -> Option<String>) -> Result<FieldSelector, String> {
+        let mut terms = Vec::with_capacity(self.terms.len());
+        for t in &self.terms {
+            let field =
+                f(&t.field).ok_or_else(|| format!("field label not supported: {}", t.field))?;
+            terms.push(FieldTerm {
+                field,
+                equals: t.equals,
+                value: t.value.clone(),
+            });
+        }
+        Ok(FieldSelector { terms })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }

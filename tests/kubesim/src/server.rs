@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use crate::api::{Api, ApiError, DeleteOpts, Deleted, Target, WriteOpts, name_of, namespace_of};
-use crate::faults::{FaultRequest, Faults};
+use crate::faults::Faults;
 use crate::resources::ResourceDef;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Broadcast, Event, EventType, StoreError};
@@ -76,7 +76,7 @@ impl IntoResponse for ApiError {
 
 /// How the client wants objects rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Render {
+pub(crate) enum Render {
     Object,
     Table,
     Metadata,
@@ -283,28 +283,28 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
             if !lat.is_zero() {
                 tokio::time::sleep(lat).await;
             }
-            let key = rr.def.key();
-            if let Some(f) = st.faults.take(&FaultRequest {
-                verb,
-                key: &key,
-                plural: &rr.def.plural,
-                subresource: rr.sub.as_deref(),
-                namespace: rr.ns.as_deref(),
-            }) {
-                let reason = crate::faults::reason_for(f.status);
-                let msg = f
-                    .message
-                    .unwrap_or_else(|| format!("kubesim injected fault: {reason}"));
-                let mut e = ApiError::new(f.status, reason, msg);
-                e.retry_after = f.retry_after_seconds;
-                return Err(e);
-            }
             let body = if matches!(parts.method, Method::POST | Method::PUT) {
                 json_body(&parts.headers, body)?
             } else {
                 body
             };
-            dispatch(&st, verb, rr, &q, &parts.headers, body, render).await
+            let freq = crate::faults::OwnedRequest {
+                verb: verb.to_string(),
+                key: rr.def.key(),
+                plural: rr.def.plural.clone(),
+                subresource: rr.sub.clone(),
+                namespace: rr.ns.clone(),
+                name: crate::faults::request_name(&st.faults, verb, rr.name.as_deref(), &body),
+            };
+            if let Some(f) = st.faults.take(&freq.as_request()) {
+                return Err(crate::faults::answer(f, &parts.extensions).await);
+            }
+            let check_after = verb != "watch" && st.faults.has_after_write();
+            let resp = dispatch(&st, verb, rr, &q, &parts.headers, body, render).await?;
+            if check_after {
+                return crate::faults::after_write(&st.faults, freq, resp, &parts.extensions).await;
+            }
+            Ok(resp)
         }
     }
 }
@@ -389,7 +389,7 @@ fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
-fn render_one(
+pub(crate) fn render_one(
     st: &ServerState,
     rr: &ResourceReq,
     obj: &Arc<Value>,
@@ -482,6 +482,22 @@ impl Selectors {
 }
 
 async fn dispatch(
+    st: &Arc<ServerState>,
+    verb: &str,
+    rr: ResourceReq,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Bytes,
+    render: Render,
+) -> Result<Response, ApiError> {
+    // events.k8s.io/v1 Events are core/v1 Events converted (events.rs).
+    if rr.def.key() == crate::events::V1_KEY {
+        return crate::events::dispatch(st, verb, rr, q, headers, body, render).await;
+    }
+    dispatch_core(st, verb, rr, q, headers, body, render).await
+}
+
+pub(crate) async fn dispatch_core(
     st: &Arc<ServerState>,
     verb: &str,
     rr: ResourceReq,
@@ -699,17 +715,18 @@ fn patch(
             if name_of(&a).is_empty() {
                 a["metadata"]["name"] = json!(name);
             }
-            crate::patch::server_side_apply(existing, &a, &manager, force, &now).map_err(|c| {
-                let body = c.to_status();
-                ApiError {
-                    code: 409,
-                    reason: "Conflict".into(),
-                    message: c.message(),
-                    details: body.get("details").cloned().map(Box::new),
-                    retry_after: None,
-                    body: Some(Box::new(body)),
-                }
-            })
+            if existing.is_none() && target == Target::Status {
+                return Err(ApiError::not_found(def, &name));
+            }
+            let req = crate::ssa::ApplyRequest {
+                manager: &manager,
+                force,
+                now: &now,
+                schema: def.crd.as_ref().and_then(|c| c.schema(&rr.version)),
+                subresource: (target == Target::Status).then_some("status"),
+                status_subresource: def.status,
+            };
+            crate::ssa::apply(existing, &a, &req).map_err(crate::ssa::ApplyError::into_api_error)
         };
         return st.api.patch(
             def,

@@ -113,10 +113,19 @@ pub fn scale(
         .store
         .get(&def.key(), &ns, &name)
         .ok_or_else(|| ApiError::not_found(def, &name))?;
-    let new_scale = match verb {
+    // How the new Scale is computed from the object as it is when the write happens (a PATCH is
+    // applied to the current Scale inside the update loop, as the apiserver's GuaranteedUpdate
+    // does, so that a concurrent status write is no conflict).
+    enum Change {
+        Replace(Value),
+        Patch(PatchType, Value),
+    }
+    let change = match verb {
         "get" => return Ok(respond(200, &scale_of(rr, &current))),
-        "update" => serde_json::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("decoding Scale: {e}")))?,
+        "update" => Change::Replace(
+            serde_json::from_slice::<Value>(body)
+                .map_err(|e| ApiError::bad_request(format!("decoding Scale: {e}")))?,
+        ),
         "patch" => {
             let pt = patch_type(headers, def)?;
             let pt = if pt == PatchType::Strategic {
@@ -131,30 +140,10 @@ pub fn scale(
             }
             let doc: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("decoding patch: {e}")))?;
-            let mut s = scale_of(rr, &current);
-            apply_patch(pt, &mut s, &doc)?;
-            s
+            Change::Patch(pt, doc)
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
-    let replicas = new_scale
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    if replicas < 0 {
-        return Err(ApiError::invalid(
-            def,
-            &name,
-            "spec.replicas",
-            "FieldValueInvalid",
-            &format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-        ));
-    }
-    let want_rv = new_scale
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
     // The parent's managedFields record the scaling manager (fieldManager, else the User-Agent),
     // as for any other write.
     let opts = WriteOpts {
@@ -166,10 +155,34 @@ pub fn scale(
         let Some(e) = existing else {
             return Err(ApiError::not_found(def, &name));
         };
-        if let Some(rv) = &want_rv
+        let new_scale = match &change {
+            Change::Replace(v) => v.clone(),
+            Change::Patch(pt, doc) => {
+                let mut s = scale_of(rr, e);
+                apply_patch(*pt, &mut s, doc)?;
+                s
+            }
+        };
+        let replicas = new_scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                def,
+                &name,
+                "spec.replicas",
+                "FieldValueInvalid",
+                &format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+            ));
+        }
+        if let Some(rv) = new_scale
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
             && e.pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
-                != Some(rv.as_str())
+                != Some(rv)
         {
             return Err(ApiError::modified(def, &name));
         }

@@ -94,6 +94,42 @@ async fn deployment_scale_subresource() {
     assert_eq!(e.code, 409);
 }
 
+/// A scale PATCH is applied to the object as it is when written: status writes racing with it
+/// (the deployment controller's) never make it fail with 409.
+#[tokio::test]
+async fn scale_patches_do_not_conflict_with_concurrent_status_writes() {
+    let c = cluster().await;
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
+    api.create(&PostParams::default(), &deployment("busy", 0))
+        .await
+        .expect("create");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let api = api.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let p = Patch::Merge(json!({"status": {"observedGeneration": n}}));
+                let _ = api.patch_status("busy", &PatchParams::default(), &p).await;
+            }
+        })
+    };
+    for i in 0..40 {
+        let r = api
+            .patch_scale(
+                "busy",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": i % 2}})),
+            )
+            .await;
+        assert!(r.is_ok(), "scale patch {i}: {r:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.expect("writer");
+}
+
 async fn running_pods(api: &Api<Pod>, app: &str, n: usize) -> Vec<String> {
     let lp = ListParams::default().labels(&format!("app={app}"));
     let api = api.clone();

@@ -1,5 +1,5 @@
-//! The `kubesim` binary: writes its kubeconfig once it serves, kubectl works with it, SIGTERM
-//! stops it cleanly.
+//! The `kubesim` binary: writes its kubeconfig once it serves, kubectl works with it, `--fault`
+//! rules are active from the start, SIGTERM stops it cleanly.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,6 +34,8 @@ fn binary_serves_kubectl_and_stops_on_sigterm() {
         .arg(&crds)
         .arg("--kubeconfig")
         .arg(&kc)
+        .arg("--fault")
+        .arg(r#"{"verb":"list","resource":"configmaps","namespace":"kube-public","status":500,"message":"injected by --fault"}"#)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -72,6 +74,28 @@ fn binary_serves_kubectl_and_stops_on_sigterm() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // The --fault rule fails the first list of kube-public's ConfigMaps, not the second.
+    let list_cms = || {
+        Command::new(common::kubectl_bin())
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(["get", "configmaps", "-n", "kube-public", "-o", "name"])
+            .output()
+            .expect("kubectl")
+    };
+    let first = list_cms();
+    assert!(!first.status.success());
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("injected by --fault"),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = list_cms();
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("configmap/kube-root-ca.crt"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
     );
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

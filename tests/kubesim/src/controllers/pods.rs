@@ -21,8 +21,9 @@
 //!
 //! Termination: the API server sets `deletionTimestamp` to request time + grace period; the kubelet
 //! removes the pod (Delete with uid precondition) once that time has passed and no finalizers
-//! remain. Pods that never got a node, or are already Succeeded/Failed, are removed at once, as the
-//! API server itself deletes those immediately (`pod strategy CheckGracefulDelete`).
+//! remain (pods annotated `kubesim.dev/ignore-sigterm` are left to the driver, see grace.rs).
+//! Pods that never got a node, or are already Succeeded/Failed, are removed at once, as the API
+//! server itself deletes those immediately (`pod strategy CheckGracefulDelete`).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -76,7 +77,10 @@ pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
                 .is_none_or(|a| a.is_empty());
             let immediate = str_at(p, "/spec/nodeName").is_none_or(str::is_empty)
                 || matches!(pod_phase(p), "Succeeded" | "Failed");
-            let due = time_at(p, "/metadata/deletionTimestamp").is_none_or(|t| t <= ctx.now);
+            // Containers that ignore SIGTERM are waited for by the driver's kubelet pass, which
+            // knows the precise end of the grace period (grace.rs).
+            let due = !crate::grace::ignores_sigterm(p)
+                && time_at(p, "/metadata/deletionTimestamp").is_none_or(|t| t <= ctx.now);
             if no_finalizers && (immediate || due) {
                 out.push(delete_of(keys::PODS, p));
             }
