@@ -422,11 +422,13 @@ pub struct Api {
     pub registry: Arc<Registry>,
     pub clock: Arc<Clock>,
     pub behaviour: Mutex<DeleteBehaviour>,
+    /// The cluster CA (PEM) when serving HTTPS: published in every namespace's kube-root-ca.crt.
+    pub root_ca: Option<String>,
 }
 
 const RETRIES: usize = 16;
 
-/// A placeholder CA certificate (kubesim serves plain HTTP; nothing verifies it).
+/// A placeholder CA certificate when kubesim serves plain HTTP (nothing verifies it).
 const KUBESIM_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBkubesimPlaceholderCertificateNotForTLS\n-----END CERTIFICATE-----\n";
 
 impl Api {
@@ -681,7 +683,7 @@ impl Api {
                 let cm = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{
                     "name":"kube-root-ca.crt","namespace":ns,"uid":uuid::Uuid::new_v4().to_string(),
                     "creationTimestamp": self.now()},
-                    "data": {"ca.crt": KUBESIM_CA}});
+                    "data": {"ca.crt": self.root_ca.as_deref().unwrap_or(KUBESIM_CA)}});
                 let _ = self.store.create("/configmaps", cm);
             }
         }
