@@ -643,6 +643,7 @@ impl Api {
                 ApiError::invalid(def, &name, e.field(), "FieldValueInvalid", &e.to_string())
             })?;
         }
+        crate::admission::admit_create(self, def, &body, opts.dry_run)?;
         if !opts.apply
             && let Some(m) = &opts.field_manager
         {
@@ -771,6 +772,7 @@ impl Api {
             crate::defaults::apply(def, &mut new, &now);
         }
         self.validate_custom(def, version, &mut new, Some(old), opts)?;
+        crate::admission::admit_update(self, def, old, &new)?;
         bump_generation(def, old, &mut new);
         if def.key() == crate::crd::CRD_KEY {
             let now = self.now();

@@ -11,6 +11,7 @@
 //! See tests/kubesim/README.md for what is modelled and what is approximated.
 
 pub mod admin;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod authn;
@@ -25,6 +26,8 @@ pub mod jsonpath;
 pub mod patch;
 pub mod pdb;
 pub mod proto;
+pub mod quantity;
+pub mod quota;
 pub mod rbac;
 pub mod resources;
 pub mod schema;
