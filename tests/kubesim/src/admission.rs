@@ -42,15 +42,32 @@ pub fn admit_create(
     obj: &Value,
     dry_run: bool,
 ) -> Result<(), ApiError> {
+    escalation(api, def, obj, None)?;
     crate::quota::admit_create(api, def, obj, dry_run)
+}
+
+fn escalation(
+    api: &Api,
+    def: &ResourceDef,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    if def.group != "rbac.authorization.k8s.io" {
+        return Ok(());
+    }
+    let Some(ctx) = current() else {
+        return Ok(());
+    };
+    let snap = crate::driver::rbac_snapshot(api);
+    crate::escalation::check(&ctx.user, def, obj, old, &snap)
 }
 
 /// Checks an update of `old` to `new` (the main resource; status writes are not checked).
 pub fn admit_update(
-    _api: &Api,
-    _def: &ResourceDef,
-    _old: &Value,
-    _new: &Value,
+    api: &Api,
+    def: &ResourceDef,
+    old: &Value,
+    new: &Value,
 ) -> Result<(), ApiError> {
-    Ok(())
+    escalation(api, def, new, Some(old))
 }

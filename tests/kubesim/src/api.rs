@@ -266,8 +266,12 @@ fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Validates a DNS-1123 subdomain name (what most resources require).
+/// Validates a DNS-1123 subdomain name (what most resources require; RBAC objects only need a
+/// valid path segment).
 fn check_name(def: &ResourceDef, name: &str) -> Result<(), ApiError> {
+    if def.group == "rbac.authorization.k8s.io" {
+        return crate::validation::check_path_segment_name(def, name);
+    }
     let ok = !name.is_empty()
         && name.len() <= 253
         && name

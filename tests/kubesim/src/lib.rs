@@ -15,13 +15,16 @@ pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod authn;
+pub mod bootstrap;
 pub mod controllers;
 pub mod crd;
 pub mod cron;
 pub mod defaults;
 pub mod discovery;
 pub mod driver;
+pub mod escalation;
 pub mod faults;
+pub mod impersonation;
 pub mod jsonpath;
 pub mod patch;
 pub mod pdb;
@@ -30,6 +33,7 @@ pub mod quantity;
 pub mod quota;
 pub mod rbac;
 pub mod resources;
+pub mod reviews;
 pub mod schema;
 pub mod selector;
 pub mod server;
@@ -38,6 +42,7 @@ pub mod store;
 pub mod subresources;
 pub mod table;
 pub mod tls;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -401,6 +406,7 @@ fn seed(api: &Api, b: &SimBuilder) -> Result<(), SimError> {
         )
         .map_err(seed_err(format!("namespace {ns}")))?;
     }
+    bootstrap::seed(api).map_err(seed_err("the bootstrap RBAC roles".into()))?;
     let node_def = reg.get("/nodes").ok_or_else(|| SimError::Seed {
         what: "nodes".into(),
         message: "not served".into(),

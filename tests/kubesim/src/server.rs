@@ -240,6 +240,7 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
         return Ok((StatusCode::OK, "ok").into_response());
     }
     let user = st.auth.authenticate(&parts.headers, &st.api)?;
+    let user = crate::impersonation::apply(&st.auth, &st.api, &parts.headers, user)?;
     let body = axum::body::to_bytes(body, 256 * 1024 * 1024)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
@@ -304,7 +305,18 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
             } else {
                 body
             };
-            dispatch(&st, verb, rr, &q, &parts.headers, body, render).await
+            if let Some(r) = crate::reviews::handle(&st, &user, verb, &rr, &body) {
+                return r;
+            }
+            let ctx = crate::admission::RequestCtx {
+                user,
+                rbac: st.auth.rbac,
+            };
+            crate::admission::scope(
+                ctx,
+                dispatch(&st, verb, rr, &q, &parts.headers, body, render),
+            )
+            .await
         }
     }
 }
