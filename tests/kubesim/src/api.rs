@@ -266,8 +266,12 @@ fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Validates a DNS-1123 subdomain name (what most resources require).
+/// Validates a DNS-1123 subdomain name (what most resources require; RBAC objects only need a
+/// valid path segment).
 fn check_name(def: &ResourceDef, name: &str) -> Result<(), ApiError> {
+    if def.group == "rbac.authorization.k8s.io" {
+        return crate::validation::check_path_segment_name(def, name);
+    }
     let ok = !name.is_empty()
         && name.len() <= 253
         && name
@@ -424,11 +428,13 @@ pub struct Api {
     pub registry: Arc<Registry>,
     pub clock: Arc<Clock>,
     pub behaviour: Mutex<DeleteBehaviour>,
+    /// The cluster CA (PEM) when serving HTTPS: published in every namespace's kube-root-ca.crt.
+    pub root_ca: Option<String>,
 }
 
 const RETRIES: usize = 16;
 
-/// A placeholder CA certificate (kubesim serves plain HTTP; nothing verifies it).
+/// A placeholder CA certificate when kubesim serves plain HTTP (nothing verifies it).
 const KUBESIM_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBkubesimPlaceholderCertificateNotForTLS\n-----END CERTIFICATE-----\n";
 
 impl Api {
@@ -646,6 +652,7 @@ impl Api {
                 ApiError::invalid(def, &name, e.field(), "FieldValueInvalid", &e.to_string())
             })?;
         }
+        crate::admission::admit_create(self, def, &body, opts.dry_run)?;
         if !opts.apply
             && let Some(m) = &opts.field_manager
         {
@@ -687,7 +694,7 @@ impl Api {
                 let cm = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{
                     "name":"kube-root-ca.crt","namespace":ns,"uid":uuid::Uuid::new_v4().to_string(),
                     "creationTimestamp": self.now()},
-                    "data": {"ca.crt": KUBESIM_CA}});
+                    "data": {"ca.crt": self.root_ca.as_deref().unwrap_or(KUBESIM_CA)}});
                 let _ = self.store.create("/configmaps", cm);
             }
         }
@@ -778,6 +785,7 @@ impl Api {
             crate::events::check_core_write(&mut new, Some(old))?;
         }
         self.validate_custom(def, version, &mut new, Some(old), opts)?;
+        crate::admission::admit_update(self, def, old, &new)?;
         bump_generation(def, old, &mut new);
         if def.key() == crate::crd::CRD_KEY {
             let now = self.now();

@@ -62,6 +62,32 @@ pub fn pod_spec(spec: &mut Value) {
     default_containers(spec, "initContainers");
 }
 
+/// `SetDefaults_Pod` (pods only, not templates): a container's requests default to its limits.
+fn requests_from_limits(spec: &mut Value) {
+    for key in ["containers", "initContainers"] {
+        let Some(cs) = spec.get_mut(key).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in cs {
+            let Some(limits) = c
+                .pointer("/resources/limits")
+                .and_then(Value::as_object)
+                .cloned()
+            else {
+                continue;
+            };
+            if let Some(res) = obj_at(c, "resources")
+                && let Some(requests) = obj_at(res, "requests")
+                && let Some(r) = requests.as_object_mut()
+            {
+                for (k, v) in limits {
+                    r.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
 fn template_spec(spec: &mut Value) {
     if let Some(t) = spec.get_mut("template")
         && let Some(ps) = obj_at(t, "spec")
@@ -112,6 +138,7 @@ pub fn apply(def: &ResourceDef, obj: &mut Value, _now: &str) {
         "/pods" => {
             if let Some(spec) = obj_at(obj, "spec") {
                 pod_spec(spec);
+                requests_from_limits(spec);
             }
             if obj.get("status").is_none_or(|s| s.get("phase").is_none()) {
                 let qos = obj.get("spec").map(qos_class).unwrap_or("BestEffort");
@@ -253,6 +280,11 @@ mod tests {
         );
         assert_eq!(p["status"]["phase"], "Pending");
         assert_eq!(p["status"]["qosClass"], "Guaranteed");
+        assert_eq!(
+            p["spec"]["containers"][0]["resources"]["requests"],
+            json!({"cpu": "1", "memory": "1Gi"}),
+            "requests default to limits"
+        );
         let be = json!({"containers":[{"name":"c","image":"busybox"}]});
         assert_eq!(qos_class(&be), "BestEffort");
     }

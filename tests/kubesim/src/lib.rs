@@ -11,24 +11,31 @@
 //! See tests/kubesim/README.md for what is modelled and what is approximated.
 
 pub mod admin;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod authn;
+pub mod bootstrap;
 pub mod controllers;
 pub mod crd;
 pub mod cron;
 pub mod defaults;
 pub mod discovery;
 pub mod driver;
+pub mod escalation;
 pub mod events;
 pub mod faults;
 pub mod grace;
+pub mod impersonation;
 pub mod jsonpath;
 pub mod patch;
 pub mod pdb;
 pub mod proto;
+pub mod quantity;
+pub mod quota;
 pub mod rbac;
 pub mod resources;
+pub mod reviews;
 pub mod schema;
 pub mod selector;
 pub mod server;
@@ -37,6 +44,8 @@ pub mod status;
 pub mod store;
 pub mod subresources;
 pub mod table;
+pub mod tls;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +84,8 @@ pub enum SimError {
     Seed { what: String, message: String },
     #[error("building a kube::Client for kubesim: {message}")]
     Client { message: String },
+    #[error("setting up TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Builder of a [`Sim`].
@@ -92,6 +103,8 @@ pub struct SimBuilder {
     bookmark_interval: Duration,
     tick: Duration,
     admin_token: Option<String>,
+    /// None: TLS exactly when RBAC is on.
+    tls: Option<bool>,
 }
 
 impl Default for SimBuilder {
@@ -110,6 +123,7 @@ impl Default for SimBuilder {
             bookmark_interval: Duration::from_secs(1),
             tick: Duration::from_millis(200),
             admin_token: None,
+            tls: None,
         }
     }
 }
@@ -191,8 +205,21 @@ impl SimBuilder {
         self
     }
 
+    /// Serves HTTPS (a CA and a serving certificate generated at start; the CA is written into the
+    /// kubeconfig) or plain HTTP. Default: HTTPS exactly when [`SimBuilder::rbac`] is on, since
+    /// kubectl and helm send no credentials to a plain-HTTP server.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = Some(on);
+        self
+    }
+
     /// Starts the server; returns once it accepts connections and the kubeconfig is written.
     pub async fn start(self) -> Result<Sim, SimError> {
+        let tls = if self.tls.unwrap_or(self.rbac) {
+            Some(tls::generate(self.listen.ip())?)
+        } else {
+            None
+        };
         let store = Arc::new(Store::new(self.history, self.watch_buffer));
         let registry = Arc::new(Registry::with_builtins());
         let clock = Arc::new(Clock::default());
@@ -201,6 +228,7 @@ impl SimBuilder {
             registry,
             clock,
             behaviour: std::sync::Mutex::new(DeleteBehaviour::default()),
+            root_ca: tls.as_ref().map(|t| t.ca_pem.clone()),
         });
         seed(&api, &self)?;
         let kick = Arc::new(Notify::new());
@@ -251,10 +279,16 @@ impl SimBuilder {
         });
         let app = server::router(state);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server_task = tokio::spawn(serve(listener, app, stop_rx, conns.clone()));
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.server_config.clone()));
+        let server_task = tokio::spawn(serve(listener, app, stop_rx, conns.clone(), acceptor));
         let driver_task = tokio::spawn(driver.clone().run());
         driver.pass().await;
-        let url = format!("http://{addr}");
+        let url = match &tls {
+            Some(_) => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        };
         let (kubeconfig, temp_dir) = match &self.kubeconfig {
             Some(p) => (p.clone(), None),
             None => {
@@ -267,8 +301,16 @@ impl SimBuilder {
                 (dir.join("kubeconfig"), Some(dir))
             }
         };
-        write_kubeconfig(&kubeconfig, &url, &admin_token)?;
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        write_kubeconfig(
+            &kubeconfig,
+            &url,
+            ca_pem.as_deref(),
+            ("kubesim-admin", &admin_token),
+            "default",
+        )?;
         Ok(Sim {
+            tls,
             url,
             addr,
             api,
@@ -285,12 +327,14 @@ impl SimBuilder {
     }
 }
 
-/// Serves HTTP/1.1 connections until `stop`; every connection is dropped when `conns` changes.
+/// Serves HTTP/1.1 connections (over TLS when `tls` is set) until `stop`; every connection is
+/// dropped when `conns` changes.
 async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     mut stop: oneshot::Receiver<()>,
     conns: Arc<tokio::sync::watch::Sender<u64>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -313,21 +357,37 @@ async fn serve(
                 .layer(axum::Extension(faults::ConnectionKill(kill.clone()))),
         );
         let mut dropped = conns.subscribe();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, svc)
-                .with_upgrades();
-            tokio::select! {
-                r = conn => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "kubesim: connection ended");
-                    }
+            let serve_io = async move {
+                match tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(s) => serve_connection(s, svc).await,
+                        Err(e) => tracing::debug!(error = %e, "kubesim: TLS handshake failed"),
+                    },
+                    None => serve_connection(stream, svc).await,
                 }
+            };
+            tokio::select! {
+                _ = serve_io => {}
                 _ = dropped.changed() => {}
                 _ = kill.notified() => {}
             }
         });
+    }
+}
+
+/// Serves one HTTP/1.1 connection.
+async fn serve_connection<S>(stream: S, svc: hyper_util::service::TowerToHyperService<axum::Router>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "kubesim: connection ended");
     }
 }
 
@@ -355,6 +415,7 @@ fn seed(api: &Api, b: &SimBuilder) -> Result<(), SimError> {
         )
         .map_err(seed_err(format!("namespace {ns}")))?;
     }
+    bootstrap::seed(api).map_err(seed_err("the bootstrap RBAC roles".into()))?;
     let node_def = reg.get("/nodes").ok_or_else(|| SimError::Seed {
         what: "nodes".into(),
         message: "not served".into(),
@@ -433,9 +494,30 @@ pub fn node(i: usize, gpu: bool, now: &str) -> Value {
     })
 }
 
-fn write_kubeconfig(path: &Path, url: &str, token: &str) -> Result<(), SimError> {
+/// Writes a kubeconfig for `url` (with the CA when serving HTTPS), a user entry named `user` with
+/// bearer `token`, and namespace `ns`.
+fn write_kubeconfig(
+    path: &Path,
+    url: &str,
+    ca_pem: Option<&str>,
+    (user, token): (&str, &str),
+    ns: &str,
+) -> Result<(), SimError> {
+    use base64::Engine as _;
+    let ca = ca_pem
+        .map(|pem| {
+            format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            )
+        })
+        .unwrap_or_default();
+    // Strings are JSON-quoted (valid YAML) so that any token or namespace is written safely.
+    let q = |s: &str| Value::String(s.to_string()).to_string();
     let kc = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n    server: {url}\ncontexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim-admin\n    namespace: default\ncurrent-context: kubesim\nusers:\n- name: kubesim-admin\n  user:\n    token: {token}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n    server: {url}\n{ca}contexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n    user: {user}\n    namespace: {ns}\ncurrent-context: kubesim\nusers:\n- name: {user}\n  user:\n    token: {token}\n",
+        ns = q(ns),
+        token = q(token),
     );
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
@@ -457,6 +539,7 @@ fn write_kubeconfig(path: &Path, url: &str, token: &str) -> Result<(), SimError>
 
 /// A running simulator. Dropping it stops the server.
 pub struct Sim {
+    tls: Option<tls::TlsMaterial>,
     url: String,
     addr: SocketAddr,
     api: Arc<Api>,
@@ -477,9 +560,46 @@ impl Sim {
         SimBuilder::default()
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `https://127.0.0.1:PORT` (TLS) or `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The cluster CA certificate (PEM) when serving HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// Writes a kubeconfig for the bearer token `token` (same server and CA as
+    /// [`Sim::kubeconfig_path`], namespace `default`), e.g. to run kubectl, helm or the operator as
+    /// a ServiceAccount with a token from `kubectl create token`.
+    pub fn kubeconfig_for_token(
+        &self,
+        token: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<(), SimError> {
+        self.kubeconfig_for_token_in(token, "default", path)
+    }
+
+    /// [`Sim::kubeconfig_for_token`] with the context's namespace `ns`.
+    pub fn kubeconfig_for_token_in(
+        &self,
+        token: &str,
+        ns: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<(), SimError> {
+        write_kubeconfig(
+            path.as_ref(),
+            &self.url,
+            self.ca_pem(),
+            ("kubesim-user", token),
+            ns,
+        )
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -496,7 +616,8 @@ impl Sim {
         self.client_with_token(&self.admin_token)
     }
 
-    /// The client configuration for `token` (plain HTTP, bearer token, kube's default retries).
+    /// The client configuration for `token` (the server's scheme and CA, bearer token, kube's
+    /// default retries).
     pub fn client_config(&self, token: &str) -> kube::Config {
         let uri: axum::http::Uri = match self.url.parse() {
             Ok(u) => u,
@@ -504,6 +625,9 @@ impl Sim {
         };
         let mut cfg = kube::Config::new(uri);
         cfg.auth_info.token = Some(token.to_string().into());
+        if let Some(t) = &self.tls {
+            cfg.root_cert = Some(vec![t.ca_der.clone()]);
+        }
         cfg
     }
 
@@ -515,7 +639,7 @@ impl Sim {
     }
 
     /// A client sending `token` as its bearer token (test convenience: panics when the TLS stack
-    /// cannot be initialised, which a plain-HTTP client does not use).
+    /// cannot be initialised, e.g. an invalid CA, which never happens with kubesim's own).
     pub fn client_with_token(&self, token: &str) -> kube::Client {
         match self.try_client_with_token(token) {
             Ok(c) => c,

@@ -1,5 +1,5 @@
 //! `kubesim --listen 127.0.0.1:PORT --crds DIR [--crds DIR...] --kubeconfig FILE [--nodes N]
-//! [--no-controllers] [--rbac] [--history N] [--fault JSON...]`
+//! [--no-controllers] [--rbac] [--tls | --no-tls] [--history N] [--fault JSON...]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,12 @@ struct Args {
     /// Events kept for watch replay.
     #[arg(long, default_value_t = 10_000)]
     history: usize,
+    /// Serve HTTPS (CA written into the kubeconfig). Default: HTTPS exactly when --rbac is given.
+    #[arg(long, conflicts_with = "no_tls")]
+    tls: bool,
+    /// Serve plain HTTP even with --rbac (kubectl and helm then send no credentials).
+    #[arg(long)]
+    no_tls: bool,
     /// Admin bearer token written to the kubeconfig (default: random).
     #[arg(long)]
     admin_token: Option<String>,
@@ -72,6 +78,9 @@ async fn main() -> ExitCode {
         } else {
             ControllerSet::all()
         });
+    if args.tls || args.no_tls {
+        b = b.tls(args.tls);
+    }
     if let Some(t) = args.admin_token {
         b = b.admin_token(t);
     }

@@ -9,6 +9,8 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+mod auth_kinds;
+
 const MAGIC: &[u8] = b"k8s\0";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -281,15 +283,16 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
         ("v1", "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount") => {
             decode_kind(&api_version, &kind, raw)
         }
-        _ => Err(ProtoError::Kind(format!("{api_version}/{kind}"))),
+        _ => auth_kinds::decode(&api_version, &kind, raw)
+            .unwrap_or_else(|| Err(ProtoError::Kind(format!("{api_version}/{kind}")))),
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
+    pub(super) fn varint(mut v: u64, out: &mut Vec<u8>) {
         loop {
             let b = (v & 0x7f) as u8;
             v >>= 7;
@@ -301,7 +304,7 @@ mod tests {
         }
     }
 
-    fn bytes_field(n: u64, b: &[u8], out: &mut Vec<u8>) {
+    pub(super) fn bytes_field(n: u64, b: &[u8], out: &mut Vec<u8>) {
         varint(n << 3 | 2, out);
         varint(b.len() as u64, out);
         out.extend_from_slice(b);

@@ -10,11 +10,16 @@
 //!   resourceNames (when set, only requests naming one of them) match; non-resource rules
 //!   (`nonResourceURLs`, exact or `prefix*`) apply to requests whose [`Attributes::resource`] is a
 //!   path starting with `/` (and with an empty API group), with the lowercase HTTP verb.
-//! - The bootstrap policy a fresh cluster has is always in effect: `system:discovery`,
-//!   `system:public-info-viewer` and `system:basic-user` for authenticated users (and
-//!   public-info-viewer for `system:unauthenticated`). `cluster-admin`, when referenced but not
-//!   stored, means everything. Other bootstrap roles (admin, edit, view, system:*) are not built in;
-//!   aggregation rules are not evaluated.
+//! - The bootstrap bindings a fresh cluster has are always in effect (implicitly, not stored):
+//!   `system:discovery`, `system:public-info-viewer` and `system:basic-user` for authenticated users
+//!   (and public-info-viewer for `system:unauthenticated`). The user-facing bootstrap ClusterRoles
+//!   (`cluster-admin`, `admin`, `edit`, `view` and their `system:aggregate-to-*` sources) are stored
+//!   objects seeded at start (`bootstrap.rs`); `admin`/`edit`/`view` get their rules from the
+//!   ClusterRole aggregation controller. `cluster-admin`, when referenced but not stored, still
+//!   means everything.
+//! - [`decide`] gives the decision with the RBAC authorizer's reason (`RBAC: allowed by
+//!   RoleBinding "b/ns" of Role "r" to ServiceAccount "sa/ns"`) for SubjectAccessReviews;
+//!   [`rules_for`] the rules a user holds (SelfSubjectRulesReview, escalation checks).
 //! - A denial returns the message `forbiddenMessage` + `apierrors.NewForbidden` produce, with the
 //!   RBAC reason (`RBAC: clusterrole.rbac.authorization.k8s.io "x" not found`) when a binding that
 //!   applies references a missing role.
@@ -46,53 +51,151 @@ impl Attributes {
 
 /// Allowed → Ok; denied → Err(the 403 message).
 pub fn authorize(attrs: &Attributes, snap: &Snapshot) -> Result<(), String> {
-    if attrs.user.groups.iter().any(|g| g == "system:masters") {
+    let d = decide(attrs, snap);
+    if d.allowed {
         return Ok(());
-    }
-    if bootstrap_rules(&attrs.user)
-        .iter()
-        .any(|r| rule_allows(r, attrs))
-    {
-        return Ok(());
-    }
-    let mut errors: Vec<String> = Vec::new();
-    for crb in snap.list(keys::CLUSTER_ROLE_BINDINGS) {
-        if !applies(crb, &attrs.user, "") {
-            continue;
-        }
-        match role_rules(crb, snap, None) {
-            Ok(rules) => {
-                if rules.iter().any(|r| rule_allows(r, attrs)) {
-                    return Ok(());
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(ns) = attrs.namespace.as_deref().filter(|n| !n.is_empty()) {
-        for rb in snap.list(keys::ROLE_BINDINGS) {
-            if obj_namespace(rb) != Some(ns) || !applies(rb, &attrs.user, ns) {
-                continue;
-            }
-            match role_rules(rb, snap, Some(ns)) {
-                Ok(rules) => {
-                    if rules.iter().any(|r| rule_allows(r, attrs)) {
-                        return Ok(());
-                    }
-                }
-                Err(e) => errors.push(e),
-            }
-        }
     }
     let mut msg = forbidden_message(attrs);
-    if !errors.is_empty() {
-        msg = format!("{msg}: RBAC: {}", aggregate(&errors));
+    if !d.reason.is_empty() {
+        msg = format!("{msg}: {}", d.reason);
     }
     Err(msg)
 }
 
+/// An authorizer's decision, as a SubjectAccessReview reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// `RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "y" to User "z"` when allowed by a
+    /// binding; `RBAC: <resolution errors>` when denied with errors; empty otherwise (and for
+    /// `system:masters`, allowed by the privileged-group authorizer without a reason).
+    pub reason: String,
+}
+
+/// A source of rules for a user: the binding that grants them (`VisitRulesFor`'s describer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSource {
+    /// `ClusterRoleBinding "b" of ClusterRole "r" to Group "g"` (the describer's String()).
+    pub describe: String,
+    pub rules: Vec<Value>,
+}
+
+/// `subject` as `describeSubject` prints it.
+fn describe_subject(s: &Value, binding_ns: &str) -> String {
+    let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+    if kind == "ServiceAccount" {
+        let ns = s
+            .get("namespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(binding_ns);
+        return format!("{kind} {:?}", format!("{name}/{ns}"));
+    }
+    format!("{kind} {name:?}")
+}
+
+/// `DefaultRuleResolver.VisitRulesFor`: every rule that applies to `user` in `namespace` (the
+/// cluster-wide bindings, then the RoleBindings of `namespace`), with the bootstrap bindings a
+/// fresh cluster has first; and the resolution errors (bindings to missing roles).
+pub fn rule_sources(
+    user: &UserInfo,
+    namespace: &str,
+    snap: &Snapshot,
+) -> (Vec<RuleSource>, Vec<String>) {
+    let mut out = bootstrap_sources(user);
+    let mut errors = Vec::new();
+    for crb in snap.list(keys::CLUSTER_ROLE_BINDINGS) {
+        let Some(subject) = applying_subject(crb, user, "") else {
+            continue;
+        };
+        match role_rules(crb, snap, None) {
+            Ok(rules) => out.push(RuleSource {
+                describe: format!(
+                    "ClusterRoleBinding {:?} of {} {:?} to {}",
+                    obj_name(crb),
+                    str_field(crb, "/roleRef/kind"),
+                    str_field(crb, "/roleRef/name"),
+                    describe_subject(subject, "")
+                ),
+                rules,
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !namespace.is_empty() {
+        for rb in snap.list(keys::ROLE_BINDINGS) {
+            if obj_namespace(rb) != Some(namespace) {
+                continue;
+            }
+            let Some(subject) = applying_subject(rb, user, namespace) else {
+                continue;
+            };
+            match role_rules(rb, snap, Some(namespace)) {
+                Ok(rules) => out.push(RuleSource {
+                    describe: format!(
+                        "RoleBinding {:?} of {} {:?} to {}",
+                        format!("{}/{namespace}", obj_name(rb)),
+                        str_field(rb, "/roleRef/kind"),
+                        str_field(rb, "/roleRef/name"),
+                        describe_subject(subject, namespace)
+                    ),
+                    rules,
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (out, errors)
+}
+
+/// `RulesFor`: the rules of [`rule_sources`], flattened, and the aggregated resolution error.
+pub fn rules_for(
+    user: &UserInfo,
+    namespace: &str,
+    snap: &Snapshot,
+) -> (Vec<Value>, Option<String>) {
+    let (sources, errors) = rule_sources(user, namespace, snap);
+    let rules = sources.into_iter().flat_map(|s| s.rules).collect();
+    let err = (!errors.is_empty()).then(|| aggregate(&errors));
+    (rules, err)
+}
+
+/// The RBAC authorizer's decision (`RBACAuthorizer.Authorize`), with `system:masters` allowed
+/// first as the apiserver's privileged-group authorizer does.
+pub fn decide(attrs: &Attributes, snap: &Snapshot) -> Decision {
+    if attrs.user.groups.iter().any(|g| g == "system:masters") {
+        return Decision {
+            allowed: true,
+            reason: String::new(),
+        };
+    }
+    let ns = attrs.namespace.as_deref().unwrap_or("");
+    let (sources, errors) = rule_sources(&attrs.user, ns, snap);
+    for s in &sources {
+        if s.rules.iter().any(|r| rule_allows(r, attrs)) {
+            return Decision {
+                allowed: true,
+                reason: format!("RBAC: allowed by {}", s.describe),
+            };
+        }
+    }
+    Decision {
+        allowed: false,
+        reason: if errors.is_empty() {
+            String::new()
+        } else {
+            format!("RBAC: {}", aggregate(&errors))
+        },
+    }
+}
+
+fn str_field<'a>(o: &'a Value, p: &str) -> &'a str {
+    o.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+
 /// `utilerrors.NewAggregate(errs).Error()`: one message as is, several deduplicated in brackets.
-fn aggregate(errors: &[String]) -> String {
+pub fn aggregate(errors: &[String]) -> String {
     let mut seen: Vec<&String> = Vec::new();
     for e in errors {
         if !seen.contains(&e) {
@@ -161,10 +264,17 @@ pub fn forbidden_status(attrs: &Attributes, message: &str) -> Value {
 }
 
 fn applies(binding: &Value, user: &UserInfo, binding_ns: &str) -> bool {
-    let Some(subjects) = binding.get("subjects").and_then(Value::as_array) else {
-        return false;
-    };
-    subjects.iter().any(|s| {
+    applying_subject(binding, user, binding_ns).is_some()
+}
+
+/// The first subject of `binding` that is `user` (`appliesTo`).
+fn applying_subject<'a>(
+    binding: &'a Value,
+    user: &UserInfo,
+    binding_ns: &str,
+) -> Option<&'a Value> {
+    let subjects = binding.get("subjects").and_then(Value::as_array)?;
+    subjects.iter().find(|s| {
         let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
         let name = s.get("name").and_then(Value::as_str).unwrap_or("");
         match kind {
@@ -192,6 +302,17 @@ fn role_rules(binding: &Value, snap: &Snapshot, ns: Option<&str>) -> Result<Vec<
         .pointer("/roleRef/name")
         .and_then(Value::as_str)
         .unwrap_or("");
+    role_ref_rules(kind, name, ns, snap)
+}
+
+/// `GetRoleReferenceRules`: the rules of the Role (in `ns`) or ClusterRole `name`; Err(the lister's
+/// NotFound message) when it does not exist.
+pub fn role_ref_rules(
+    kind: &str,
+    name: &str,
+    ns: Option<&str>,
+    snap: &Snapshot,
+) -> Result<Vec<Value>, String> {
     let found = match (kind, ns) {
         ("Role", Some(ns)) => snap.get(keys::ROLES, Some(ns), name),
         ("ClusterRole", _) => snap.get(keys::CLUSTER_ROLES, None, name),
@@ -211,30 +332,51 @@ fn role_rules(binding: &Value, snap: &Snapshot, ns: Option<&str>) -> Result<Vec<
     }
 }
 
-fn cluster_admin_rules() -> Vec<Value> {
+/// The rules of `cluster-admin` (`fullAuthority`).
+pub fn cluster_admin_rules() -> Vec<Value> {
     vec![
         json!({"apiGroups":["*"],"resources":["*"],"verbs":["*"]}),
         json!({"nonResourceURLs":["*"],"verbs":["*"]}),
     ]
 }
 
-/// The bootstrap roles every cluster binds to (un)authenticated users.
-fn bootstrap_rules(user: &UserInfo) -> Vec<Value> {
+/// The bootstrap ClusterRoleBindings every cluster has for (un)authenticated users, as rule
+/// sources (they are not stored objects in kubesim).
+fn bootstrap_sources(user: &UserInfo) -> Vec<RuleSource> {
     let authenticated = user.groups.iter().any(|g| g == "system:authenticated");
     let unauthenticated = user.groups.iter().any(|g| g == "system:unauthenticated");
-    let mut rules = Vec::new();
-    if authenticated || unauthenticated {
-        // system:public-info-viewer
-        rules.push(json!({"nonResourceURLs":["/healthz","/livez","/readyz","/version","/version/"],"verbs":["get"]}));
-    }
+    let mut out = Vec::new();
+    let src = |role: &str, group: &str, rules: Vec<Value>| RuleSource {
+        describe: format!("ClusterRoleBinding {role:?} of ClusterRole {role:?} to Group {group:?}"),
+        rules,
+    };
     if authenticated {
-        // system:discovery
-        rules.push(json!({"nonResourceURLs":["/api","/api/*","/apis","/apis/*","/healthz","/livez","/openapi","/openapi/*","/readyz","/version","/version/"],"verbs":["get"]}));
-        // system:basic-user
-        rules.push(json!({"apiGroups":["authorization.k8s.io"],"resources":["selfsubjectaccessreviews","selfsubjectrulesreviews"],"verbs":["create"]}));
-        rules.push(json!({"apiGroups":["authentication.k8s.io"],"resources":["selfsubjectreviews"],"verbs":["create"]}));
+        out.push(src(
+            "system:basic-user",
+            "system:authenticated",
+            vec![
+                json!({"apiGroups":["authorization.k8s.io"],"resources":["selfsubjectaccessreviews","selfsubjectrulesreviews"],"verbs":["create"]}),
+                json!({"apiGroups":["authentication.k8s.io"],"resources":["selfsubjectreviews"],"verbs":["create"]}),
+            ],
+        ));
+        out.push(src(
+            "system:discovery",
+            "system:authenticated",
+            vec![json!({"nonResourceURLs":["/api","/api/*","/apis","/apis/*","/healthz","/livez","/openapi","/openapi/*","/readyz","/version","/version/"],"verbs":["get"]})],
+        ));
     }
-    rules
+    if authenticated || unauthenticated {
+        out.push(src(
+            "system:public-info-viewer",
+            if authenticated {
+                "system:authenticated"
+            } else {
+                "system:unauthenticated"
+            },
+            vec![json!({"nonResourceURLs":["/healthz","/livez","/readyz","/version","/version/"],"verbs":["get"]})],
+        ));
+    }
+    out
 }
 
 fn strs(rule: &Value, field: &str) -> Vec<String> {

@@ -509,6 +509,7 @@ pub fn builtins() -> Vec<ResourceDef> {
             },
         ),
     ];
+    v.extend(crate::reviews::defs());
     for d in &mut v {
         match d.plural.as_str() {
             "pods" => d.eviction = true,
@@ -518,6 +519,21 @@ pub fn builtins() -> Vec<ResourceDef> {
         }
     }
     v
+}
+
+/// A create-only resource of `group`/v1 (the review APIs: nothing is stored).
+pub fn def_for_review(group: &str, kind: &str, plural: &str, namespaced: bool) -> ResourceDef {
+    def(
+        group,
+        "v1",
+        kind,
+        plural,
+        namespaced,
+        B {
+            verbs: Some(&["create"]),
+            ..B::default()
+        },
+    )
 }
 
 /// Thread-safe registry of served resources (built-ins plus CRDs).

@@ -240,6 +240,7 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
         return Ok((StatusCode::OK, "ok").into_response());
     }
     let user = st.auth.authenticate(&parts.headers, &st.api)?;
+    let user = crate::impersonation::apply(&st.auth, &st.api, &parts.headers, user)?;
     let body = axum::body::to_bytes(body, 256 * 1024 * 1024)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
@@ -299,8 +300,19 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
             if let Some(f) = st.faults.take(&freq.as_request()) {
                 return Err(crate::faults::answer(f, &parts.extensions).await);
             }
+            if let Some(r) = crate::reviews::handle(&st, &user, verb, &rr, &body) {
+                return r;
+            }
+            let ctx = crate::admission::RequestCtx {
+                user,
+                rbac: st.auth.rbac,
+            };
             let check_after = verb != "watch" && st.faults.has_after_write();
-            let resp = dispatch(&st, verb, rr, &q, &parts.headers, body, render).await?;
+            let resp = crate::admission::scope(
+                ctx,
+                dispatch(&st, verb, rr, &q, &parts.headers, body, render),
+            )
+            .await?;
             if check_after {
                 return crate::faults::after_write(&st.faults, freq, resp, &parts.extensions).await;
             }

@@ -17,6 +17,7 @@
 //! - `Delete` carries the uid as a precondition (the store must then really remove the object, or
 //!   set `deletionTimestamp` when finalizers remain).
 
+mod clusterrole_aggregation;
 mod cronjob;
 mod daemonset;
 mod deployment;
@@ -25,6 +26,8 @@ mod job;
 mod pdb_status;
 mod pods;
 mod replicaset;
+mod resourcequota;
+mod serviceaccounts;
 mod statefulset;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -154,6 +157,12 @@ pub struct ControllerSet {
     pub pods: bool,
     pub gc: bool,
     pub pdb_status: bool,
+    /// The resource quota controller (ResourceQuota status).
+    pub quota: bool,
+    /// The serviceaccounts controller (a `default` ServiceAccount in every namespace).
+    pub serviceaccounts: bool,
+    /// The ClusterRole aggregation controller.
+    pub clusterrole_aggregation: bool,
 }
 
 impl ControllerSet {
@@ -168,6 +177,9 @@ impl ControllerSet {
             pods: true,
             gc: true,
             pdb_status: true,
+            quota: true,
+            serviceaccounts: true,
+            clusterrole_aggregation: true,
         }
     }
 
@@ -182,6 +194,9 @@ impl ControllerSet {
             pods: false,
             gc: false,
             pdb_status: false,
+            quota: false,
+            serviceaccounts: false,
+            clusterrole_aggregation: false,
         }
     }
 }
@@ -195,7 +210,7 @@ impl Default for ControllerSet {
 /// Runs every enabled controller once over `snap` and returns their mutations.
 ///
 /// Controllers run in the order deployments, replicasets, statefulsets, daemonsets, cronjobs, jobs,
-/// pods, gc, pdb status. Only the first `Update` of a given object is kept, and updates of objects
+/// pods, gc, pdb status, resource quota, serviceaccounts, clusterrole aggregation. Only the first `Update` of a given object is kept, and updates of objects
 /// deleted in the same pass are dropped: the next pass recomputes whatever was dropped.
 pub fn reconcile(snap: &Snapshot, now: Timestamp, set: &ControllerSet) -> Vec<Mutation> {
     let ctx = Ctx::new(snap, now);
@@ -227,6 +242,15 @@ pub fn reconcile(snap: &Snapshot, now: Timestamp, set: &ControllerSet) -> Vec<Mu
     }
     if set.pdb_status {
         pdb_status::reconcile(&ctx, &mut out);
+    }
+    if set.quota {
+        resourcequota::reconcile(&ctx, &mut out);
+    }
+    if set.serviceaccounts {
+        serviceaccounts::reconcile(&ctx, &mut out);
+    }
+    if set.clusterrole_aggregation {
+        clusterrole_aggregation::reconcile(&ctx, &mut out);
     }
     dedupe(out)
 }

@@ -255,3 +255,119 @@ pub async fn create_pause_deployment(
         .await
         .expect("create deployment")
 }
+
+impl Cluster {
+    /// A kubeconfig for the bearer token `token`: the same server and CA as the test's, the test
+    /// namespace as its context's namespace (kubesim: [`Sim::kubeconfig_for_token_in`]; a real
+    /// cluster: built from its kubeconfig's current context).
+    pub fn token_kubeconfig(&self, token: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "kubesim-token-{}.kubeconfig",
+            uuid::Uuid::new_v4().simple()
+        ));
+        if let Some(sim) = &self.sim {
+            sim.kubeconfig_for_token_in(token, &self.ns, &path)
+                .expect("token kubeconfig");
+            return path;
+        }
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("e2e kubeconfig");
+        let ctx_name = kc.current_context.clone().expect("current context");
+        let ctx = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == ctx_name)
+            .and_then(|c| c.context.clone())
+            .expect("context");
+        let cluster = kc
+            .clusters
+            .iter()
+            .find(|c| c.name == ctx.cluster)
+            .cloned()
+            .expect("cluster");
+        let out = json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [cluster],
+            "users": [{"name": "token", "user": {"token": token}}],
+            "contexts": [{"name": "token", "context": {"cluster": ctx.cluster, "user": "token", "namespace": self.ns}}],
+            "current-context": "token",
+        });
+        std::fs::write(&path, serde_json::to_vec(&out).expect("json")).expect("write kubeconfig");
+        path
+    }
+
+    /// `kubectl --kubeconfig KUBECONFIG -n NS ARGS...` with another kubeconfig.
+    pub fn kubectl_with(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        tokio::task::block_in_place(|| {
+            Command::new(kubectl_bin())
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .arg("-n")
+                .arg(&self.ns)
+                .args(args)
+                .output()
+                .expect("running kubectl")
+        })
+    }
+
+    /// A kube::Client for the bearer token `token` (no automatic retries).
+    pub async fn client_for_token(&self, token: &str) -> kube::Client {
+        let path = self.token_kubeconfig(token);
+        let c = e2e_client(&path).await.expect("client for token");
+        let _ = std::fs::remove_file(path);
+        c
+    }
+}
+
+/// Requests a TokenRequest token for the ServiceAccount `name` in `ns`.
+pub async fn request_token(client: &kube::Client, ns: &str, name: &str) -> String {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let tr: TokenRequest = serde_json::from_value(json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .expect("token request");
+    let out: TokenRequest = sas
+        .create_subresource("token", name, &PostParams::default(), &tr)
+        .await
+        .expect("TokenRequest");
+    out.status.expect("status").token
+}
+
+/// Creates the ServiceAccount `name` in `ns`.
+pub async fn create_sa(client: &kube::Client, ns: &str, name: &str) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("sa");
+    sas.create(&PostParams::default(), &sa)
+        .await
+        .expect("create sa");
+}
+
+/// Creates (server-side applies) any object given as JSON with the admin client.
+pub async fn apply_json(client: &kube::Client, obj: serde_json::Value) {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    let av = obj["apiVersion"].as_str().expect("apiVersion").to_string();
+    let kind = obj["kind"].as_str().expect("kind").to_string();
+    let (group, version) = av.split_once('/').unwrap_or(("", &av));
+    let gvk = kube::core::GroupVersionKind::gvk(group, version, &kind);
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .expect("discovery of the kind");
+    let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+    let api: Api<DynamicObject> = match obj["metadata"]["namespace"].as_str() {
+        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), ns, &ar)
+        }
+        _ => Api::all_with(client.clone(), &ar),
+    };
+    api.patch(
+        &name,
+        &PatchParams::apply("kubesim-tests").force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .expect("apply");
+}

@@ -1,0 +1,73 @@
+//! What the apiserver does to a write between decoding and storage, beyond kubesim's API layer:
+//! the RBAC storage's escalation checks (`bind`/`escalate`, [`crate::escalation`]), validation of
+//! the built-in kinds cryptojack writes ([`crate::validation`]), and the ResourceQuota admission
+//! ([`crate::quota`]), in the apiserver's order (storage strategy checks, validation, validating
+//! admission).
+//!
+//! The requesting user travels in a task-local [`RequestCtx`] set by the HTTP front end around
+//! each request; writes without one (seeding, the simulated controllers, tests calling `Api`
+//! directly) are privileged, as loopback and controller writes are for these checks.
+
+use serde_json::Value;
+
+use crate::api::{Api, ApiError};
+use crate::auth::UserInfo;
+use crate::resources::ResourceDef;
+
+/// The request being served: who asks, and whether authorization is enforced.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub user: UserInfo,
+    pub rbac: bool,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestCtx;
+}
+
+/// Runs `f` with `ctx` as the current request.
+pub async fn scope<F: std::future::Future>(ctx: RequestCtx, f: F) -> F::Output {
+    REQUEST.scope(ctx, f).await
+}
+
+/// The current request, if the caller serves one with RBAC enforced.
+pub fn current() -> Option<RequestCtx> {
+    REQUEST.try_with(Clone::clone).ok().filter(|c| c.rbac)
+}
+
+/// Checks a create of `obj` (defaulted, named, before storage). `dry_run`: nothing is charged.
+pub fn admit_create(
+    api: &Api,
+    def: &ResourceDef,
+    obj: &Value,
+    dry_run: bool,
+) -> Result<(), ApiError> {
+    escalation(api, def, obj, None)?;
+    crate::quota::admit_create(api, def, obj, dry_run)
+}
+
+fn escalation(
+    api: &Api,
+    def: &ResourceDef,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    if def.group != "rbac.authorization.k8s.io" {
+        return Ok(());
+    }
+    let Some(ctx) = current() else {
+        return Ok(());
+    };
+    let snap = crate::driver::rbac_snapshot(api);
+    crate::escalation::check(&ctx.user, def, obj, old, &snap)
+}
+
+/// Checks an update of `old` to `new` (the main resource; status writes are not checked).
+pub fn admit_update(
+    api: &Api,
+    def: &ResourceDef,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    escalation(api, def, new, Some(old))
+}
