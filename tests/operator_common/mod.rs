@@ -190,3 +190,122 @@ pub fn deployment(ns: &str, name: &str, replicas: i32, image: &str, command: &[&
 pub fn contain_policy() -> Value {
     json!({"mode": "Contain"})
 }
+
+/// A pod template running `image` with `command`, labelled `app: name`.
+pub fn template(name: &str, image: &str, command: &[&str]) -> Value {
+    json!({
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "main", "image": image, "command": command}]}
+    })
+}
+
+pub fn workload(kind: &str, ns: &str, name: &str, image: &str, command: &[&str]) -> Value {
+    let t = template(name, image, command);
+    match kind {
+        "Deployment" => deployment(ns, name, 2, image, command),
+        "ReplicaSet" | "StatefulSet" => json!({
+            "apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": 2, "serviceName": name, "selector": {"matchLabels": {"app": name}}, "template": t}
+        }),
+        "DaemonSet" => json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"selector": {"matchLabels": {"app": name}}, "template": t}
+        }),
+        "ReplicationController" => json!({
+            "apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": 2, "selector": {"app": name}, "template": t}
+        }),
+        "Job" => {
+            let mut t = t;
+            t["spec"]["restartPolicy"] = json!("Never");
+            json!({
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"parallelism": 2, "completions": 4, "template": t}
+            })
+        }
+        "CronJob" => {
+            let mut t = t;
+            t["spec"]["restartPolicy"] = json!("Never");
+            json!({
+                "apiVersion": "batch/v1", "kind": "CronJob",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": t}}}
+            })
+        }
+        "Pod" => json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+            "spec": {"containers": [{"name": "main", "image": image, "command": command}]}
+        }),
+        other => panic!("no builder for {other}"),
+    }
+}
+
+pub const XMRIG: (&str, &[&str]) = (
+    "docker.io/xmrig/xmrig:6.21.0",
+    &[
+        "xmrig",
+        "-o",
+        "stratum+tcp://pool.supportxmr.com:3333",
+        "--donate-level=1",
+    ],
+);
+
+pub const BENIGN: (&str, &[&str]) = ("registry.k8s.io/pause:3.9", &["/pause"]);
+
+impl Env {
+    /// Waits until the namespace has an incident in one of `phases`; returns it.
+    pub async fn incident_in(
+        &self,
+        ns: &str,
+        phases: &[cryptojack::api::IncidentPhase],
+        timeout: Duration,
+    ) -> CryptojackIncident {
+        let what = format!("an incident in {ns} in phase {phases:?}");
+        eventually(&what, timeout, || async {
+            self.incidents(ns)
+                .await
+                .into_iter()
+                .find(|i| i.status.as_ref().is_some_and(|s| phases.contains(&s.phase)))
+        })
+        .await
+    }
+
+    /// The live (not terminating) pods of a namespace.
+    pub async fn live_pods(&self, ns: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        api.list(&ListParams::default())
+            .await
+            .expect("list pods")
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect()
+    }
+
+    pub async fn all_pods(&self, ns: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        api.list(&ListParams::default())
+            .await
+            .expect("list pods")
+            .items
+    }
+
+    /// Reads any namespaced object as JSON.
+    pub async fn get(&self, api_version: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .expect("discovery");
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
+        api.get_opt(name)
+            .await
+            .expect("get")
+            .map(|o| serde_json::to_value(o).expect("json"))
+    }
+}
