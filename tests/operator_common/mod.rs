@@ -309,3 +309,90 @@ impl Env {
             .map(|o| serde_json::to_value(o).expect("json"))
     }
 }
+
+/// A `cryptojack run` process (the real binary) against the simulator.
+pub struct OperatorProcess {
+    pub child: std::process::Child,
+    pub identity: String,
+}
+
+impl OperatorProcess {
+    pub fn spawn(sim: &Sim, identity: &str, extra: &[&str]) -> OperatorProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cryptojack"))
+            .args([
+                "run",
+                "--namespace",
+                OPERATOR_NS,
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--lease-duration-seconds",
+                "3",
+                "--identity",
+                identity,
+            ])
+            .args(extra)
+            .env("KUBECONFIG", sim.kubeconfig_path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawning cryptojack run");
+        OperatorProcess {
+            child,
+            identity: identity.to_string(),
+        }
+    }
+
+    /// SIGKILL, as `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit on its own; its exit code.
+    pub async fn exit_code(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                use std::os::unix::process::ExitStatusExt;
+                return s.code().or_else(|| s.signal().map(|n| 128 + n));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Env {
+    /// A simulator without any operator.
+    pub async fn bare() -> Env {
+        let sim = sim().await;
+        let client = sim.client();
+        let env = Env {
+            sim,
+            client,
+            operators: Vec::new(),
+        };
+        env.namespace(OPERATOR_NS).await;
+        env
+    }
+
+    /// The current holder of the operator's Lease.
+    pub async fn leader(&self) -> Option<String> {
+        let api: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.client.clone(), OPERATOR_NS);
+        api.get_opt("cryptojack-leader")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+            .filter(|h| !h.is_empty())
+    }
+}
