@@ -43,3 +43,6 @@ ln -sf ../venv/bin/kubernetes-validate "$tools/bin/kubernetes-validate"
 
 "$tools/bin/kubectl" version --client 2>/dev/null | head -1 >&2
 "$tools/bin/helm" version --short >&2
+
+# Debian packages (promtool, ...)
+"$root/scripts/install-deb-tools.sh"

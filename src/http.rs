@@ -63,14 +63,33 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>, stale_after: i64) -> R
         })
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
+/// OpenMetrics when the scraper asks for it (Prometheus does), else the classic text
+/// format (curl, promtool).
+async fn metrics_handler(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    let open = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if open {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            s.metrics.encode(),
+        )
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            s.metrics.encode_classic(),
+        )
+    }
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {

@@ -5,6 +5,7 @@ pub mod detect;
 pub mod http;
 pub mod metrics;
 pub mod quantity;
+pub mod report;
 pub mod respond;
 pub mod scan;
 pub mod telemetry;

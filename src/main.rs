@@ -21,6 +21,8 @@ enum Command {
     Scan(cryptojack::scan::cli::ScanArgs),
     /// Run the operator: watch pods, record incidents, contain, restore.
     Run(cryptojack::controller::RunArgs),
+    /// Render an incident as a Markdown post-incident report.
+    Report(cryptojack::report::ReportArgs),
     /// Write the CustomResourceDefinitions generated from the Rust types.
     Crdgen(cryptojack::api::crdgen::CrdgenArgs),
 }
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Scan(args) => cryptojack::scan::cli::run(args),
         Command::Run(args) => cryptojack::controller::run(args),
+        Command::Report(args) => cryptojack::report::run(args),
         Command::Crdgen(args) => cryptojack::api::crdgen::run(args),
     }
 }

@@ -159,6 +159,39 @@ impl Metrics {
         out
     }
 
+    /// The classic Prometheus text format (0.0.4), for scrapers and tools that do not ask
+    /// for OpenMetrics (`promtool check metrics` reads this one): counters are declared
+    /// under their `_total` sample name, no `# UNIT` and no `# EOF`.
+    pub fn encode_classic(&self) -> String {
+        let open = self.encode();
+        let mut counters: Vec<String> = Vec::new();
+        for line in open.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ")
+                && let Some((name, kind)) = rest.split_once(' ')
+                && kind == "counter"
+            {
+                counters.push(name.to_string());
+            }
+        }
+        let mut out = String::with_capacity(open.len());
+        for line in open.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+                let rest = line.strip_prefix(prefix)?;
+                let (name, tail) = rest.split_once(' ')?;
+                counters
+                    .iter()
+                    .any(|c| c == name)
+                    .then(|| format!("{prefix}{name}_total {tail}"))
+            });
+            out.push_str(rewritten.as_deref().unwrap_or(line));
+            out.push('\n');
+        }
+        out
+    }
+
     pub fn error(&self, controller: &'static str, error: &'static str) {
         self.reconcile_errors
             .get_or_create(&ErrorLabels { controller, error })
@@ -199,5 +232,15 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing in\n{text}");
         }
+        let classic = m.encode_classic();
+        for needle in [
+            "# HELP cryptojack_incidents_total Incidents created",
+            "# TYPE cryptojack_incidents_total counter",
+            "cryptojack_incidents_total{category=\"MinerBinary\",severity=\"Critical\"} 1",
+            "# TYPE cryptojack_detection_latency_seconds histogram",
+        ] {
+            assert!(classic.contains(needle), "{needle} missing in\n{classic}");
+        }
+        assert!(!classic.contains("# EOF") && !classic.contains("# UNIT"));
     }
 }

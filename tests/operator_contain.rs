@@ -41,10 +41,7 @@ async fn contain(kind: &str) -> (Env, cryptojack::api::CryptojackIncident) {
     (env, incident)
 }
 
-fn action<'a>(
-    i: &'a cryptojack::api::CryptojackIncident,
-    verb: ActionVerb,
-) -> &'a cryptojack::api::Action {
+fn action(i: &cryptojack::api::CryptojackIncident, verb: ActionVerb) -> &cryptojack::api::Action {
     i.status
         .as_ref()
         .and_then(|s| s.actions.iter().find(|a| a.verb == verb))

@@ -621,7 +621,7 @@ async fn record(
         .creation_timestamp
         .as_ref()
         .map(|t| detected_at.duration_since(t.0).as_secs().max(0));
-    super::incidents::update_status(ctx, created, |i| {
+    let created = super::incidents::update_status(ctx, created, |i| {
         let st = i.status.get_or_insert_with(Default::default);
         if st.detection_latency_ms.is_none() {
             st.detection_latency_ms = Some(latency.as_millis() as i64);
@@ -640,7 +640,7 @@ async fn record(
         })
         .inc();
     tracing::warn!(incident = %format!("{ns}/{name}"), workload = %ownership.workload(), severity = severity.api_str(), indicator = %top_indicator(&verdict.findings), latency_ms = latency.as_millis() as u64, "incident recorded");
-    let regarding = super::incidents::object_reference(&incident, &ns, &name);
+    let regarding = super::incidents::object_reference(&created, &ns, &name);
     ctx.event(
         &regarding,
         EventType::Warning,

@@ -334,15 +334,15 @@ impl Executor {
                     progress.evicted += 1;
                     sample(progress, format!("{name}: evicted"));
                 }
-                Err(code) if code == 404 => {
+                Err(404) => {
                     progress.gone += 1;
                 }
                 Err(429) => {
                     let since = progress
                         .blocked_since
-                        .get_or_insert_with(|| {
-                            k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(now)
-                        })
+                        .get_or_insert(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                            now,
+                        ))
                         .0;
                     let waited = now.duration_since(since).as_secs();
                     if waited >= settings.force_after_seconds {
@@ -399,6 +399,11 @@ impl Executor {
                 after: Duration::from_secs(1),
                 message: t,
             };
+        }
+        if progress.total == 0 {
+            return Outcome::Done(
+                "no running pod left to evict (suspending the owner removed them)".into(),
+            );
         }
         Outcome::Done(format!(
             "{} pod(s) evicted, {} deleted, {} already gone (grace period {}s)",
