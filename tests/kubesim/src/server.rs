@@ -602,7 +602,7 @@ pub(crate) async fn dispatch_core(
             }
         }
         (_, Some("scale")) => crate::subresources::scale(st, verb, &rr, q, headers, &body),
-        ("create", Some("eviction")) => crate::subresources::eviction(st, &rr, &body),
+        ("create", Some("eviction")) => crate::subresources::eviction(st, &rr, q, &body),
         ("create", Some("token")) => crate::subresources::token(st, &rr, &body),
         _ => Err(ApiError::method_not_allowed()),
     }
