@@ -655,6 +655,7 @@ impl Api {
         if opts.dry_run {
             return Ok(Arc::new(body));
         }
+        crate::limits::check_stored(&body)?;
         let created = self.store.create(&def.key(), body).map_err(|e| match e {
             StoreError::AlreadyExists { .. } => ApiError::already_exists(def, &name),
             other => ApiError::internal(other.to_string()),
@@ -808,6 +809,7 @@ impl Api {
             }
             return Ok(r);
         }
+        crate::limits::check_stored(&new)?;
         let r = self.store.update(&key, new, Some(rv_of(old)));
         if let Ok(o) = &r {
             self.after_write(def, o);

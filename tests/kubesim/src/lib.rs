@@ -24,6 +24,7 @@ pub mod events;
 pub mod faults;
 pub mod grace;
 pub mod jsonpath;
+pub mod limits;
 pub mod patch;
 pub mod pdb;
 pub mod proto;

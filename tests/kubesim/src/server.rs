@@ -279,6 +279,7 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
                 return Err(ApiError::method_not_allowed());
             }
             st.auth.authorize(&user, verb, &rr, &st.api)?;
+            crate::limits::check_body(verb, body.len())?;
             let lat = st.faults.latency();
             if !lat.is_zero() {
                 tokio::time::sleep(lat).await;
