@@ -57,6 +57,12 @@ fn scale_of(rr: &ResourceReq, obj: &Value) -> Value {
         .and_then(|p| get_path(obj, p))
         .map(|s| match s {
             Value::String(s) => s.clone(),
+            // A ReplicationController's selector is a plain map of labels.
+            Value::Object(m) if rr.def.key() == "/replicationcontrollers" => {
+                crate::selector::label_selector_from_object(&json!({"matchLabels": m}))
+                    .map(|l| l.to_string())
+                    .unwrap_or_default()
+            }
             other => crate::selector::label_selector_from_object(other)
                 .map(|l| l.to_string())
                 .unwrap_or_default(),
