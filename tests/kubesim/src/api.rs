@@ -424,6 +424,8 @@ pub struct Api {
     pub registry: Arc<Registry>,
     pub clock: Arc<Clock>,
     pub behaviour: Mutex<DeleteBehaviour>,
+    /// Container logs a test set (pods/log).
+    pub logs: crate::logs::PodLogs,
 }
 
 const RETRIES: usize = 16;
