@@ -7,6 +7,8 @@
 //! - `POST /kubesim/close-watches` `{"gone": bool}` (with `gone`, an ERROR 410 event first)
 //! - `POST /kubesim/restart`: drop every connection and compact the history (clients must relist)
 //! - `POST /kubesim/advance-time` `{"seconds": N}`
+//! - `POST /kubesim/pod-logs` `{"namespace", "pod", "container", "text", "previous": bool,
+//!   "append": bool}`: sets (or appends to) a container's log (pods/log)
 
 use std::time::Duration;
 
@@ -92,6 +94,27 @@ pub async fn handle(
             Ok(ok(
                 json!({"resourceVersion": st.api.store.current_rv().to_string()}),
             ))
+        }
+        ("POST" | "PUT", ["pod-logs"]) => {
+            let v = body_json(body)?;
+            let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+            let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+            st.api
+                .logs
+                .write(
+                    &st.api,
+                    s("namespace"),
+                    s("pod"),
+                    s("container"),
+                    s("text"),
+                    match (flag("previous"), flag("append")) {
+                        (true, _) => crate::logs::LogWrite::SetPrevious,
+                        (false, true) => crate::logs::LogWrite::Append,
+                        (false, false) => crate::logs::LogWrite::Set,
+                    },
+                )
+                .map_err(|e| ApiError::bad_request(format!("kubesim admin: {e}")))?;
+            Ok(ok(json!({})))
         }
         ("POST", ["advance-time"]) => {
             let v = body_json(body)?;

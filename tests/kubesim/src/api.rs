@@ -430,6 +430,8 @@ pub struct Api {
     pub behaviour: Mutex<DeleteBehaviour>,
     /// The cluster CA (PEM) when serving HTTPS: published in every namespace's kube-root-ca.crt.
     pub root_ca: Option<String>,
+    /// Container logs a test set (pods/log).
+    pub logs: crate::logs::PodLogs,
 }
 
 const RETRIES: usize = 16;
@@ -662,6 +664,7 @@ impl Api {
         if opts.dry_run {
             return Ok(Arc::new(body));
         }
+        crate::limits::check_stored(&body)?;
         let created = self.store.create(&def.key(), body).map_err(|e| match e {
             StoreError::AlreadyExists { .. } => ApiError::already_exists(def, &name),
             other => ApiError::internal(other.to_string()),
@@ -816,6 +819,7 @@ impl Api {
             }
             return Ok(r);
         }
+        crate::limits::check_stored(&new)?;
         let r = self.store.update(&key, new, Some(rv_of(old)));
         if let Ok(o) = &r {
             self.after_write(def, o);

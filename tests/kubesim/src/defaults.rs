@@ -208,6 +208,36 @@ pub fn apply(def: &ResourceDef, obj: &mut Value, _now: &str) {
             }
             set_default(obj, "status", json!({"replicas": 0}));
         }
+        "/replicationcontrollers" => {
+            // SetDefaults_ReplicationController: selector and labels from the template's labels.
+            let tl = obj
+                .pointer("/spec/template/metadata/labels")
+                .filter(|l| l.as_object().is_some_and(|m| !m.is_empty()))
+                .cloned();
+            if let Some(tl) = tl {
+                if obj
+                    .pointer("/spec/selector")
+                    .and_then(Value::as_object)
+                    .is_none_or(|m| m.is_empty())
+                    && let Some(spec) = obj_at(obj, "spec")
+                {
+                    spec["selector"] = tl.clone();
+                }
+                if obj
+                    .pointer("/metadata/labels")
+                    .and_then(Value::as_object)
+                    .is_none_or(|m| m.is_empty())
+                    && let Some(md) = obj_at(obj, "metadata")
+                {
+                    md["labels"] = tl;
+                }
+            }
+            if let Some(spec) = obj_at(obj, "spec") {
+                set_default(spec, "replicas", json!(1));
+                template_spec(spec);
+            }
+            set_default(obj, "status", json!({"replicas": 0}));
+        }
         "apps/daemonsets" => {
             if let Some(spec) = obj_at(obj, "spec") {
                 set_default(spec, "revisionHistoryLimit", json!(10));

@@ -160,6 +160,9 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
                 &["get", "patch", "update"],
             ));
         }
+        if d.key() == "/pods" {
+            resources.push(sub_entry(d, "log", &d.kind, None, &["get"]));
+        }
         if d.eviction {
             resources.push(sub_entry(
                 d,

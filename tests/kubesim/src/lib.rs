@@ -28,6 +28,8 @@ pub mod faults;
 pub mod grace;
 pub mod impersonation;
 pub mod jsonpath;
+pub mod limits;
+pub mod logs;
 pub mod patch;
 pub mod pdb;
 pub mod proto;
@@ -229,6 +231,7 @@ impl SimBuilder {
             clock,
             behaviour: std::sync::Mutex::new(DeleteBehaviour::default()),
             root_ca: tls.as_ref().map(|t| t.ca_pem.clone()),
+            logs: Default::default(),
         });
         seed(&api, &self)?;
         let kick = Arc::new(Notify::new());
@@ -700,6 +703,51 @@ impl Sim {
     /// Runs the controllers until they have nothing left to do.
     pub async fn settle(&self) -> usize {
         self.driver.pass().await
+    }
+
+    /// Sets the log of `container` of pod `ns/pod` (what `kubectl logs` and `pods/log` answer;
+    /// empty until set). Lines are stamped with the simulated clock.
+    pub fn set_pod_log(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        text: &str,
+    ) -> Result<(), logs::LogError> {
+        self.api
+            .logs
+            .write(&self.api, ns, pod, container, text, logs::LogWrite::Set)
+    }
+
+    /// Appends to the log of `container` of pod `ns/pod` (`follow` streams appended lines).
+    pub fn append_pod_log(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        text: &str,
+    ) -> Result<(), logs::LogError> {
+        self.api
+            .logs
+            .write(&self.api, ns, pod, container, text, logs::LogWrite::Append)
+    }
+
+    /// Sets the log of the previous (terminated) instance of `container` (`previous=true`).
+    pub fn set_previous_pod_log(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        text: &str,
+    ) -> Result<(), logs::LogError> {
+        self.api.logs.write(
+            &self.api,
+            ns,
+            pod,
+            container,
+            text,
+            logs::LogWrite::SetPrevious,
+        )
     }
 
     /// Changes the number of events kept for watch replay.

@@ -270,6 +270,21 @@ pub fn builtins() -> Vec<ResourceDef> {
         def(
             "",
             "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            true,
+            B {
+                short: &["rc"],
+                categories: all,
+                status: true,
+                scale: true,
+                generation: true,
+                ..B::default()
+            },
+        ),
+        def(
+            "",
+            "v1",
             "Endpoints",
             "endpoints",
             true,

@@ -190,6 +190,7 @@ fn resource_route(st: &ServerState, group: &str, version: &str, rest: &[&str]) -
             "scale" => def.scale.is_some(),
             "eviction" => def.eviction,
             "token" => def.token,
+            "log" => def.key() == "/pods",
             _ => false,
         };
         if !ok {
@@ -280,6 +281,7 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
                 return Err(ApiError::method_not_allowed());
             }
             st.auth.authorize(&user, verb, &rr, &st.api)?;
+            crate::limits::check_body(verb, body.len())?;
             let lat = st.faults.latency();
             if !lat.is_zero() {
                 tokio::time::sleep(lat).await;
@@ -614,8 +616,11 @@ pub(crate) async fn dispatch_core(
             }
         }
         (_, Some("scale")) => crate::subresources::scale(st, verb, &rr, q, headers, &body),
-        ("create", Some("eviction")) => crate::subresources::eviction(st, &rr, &body),
+        ("create", Some("eviction")) => crate::subresources::eviction(st, &rr, q, &body),
         ("create", Some("token")) => crate::subresources::token(st, &rr, &body),
+        ("get", Some("log")) => {
+            crate::logs::serve(st.api.clone(), &def, ns.unwrap_or(""), &name, q).await
+        }
         _ => Err(ApiError::method_not_allowed()),
     }
 }

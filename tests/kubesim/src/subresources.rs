@@ -57,6 +57,12 @@ fn scale_of(rr: &ResourceReq, obj: &Value) -> Value {
         .and_then(|p| get_path(obj, p))
         .map(|s| match s {
             Value::String(s) => s.clone(),
+            // A ReplicationController's selector is a plain map of labels.
+            Value::Object(m) if rr.def.key() == "/replicationcontrollers" => {
+                crate::selector::label_selector_from_object(&json!({"matchLabels": m}))
+                    .map(|l| l.to_string())
+                    .unwrap_or_default()
+            }
             other => crate::selector::label_selector_from_object(other)
                 .map(|l| l.to_string())
                 .unwrap_or_default(),
@@ -202,8 +208,15 @@ pub fn scale(
     Ok(respond(200, &scale_of(rr, &updated)))
 }
 
-/// POST pods/NAME/eviction
-pub fn eviction(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Response, ApiError> {
+/// POST pods/NAME/eviction. `dryRun=All` (query or the Eviction's `deleteOptions.dryRun`, as
+/// `propagateDryRun` combines them) checks the PodDisruptionBudgets and answers as a real eviction
+/// would (201 or 429), but neither consumes a budget nor deletes the pod.
+pub fn eviction(
+    st: &ServerState,
+    rr: &ResourceReq,
+    q: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let def = &rr.def;
     let name = rr.name.clone().unwrap_or_default();
     let ns = rr.ns.clone().unwrap_or_default();
@@ -218,15 +231,50 @@ pub fn eviction(st: &ServerState, rr: &ResourceReq, body: &[u8]) -> Result<Respo
     let Some(pod) = st.api.store.get(&def.key(), &ns, &name) else {
         return Err(ApiError::not_found(def, &name));
     };
-    let opts = ev
+    let mut opts = ev
         .get("deleteOptions")
         .map(crate::api::DeleteOpts::from_json)
         .unwrap_or_default();
+    // propagateDryRun: the query's dryRun applies unless the body has its own; both must agree.
+    let query_dry: Vec<&str> = q
+        .get("dryRun")
+        .map(|v| v.split(',').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let body_dry: Vec<&str> = ev
+        .pointer("/deleteOptions/dryRun")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !query_dry.is_empty() && !body_dry.is_empty() && query_dry != body_dry {
+        return Err(ApiError::new(
+            500,
+            "",
+            format!(
+                "Non-matching dry-run options in request and content: [{}] and [{}]",
+                query_dry.join(" "),
+                body_dry.join(" ")
+            ),
+        ));
+    }
+    for (kind, values) in [("CreateOptions", &query_dry), ("DeleteOptions", &body_dry)] {
+        if let Some(d) = values.iter().find(|d| **d != "All") {
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!(
+                    "{kind}.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{{\"{d}\"}}: supported values: \"All\""
+                ),
+            ));
+        }
+    }
+    opts.dry_run = !query_dry.is_empty() || !body_dry.is_empty();
     let terminating = pod.pointer("/metadata/deletionTimestamp").is_some();
     if !terminating {
         let snap =
             crate::driver::snapshot(&st.api, Some(&["/pods", "policy/poddisruptionbudgets"]));
         match crate::pdb::check_eviction(&pod, &snap, st.api.clock.now()) {
+            // A dry run does not consume the budget.
+            Ok(_) if opts.dry_run => {}
             Ok(pdbs) => {
                 let pdb_def = st
                     .api

@@ -113,6 +113,16 @@ pub fn builtin_columns(resource_key: &str) -> Vec<Column> {
             c.extend(template_cols());
             c.push(wide("Selector", "Selector is a label query over pods that should match the replica count."));
         }
+        "/replicationcontrollers" => {
+            c.extend([
+                i("Desired", "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller"),
+                i("Current", "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller"),
+                i("Ready", "The number of ready replicas for this replication controller."),
+                age_col(),
+            ]);
+            c.extend(template_cols());
+            c.push(wide("Selector", "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"));
+        }
         "apps/statefulsets" => {
             c.extend([s("Ready", "Number of the pod with ready state"), age_col()]);
             c.extend(template_cols());
@@ -985,6 +995,32 @@ pub fn builtin_cells(
                 c,
                 i,
                 json!(selector_string(ptr(obj, "/spec/selector"))),
+            ]
+        }
+        "/replicationcontrollers" => {
+            let [c, i] = containers_images(obj, "/spec/template/spec");
+            // labels.FormatLabels of the plain-map selector.
+            let selector = match ptr(obj, "/spec/selector").and_then(Value::as_object) {
+                Some(m) if !m.is_empty() => m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => "<none>".to_string(),
+            };
+            vec![
+                name,
+                json!(
+                    ptr(obj, "/spec/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1)
+                ),
+                json!(iv(obj, "/status/replicas")),
+                json!(iv(obj, "/status/readyReplicas")),
+                json!(age),
+                c,
+                i,
+                json!(selector),
             ]
         }
         "apps/statefulsets" => {

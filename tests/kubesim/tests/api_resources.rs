@@ -290,4 +290,11 @@ async fn scale_subresources_where_kubernetes_has_them() {
     let core: Vec<&str> = core.resources.iter().map(|r| r.name.as_str()).collect();
     assert!(core.contains(&"serviceaccounts/token"));
     assert!(core.contains(&"pods/eviction"));
+    for want in [
+        "replicationcontrollers",
+        "replicationcontrollers/scale",
+        "replicationcontrollers/status",
+    ] {
+        assert!(core.contains(&want), "v1 lacks {want}: {core:?}");
+    }
 }

@@ -277,3 +277,85 @@ async fn token_request_issues_a_token() {
     );
     assert_eq!(s.code, 404);
 }
+
+/// `dryRun=All` (query, or the Eviction's deleteOptions) answers as a real eviction would (201,
+/// or 429 when the budget is exhausted) but neither consumes the budget nor deletes the pod.
+#[tokio::test]
+async fn eviction_dry_run_does_not_consume_the_budget() {
+    let c = cluster().await;
+    let deps: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), &c.ns);
+    deps.create(&PostParams::default(), &deployment("dry", 2))
+        .await
+        .expect("deployment");
+    let names = running_pods(&pods, "dry", 2).await;
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "dry"},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "dry"}}}
+    }))
+    .expect("pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("pdb");
+    let allowed = || {
+        let pdbs = pdbs.clone();
+        async move {
+            let s = pdbs.get("dry").await.ok()?.status?;
+            (s.expected_pods == 2 && s.current_healthy == 2).then_some(s.disruptions_allowed)
+        }
+    };
+    assert_eq!(eventually(30, allowed).await, Some(1));
+    let untouched = |name: &str| {
+        let pods = pods.clone();
+        let name = name.to_string();
+        async move {
+            let p = pods.get(&name).await.expect("the pod is still there");
+            p.metadata.deletion_timestamp.is_none()
+        }
+    };
+    // Query parameter (kube's PostParams::dry_run).
+    let dry = EvictParams {
+        post_options: PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        },
+        ..EvictParams::default()
+    };
+    pods.evict(&names[0], &dry).await.expect("dry-run eviction");
+    // The Eviction's own deleteOptions.
+    let raw_dry = |name: &str| {
+        let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": name, "namespace": c.ns},
+            "deleteOptions": {"dryRun": ["All"]}});
+        axum::http::Request::post(format!("/api/v1/namespaces/{}/pods/{name}/eviction", c.ns))
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"))
+            .expect("request")
+    };
+    let st: serde_json::Value = c
+        .client
+        .request(raw_dry(&names[1]))
+        .await
+        .expect("dry-run eviction (body)");
+    assert_eq!(st["status"], "Success");
+    assert!(untouched(&names[0]).await && untouched(&names[1]).await);
+    let pdb_now = pdbs.get("dry").await.expect("pdb").status.expect("status");
+    assert_eq!(
+        pdb_now.disruptions_allowed, 1,
+        "the budget was not consumed"
+    );
+    assert!(pdb_now.disrupted_pods.unwrap_or_default().is_empty());
+    // A real eviction consumes it; a dry run then answers 429 like a real eviction would.
+    pods.evict(&names[0], &EvictParams::default())
+        .await
+        .expect("real eviction");
+    let s = status_of(
+        c.client
+            .request::<serde_json::Value>(raw_dry(&names[1]))
+            .await
+            .expect_err("429"),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
+    assert!(untouched(&names[1]).await);
+}

@@ -26,6 +26,7 @@ mod job;
 mod pdb_status;
 mod pods;
 mod replicaset;
+mod replicationcontroller;
 mod resourcequota;
 mod serviceaccounts;
 mod statefulset;
@@ -150,6 +151,7 @@ impl Mutation {
 pub struct ControllerSet {
     pub deployments: bool,
     pub replicasets: bool,
+    pub replicationcontrollers: bool,
     pub statefulsets: bool,
     pub daemonsets: bool,
     pub jobs: bool,
@@ -170,6 +172,7 @@ impl ControllerSet {
         ControllerSet {
             deployments: true,
             replicasets: true,
+            replicationcontrollers: true,
             statefulsets: true,
             daemonsets: true,
             jobs: true,
@@ -187,6 +190,7 @@ impl ControllerSet {
         ControllerSet {
             deployments: false,
             replicasets: false,
+            replicationcontrollers: false,
             statefulsets: false,
             daemonsets: false,
             jobs: false,
@@ -209,8 +213,9 @@ impl Default for ControllerSet {
 
 /// Runs every enabled controller once over `snap` and returns their mutations.
 ///
-/// Controllers run in the order deployments, replicasets, statefulsets, daemonsets, cronjobs, jobs,
-/// pods, gc, pdb status, resource quota, serviceaccounts, clusterrole aggregation. Only the first `Update` of a given object is kept, and updates of objects
+/// Controllers run in the order deployments, replicasets, replicationcontrollers, statefulsets,
+/// daemonsets, cronjobs, jobs, pods, gc, pdb status, resource quota, serviceaccounts, clusterrole
+/// aggregation. Only the first `Update` of a given object is kept, and updates of objects
 /// deleted in the same pass are dropped: the next pass recomputes whatever was dropped.
 pub fn reconcile(snap: &Snapshot, now: Timestamp, set: &ControllerSet) -> Vec<Mutation> {
     let ctx = Ctx::new(snap, now);
@@ -220,6 +225,9 @@ pub fn reconcile(snap: &Snapshot, now: Timestamp, set: &ControllerSet) -> Vec<Mu
     }
     if set.replicasets {
         replicaset::reconcile(&ctx, &mut out);
+    }
+    if set.replicationcontrollers {
+        replicationcontroller::reconcile(&ctx, &mut out);
     }
     if set.statefulsets {
         statefulset::reconcile(&ctx, &mut out);

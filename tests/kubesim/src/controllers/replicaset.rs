@@ -20,23 +20,52 @@ pub(crate) const BURST_REPLICAS: i64 = 500;
 
 pub(crate) fn reconcile(ctx: &Ctx<'_>, out: &mut Vec<Mutation>) {
     for rs in ctx.snap.list(keys::REPLICA_SETS) {
-        sync(ctx, rs, out);
+        sync(
+            ctx,
+            rs,
+            &SetKind::REPLICA_SET,
+            ptr(rs, "/spec/selector"),
+            out,
+        );
     }
 }
 
-fn sync(ctx: &Ctx<'_>, rs: &Value, out: &mut Vec<Mutation>) {
+/// What distinguishes the ReplicaSet and ReplicationController controllers (the same code in
+/// Kubernetes: pkg/controller/replication wraps pkg/controller/replicaset).
+pub(crate) struct SetKind {
+    pub key: &'static str,
+    pub api_version: &'static str,
+    pub kind: &'static str,
+}
+
+impl SetKind {
+    pub const REPLICA_SET: SetKind = SetKind {
+        key: keys::REPLICA_SETS,
+        api_version: "apps/v1",
+        kind: "ReplicaSet",
+    };
+}
+
+/// One sync of a ReplicaSet-like object `rs` whose pods `selector` (a metav1.LabelSelector)
+/// selects.
+pub(crate) fn sync(
+    ctx: &Ctx<'_>,
+    rs: &Value,
+    sk: &SetKind,
+    selector: Option<&Value>,
+    out: &mut Vec<Mutation>,
+) {
     if is_terminating(rs) {
         return;
     }
     let ns = obj_namespace(rs).unwrap_or("default");
-    let selector = ptr(rs, "/spec/selector");
     let mut pods: Vec<&Value> = Vec::new();
     adopt_and_release(
         ctx,
         rs,
         keys::PODS,
-        "apps/v1",
-        "ReplicaSet",
+        sk.api_version,
+        sk.kind,
         selector,
         &mut pods,
         out,
@@ -49,7 +78,7 @@ fn sync(ctx: &Ctx<'_>, rs: &Value, out: &mut Vec<Mutation>) {
             .pointer("/spec/template")
             .cloned()
             .unwrap_or_else(|| json!({}));
-        let owner = controller_owner_ref(rs, "apps/v1", "ReplicaSet");
+        let owner = controller_owner_ref(rs, sk.api_version, sk.kind);
         let prefix = format!("{}-", obj_name(rs));
         for _ in 0..(want - have).min(BURST_REPLICAS) {
             out.push(Mutation::Create {
@@ -103,7 +132,7 @@ fn sync(ctx: &Ctx<'_>, rs: &Value, out: &mut Vec<Mutation>) {
             m.remove(f);
         }
     }
-    if let Some(m) = status_update(keys::REPLICA_SETS, rs, status) {
+    if let Some(m) = status_update(sk.key, rs, status) {
         out.push(m);
     }
 }

@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Field, ProtoError, fields, insert_str, object_meta, push, string};
+use super::legacy::{insert_str, object_meta, push};
+use super::{Field, ProtoError, fields, string};
 
 /// Decodes `raw` (the `Unknown.raw` bytes) of one of the kinds above; `None` for other kinds.
 pub(super) fn decode(
