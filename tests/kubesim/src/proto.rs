@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 mod auth_kinds;
+mod meta_kinds;
 
 const MAGIC: &[u8] = b"k8s\0";
 
@@ -284,6 +285,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
             decode_kind(&api_version, &kind, raw)
         }
         _ => auth_kinds::decode(&api_version, &kind, raw)
+            .or_else(|| meta_kinds::decode(&api_version, &kind, raw))
             .unwrap_or_else(|| Err(ProtoError::Kind(format!("{api_version}/{kind}")))),
     }
 }

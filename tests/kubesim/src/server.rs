@@ -300,7 +300,7 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
                 e.retry_after = f.retry_after_seconds;
                 return Err(e);
             }
-            let body = if matches!(parts.method, Method::POST | Method::PUT) {
+            let body = if matches!(parts.method, Method::POST | Method::PUT | Method::DELETE) {
                 json_body(&parts.headers, body)?
             } else {
                 body
