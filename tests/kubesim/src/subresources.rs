@@ -94,6 +94,12 @@ fn respond(code: u16, v: &Value) -> Response {
 }
 
 /// GET/PUT/PATCH .../scale
+/// The body of a scale write.
+enum ScaleInput {
+    Update(Value),
+    Patch(PatchType, Value),
+}
+
 pub fn scale(
     st: &ServerState,
     verb: &str,
@@ -113,10 +119,15 @@ pub fn scale(
         .store
         .get(&def.key(), &ns, &name)
         .ok_or_else(|| ApiError::not_found(def, &name))?;
-    let new_scale = match verb {
+    // The new Scale: the request's (update), or the patch applied to the Scale of the object as
+    // stored when the write happens (patch: no stale resourceVersion precondition, as the
+    // apiserver applies patches inside its retry loop).
+    let input = match verb {
         "get" => return Ok(respond(200, &scale_of(rr, &current))),
-        "update" => serde_json::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("decoding Scale: {e}")))?,
+        "update" => ScaleInput::Update(
+            serde_json::from_slice::<Value>(body)
+                .map_err(|e| ApiError::bad_request(format!("decoding Scale: {e}")))?,
+        ),
         "patch" => {
             let pt = patch_type(headers, def)?;
             let pt = if pt == PatchType::Strategic {
@@ -131,30 +142,10 @@ pub fn scale(
             }
             let doc: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("decoding patch: {e}")))?;
-            let mut s = scale_of(rr, &current);
-            apply_patch(pt, &mut s, &doc)?;
-            s
+            ScaleInput::Patch(pt, doc)
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
-    let replicas = new_scale
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    if replicas < 0 {
-        return Err(ApiError::invalid(
-            def,
-            &name,
-            "spec.replicas",
-            "FieldValueInvalid",
-            &format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-        ));
-    }
-    let want_rv = new_scale
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
     // The parent's managedFields record the scaling manager (fieldManager, else the User-Agent),
     // as for any other write.
     let opts = WriteOpts {
@@ -166,10 +157,34 @@ pub fn scale(
         let Some(e) = existing else {
             return Err(ApiError::not_found(def, &name));
         };
-        if let Some(rv) = &want_rv
+        let new_scale = match &input {
+            ScaleInput::Update(v) => v.clone(),
+            ScaleInput::Patch(pt, doc) => {
+                let mut s = scale_of(rr, e);
+                apply_patch(*pt, &mut s, doc)?;
+                s
+            }
+        };
+        let replicas = new_scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                def,
+                &name,
+                "spec.replicas",
+                "FieldValueInvalid",
+                &format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+            ));
+        }
+        if let Some(rv) = new_scale
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
             && e.pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
-                != Some(rv.as_str())
+                != Some(rv)
         {
             return Err(ApiError::modified(def, &name));
         }
