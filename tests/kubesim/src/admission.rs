@@ -35,14 +35,16 @@ pub fn current() -> Option<RequestCtx> {
     REQUEST.try_with(Clone::clone).ok().filter(|c| c.rbac)
 }
 
-/// Checks a create of `obj` (defaulted, named, before storage). `dry_run`: nothing is charged.
+/// Defaults and checks a create of `obj` (named, before storage). `dry_run`: nothing is charged.
 pub fn admit_create(
     api: &Api,
     def: &ResourceDef,
-    obj: &Value,
+    obj: &mut Value,
     dry_run: bool,
 ) -> Result<(), ApiError> {
+    crate::validation::apply_defaults(def, obj);
     escalation(api, def, obj, None)?;
+    crate::validation::validate(def, obj, None)?;
     crate::quota::admit_create(api, def, obj, dry_run)
 }
 
@@ -62,12 +64,15 @@ fn escalation(
     crate::escalation::check(&ctx.user, def, obj, old, &snap)
 }
 
-/// Checks an update of `old` to `new` (the main resource; status writes are not checked).
+/// Defaults and checks an update of `old` to `new` (the main resource; status writes are not
+/// checked).
 pub fn admit_update(
     api: &Api,
     def: &ResourceDef,
     old: &Value,
-    new: &Value,
+    new: &mut Value,
 ) -> Result<(), ApiError> {
-    escalation(api, def, new, Some(old))
+    crate::validation::apply_defaults(def, new);
+    escalation(api, def, new, Some(old))?;
+    crate::validation::validate(def, new, Some(old))
 }

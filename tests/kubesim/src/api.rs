@@ -654,7 +654,7 @@ impl Api {
                 ApiError::invalid(def, &name, e.field(), "FieldValueInvalid", &e.to_string())
             })?;
         }
-        crate::admission::admit_create(self, def, &body, opts.dry_run)?;
+        crate::admission::admit_create(self, def, &mut body, opts.dry_run)?;
         if !opts.apply
             && let Some(m) = &opts.field_manager
         {
@@ -788,7 +788,7 @@ impl Api {
             crate::events::check_core_write(&mut new, Some(old))?;
         }
         self.validate_custom(def, version, &mut new, Some(old), opts)?;
-        crate::admission::admit_update(self, def, old, &new)?;
+        crate::admission::admit_update(self, def, old, &mut new)?;
         bump_generation(def, old, &mut new);
         if def.key() == crate::crd::CRD_KEY {
             let now = self.now();

@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 mod auth_kinds;
 mod legacy;
+mod meta_kinds;
 mod types;
 
 const MAGIC: &[u8] = b"k8s\0";
@@ -380,6 +381,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
         return Ok(Value::Object(obj));
     }
     auth_kinds::decode(&api_version, &kind, raw)
+        .or_else(|| meta_kinds::decode(&api_version, &kind, raw))
         .unwrap_or_else(|| Err(ProtoError::Kind(format!("{api_version}/{kind}"))))
 }
 

@@ -699,6 +699,23 @@ pub fn admit_create(
     ))
 }
 
+/// Whether some evaluator tracks the quota resource `name` (object counts are assumed to name a
+/// served resource).
+fn tracked(name: &str) -> bool {
+    let one = [name.to_string()];
+    name.starts_with("count/")
+        || [
+            "/pods",
+            "/services",
+            "/persistentvolumeclaims",
+            "/configmaps",
+            "/secrets",
+        ]
+        .iter()
+        .chain(["/replicationcontrollers", "/resourcequotas"].iter())
+        .any(|k| !matching_resources(k, &one).is_empty())
+}
+
 /// The quota controller's status for `quota` given every object of the namespace by resource
 /// (`syncResourceQuota` + `CalculateUsage`): `status.hard` = `spec.hard`, `status.used` = the
 /// usage of the matching objects for every hard resource (zero when none).
@@ -710,8 +727,11 @@ pub fn compute_status(quota: &Value, objects: &[(&str, &Value)], now: Timestamp)
     let hard = resource_list(Some(&hard_json));
     let hard_names: Vec<String> = hard.keys().cloned().collect();
     let selectors = scope_selectors(quota);
+    // Resources no evaluator tracks (e.g. `limits.nvidia.com/gpu`: extended resources only have
+    // the `requests.` form) are left out of `status.used`, as `CalculateUsage` masks them.
     let mut used: ResourceList = hard_names
         .iter()
+        .filter(|k| tracked(k))
         .map(|k| (k.clone(), Quantity::zero()))
         .collect();
     for (key, obj) in objects {

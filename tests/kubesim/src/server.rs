@@ -286,7 +286,7 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
             if !lat.is_zero() {
                 tokio::time::sleep(lat).await;
             }
-            let body = if matches!(parts.method, Method::POST | Method::PUT) {
+            let body = if matches!(parts.method, Method::POST | Method::PUT | Method::DELETE) {
                 json_body(&parts.headers, body)?
             } else {
                 body

@@ -371,3 +371,17 @@ pub async fn apply_json(client: &kube::Client, obj: serde_json::Value) {
     .await
     .expect("apply");
 }
+
+/// The helm binary: `$HELM`, else `.tools/bin/helm` of the repository, else `helm`.
+pub fn helm_bin() -> PathBuf {
+    if let Ok(h) = std::env::var("HELM")
+        && !h.is_empty()
+    {
+        return PathBuf::from(h);
+    }
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/helm");
+    if tools.exists() {
+        return tools;
+    }
+    PathBuf::from("helm")
+}
