@@ -78,7 +78,11 @@ fn free_port() -> u16 {
 
 fn metric(port: u16, name: &str) -> Option<f64> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.lines()
@@ -138,16 +142,28 @@ async fn main() {
         .expect("kubesim");
     let api = sim.api().clone();
     let ns_def = api.registry.get("/namespaces").expect("namespaces");
-    for ns in (0..50).map(|i| format!("team-{i}")).chain(["cryptojack-system".to_string()]) {
-        api.create(&ns_def, "v1", None, json!({"metadata": {"name": ns}}), &WriteOpts::default())
-            .expect("namespace");
+    for ns in (0..50)
+        .map(|i| format!("team-{i}"))
+        .chain(["cryptojack-system".to_string()])
+    {
+        api.create(
+            &ns_def,
+            "v1",
+            None,
+            json!({"metadata": {"name": ns}}),
+            &WriteOpts::default(),
+        )
+        .expect("namespace");
     }
     let pods_def = api.registry.get("/pods").expect("pods");
     let deploy_def = api.registry.get("apps/deployments").expect("deployments");
     let t = Instant::now();
     for i in 0..pods {
         let p = benign(i, nodes);
-        let ns = p["metadata"]["namespace"].as_str().unwrap_or("team-0").to_string();
+        let ns = p["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("team-0")
+            .to_string();
         api.create(&pods_def, "v1", Some(&ns), p, &WriteOpts::default())
             .expect("pod");
     }
@@ -178,7 +194,13 @@ async fn main() {
     let started = Instant::now();
     let operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_cryptojack"))
-            .args(["run", "--namespace", "cryptojack-system", "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args([
+                "run",
+                "--namespace",
+                "cryptojack-system",
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+            ])
             .env("KUBECONFIG", sim.kubeconfig_path())
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
@@ -224,15 +246,33 @@ async fn main() {
                 let i = next;
                 next += 1;
                 let ns = format!("team-{}", i % 50);
-                if i % miner_every == 0 {
+                if i.is_multiple_of(miner_every) {
                     miners += 1;
-                    if miners % 2 == 1 {
-                        let _ = api.create(&pods_def, "v1", Some(&ns), miner_pod(i, nodes), &WriteOpts::default());
+                    if !miners.is_multiple_of(2) {
+                        let _ = api.create(
+                            &pods_def,
+                            "v1",
+                            Some(&ns),
+                            miner_pod(i, nodes),
+                            &WriteOpts::default(),
+                        );
                     } else {
-                        let _ = api.create(&deploy_def, "apps/v1", Some(&ns), miner_deployment(i), &WriteOpts::default());
+                        let _ = api.create(
+                            &deploy_def,
+                            "apps/v1",
+                            Some(&ns),
+                            miner_deployment(i),
+                            &WriteOpts::default(),
+                        );
                     }
                 } else {
-                    let _ = api.create(&pods_def, "v1", Some(&ns), benign(i, nodes), &WriteOpts::default());
+                    let _ = api.create(
+                        &pods_def,
+                        "v1",
+                        Some(&ns),
+                        benign(i, nodes),
+                        &WriteOpts::default(),
+                    );
                     // keep the running count steady: retire the oldest benign pod
                     let old = oldest;
                     oldest += 1;
@@ -247,22 +287,41 @@ async fn main() {
         }
         peak = peak.max(memory(pid).1);
         if second % 30 == 29 {
-            println!("  {}s: {} pods created, {miners} miners, operator RSS {:.1} MiB", second + 1, next - pods, memory(pid).0);
+            println!(
+                "  {}s: {} pods created, {miners} miners, operator RSS {:.1} MiB",
+                second + 1,
+                next - pods,
+                memory(pid).0
+            );
         }
     }
-    println!("sustained: {} pods in {seconds}s ({miners} miners)", next - pods);
+    println!(
+        "sustained: {} pods in {seconds}s ({miners} miners)",
+        next - pods
+    );
 
     // every miner contained
     let incidents: Api<CryptojackIncident> = Api::all(client.clone());
     let deadline = Instant::now() + Duration::from_secs(120);
     let list = loop {
-        let list = incidents.list(&ListParams::default()).await.expect("incidents").items;
+        let list = incidents
+            .list(&ListParams::default())
+            .await
+            .expect("incidents")
+            .items;
         let contained = list
             .iter()
-            .filter(|i| i.status.as_ref().is_some_and(|s| s.phase == IncidentPhase::Contained))
+            .filter(|i| {
+                i.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == IncidentPhase::Contained)
+            })
             .count() as u64;
         if contained >= miners || Instant::now() > deadline {
-            println!("incidents: {} recorded, {contained} contained (of {miners} miners)", list.len());
+            println!(
+                "incidents: {} recorded, {contained} contained (of {miners} miners)",
+                list.len()
+            );
             break list;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

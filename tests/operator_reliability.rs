@@ -59,7 +59,15 @@ async fn restarts_and_duplicate_events_give_exactly_one_incident() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_right_after_the_first_action_the_next_run_finishes_without_repeating() {
     let env = Env::bare().await;
-    env.policy("contain", contain_policy()).await;
+    // the first action is the scale: evidence and quarantine off for this one
+    env.policy(
+        "contain",
+        serde_json::json!({"mode": "Contain", "response": {
+            "evidence": {"collectLogs": false},
+            "networkIsolation": {"enabled": false},
+            "stratumPortBlock": {"enabled": false}}}),
+    )
+    .await;
     env.namespace("shop").await;
     env.apply(deployment("shop", "miner", 3, XMRIG.0, XMRIG.1))
         .await;

@@ -87,6 +87,8 @@ pub struct Context {
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub rate: Mutex<RateLimiter>,
     pub hooks: Hooks,
+    /// Which deny-capable network APIs the cluster serves (refreshed while leading).
+    pub served: RwLock<crate::respond::network::Served>,
     /// Per-incident error backoff (attempts), for `error_policy`.
     pub backoff: Mutex<HashMap<String, u32>>,
 }

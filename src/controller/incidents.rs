@@ -279,8 +279,9 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
             rate_wait = Some(wait);
         }
     }
-    let planned = plan::plan(&inc, &response, &gathered.facts);
-    let facts = gathered.facts.clone();
+    let mut facts = gathered.facts.clone();
+    extend_facts(ctx, &inc, &response, &gathered, &mut facts).await;
+    let planned = plan::plan(&inc, &response, &facts);
     let mut drift_events = Vec::new();
     inc = update_status(ctx, inc, |i| {
         let generation = i.metadata.generation;
@@ -344,29 +345,84 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
         .await;
     }
 
-    let settings = RunSettings {
-        grace_period_seconds: response.grace_period_seconds,
-        force_after_seconds: response.force_after_seconds,
-        incident: name.clone(),
-    };
-    let mut retry_after: Option<Duration> = rate_wait;
+    if inc
+        .status
+        .as_ref()
+        .is_some_and(|s| s.investigation.is_none())
+    {
+        let evidence = response
+            .collect_logs
+            .map(|_| plan::evidence_secret_name(&name));
+        let inv = super::credentials::investigate(
+            &ctx.client,
+            &inc,
+            &gathered.pods,
+            response.recent_window_seconds,
+            evidence,
+        )
+        .await;
+        inc = update_status(ctx, inc, |i| {
+            let st = i.status.get_or_insert_with(Default::default);
+            if st.investigation.is_some() {
+                return false;
+            }
+            st.investigation = Some(inv.clone());
+            true
+        })
+        .await?;
+    }
+    let mut settings = RunSettings::new(
+        &name,
+        response.grace_period_seconds,
+        response.force_after_seconds,
+    );
+    settings.collect_logs = response.collect_logs;
+    settings.workload = Some(ObjectRef {
+        namespace: Some(ns.clone()),
+        ..inc.spec.top_owner.clone()
+    });
     for p in &planned {
+        if let Some(o) = &p.object {
+            settings.objects.insert(p.id.clone(), o.clone());
+        }
+    }
+    if let Some(sa) = &facts.service_account {
+        settings.service_account = sa.saved.clone();
+        settings.token_secrets = sa.token_secrets.clone().unwrap_or_default();
+    }
+    if let Some(Ok(bindings)) = &facts.bindings {
+        for b in bindings {
+            settings.bindings.insert(
+                execute::binding_key(&b.kind, b.namespace.as_deref(), &b.name),
+                b.clone(),
+            );
+        }
+    }
+    let mut retry_after: Option<Duration> = rate_wait;
+    let mut order: Vec<(u8, usize, String)> = inc
+        .status
+        .as_ref()
+        .map(|s| {
+            s.actions
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.state == ActionState::Pending)
+                .map(|(i, a)| (plan::rank(a.verb), i, a.id.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    order.sort();
+    for (_, _, id) in order {
         let pending = inc
             .status
             .as_ref()
-            .and_then(|s| s.actions.iter().find(|a| a.id == p.id))
+            .and_then(|s| s.actions.iter().find(|a| a.id == id))
             .filter(|a| a.state == ActionState::Pending)
             .cloned();
         let Some(mut action) = pending else { continue };
         // 1. record the undo data before anything changes (write-once)
         if action.undo.is_none() {
-            let job_suspend = gathered
-                .facts
-                .active_jobs
-                .iter()
-                .find(|j| j.target.name == action.target.name && action.target.kind == "Job")
-                .map(|j| j.suspend);
-            let undo = execute::undo_from(action.verb, &gathered.facts.owner, job_suspend);
+            let undo = execute::undo_for(&action, &facts, &settings);
             if undo.is_some() || action.started_at.is_none() {
                 let id = action.id.clone();
                 let now = MicroTime(jiff::Timestamp::now());
@@ -403,6 +459,16 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
         action.attempts += 1;
         let outcome = ctx.executor.run(&mut action, &settings).await;
         ctx.hooks.after_mutation();
+        let outcome = match outcome {
+            Outcome::Done(m)
+                if action.verb == ActionVerb::Isolate
+                    && action.target.kind == "NetworkPolicy"
+                    && action.target.group() == "networking.k8s.io" =>
+            {
+                effective(ctx, &inc, &name, m).await
+            }
+            other => other,
+        };
         // 3. the result, before the next step
         let (state, message, error) = match &outcome {
             Outcome::Done(m) => (ActionState::Done, Some(m.clone()), None),
@@ -421,6 +487,7 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
         };
         let id = action.id.clone();
         let progress = action.pods.clone();
+        let new_uid = action.new_uid.clone();
         let attempts = action.attempts;
         let finished = state.is_finished();
         inc = update_status(ctx, inc, |i| {
@@ -439,6 +506,9 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
                 a.finished_at = Some(MicroTime(jiff::Timestamp::now()));
             }
             a.pods = progress.clone();
+            if new_uid.is_some() {
+                a.new_uid = new_uid.clone();
+            }
             true
         })
         .await?;
@@ -648,9 +718,141 @@ async fn announce(ctx: &Context, inc: &CryptojackIncident, action: &Action, outc
     }
 }
 
+/// A plain NetworkPolicy quarantine is additive: any other policy selecting the pods that
+/// allows egress defeats it. Done only when none does.
+async fn effective(
+    ctx: &Context,
+    inc: &CryptojackIncident,
+    name: &str,
+    message: String,
+) -> Outcome {
+    let ns = inc.namespace().unwrap_or_default();
+    let mut top = inc.spec.top_owner.clone();
+    top.namespace = Some(ns.clone());
+    let pods = match owners::workload_pods(&ctx.client, &top).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Outcome::Retry {
+                after: Duration::from_secs(1),
+                message: e.to_string(),
+            };
+        }
+    };
+    let nps: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        Api::namespaced(ctx.client.clone(), &ns);
+    let list = match nps.list(&ListParams::default()).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            return Outcome::Retry {
+                after: Duration::from_secs(1),
+                message: describe(&e),
+            };
+        }
+    };
+    let mut reasons = Vec::new();
+    for p in pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        let mut labels = p.metadata.labels.clone().unwrap_or_default();
+        labels.insert(crate::api::LABEL_INCIDENT.to_string(), name.to_string());
+        for np in &list {
+            let v = serde_json::to_value(np).unwrap_or_default();
+            if let Some(r) = crate::respond::network::re_allows_egress(&v, &labels)
+                && !reasons.contains(&r)
+            {
+                reasons.push(r);
+            }
+        }
+    }
+    if reasons.is_empty() {
+        Outcome::Done(format!(
+            "{message}; no other NetworkPolicy re-allows the pods' egress (enforcement by the CNI cannot be verified from the API)"
+        ))
+    } else {
+        Outcome::Failed(format!(
+            "the quarantine is not effective: {}",
+            reasons.join("; ")
+        ))
+    }
+}
+
+/// Reads what the part-two actions need, only while they are not finished.
+async fn extend_facts(
+    ctx: &Context,
+    inc: &CryptojackIncident,
+    response: &plan::Response,
+    gathered: &Gathered,
+    facts: &mut Facts,
+) {
+    let ns = inc.namespace().unwrap_or_default();
+    let name = inc.name_any();
+    let actions: Vec<Action> = inc
+        .status
+        .as_ref()
+        .map(|s| s.actions.clone())
+        .unwrap_or_default();
+    let unfinished = |verb: ActionVerb| {
+        let of: Vec<&Action> = actions.iter().filter(|a| a.verb == verb).collect();
+        of.is_empty() || of.iter().any(|a| !a.state.is_finished())
+    };
+    facts.unlabelled_pods = gathered
+        .pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(crate::api::LABEL_INCIDENT))
+                != Some(&name)
+        })
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    let flavor = response
+        .isolation
+        .as_ref()
+        .map(|i| i.flavor)
+        .unwrap_or(crate::api::NetworkFlavor::Auto);
+    let served = ctx.served.read().map(|s| *s).unwrap_or_default();
+    facts.network = crate::respond::network::resolve(flavor, &served);
+    if response.revoke_service_account != crate::api::ServiceAccountRevocation::Never
+        && (unfinished(ActionVerb::DeleteTokens) || unfinished(ActionVerb::RecreateServiceAccount))
+    {
+        let sa = inc
+            .spec
+            .service_account
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let uids: std::collections::BTreeSet<String> = gathered
+            .pods
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone())
+            .chain(inc.spec.pods.iter().map(|p| p.uid.clone()))
+            .collect();
+        facts.service_account =
+            Some(super::credentials::service_account(&ctx.client, &ns, &sa, &uids).await);
+    }
+    if response.quarantine_bindings && unfinished(ActionVerb::QuarantineBinding) {
+        let sa = inc
+            .spec
+            .service_account
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        facts.bindings = Some(super::credentials::bindings_of(&ctx.client, &ns, &sa).await);
+    }
+    if response.gpu_quota && plan::involves_gpu(inc) && unfinished(ActionVerb::CapGpuQuota) {
+        let set = ctx.policy_set();
+        facts.gpu_resources =
+            super::credentials::gpu_resources(&ctx.client, &set, &response.policies, inc).await;
+    }
+}
+
 /// What `gather` read.
 struct Gathered {
     facts: Facts,
+    /// The workload's pods (live and terminating).
+    pods: Vec<k8s_openapi::api::core::v1::Pod>,
     terminating: usize,
     pod_labels: BTreeMap<String, String>,
 }
@@ -786,13 +988,12 @@ async fn gather(ctx: &Context, inc: &CryptojackIncident) -> Result<Gathered> {
             }
         }
     };
+    let mut facts = Facts::new(&ctx.operator_namespace, owner);
+    facts.live_pods = live_pods;
+    facts.active_jobs = active_jobs;
     Ok(Gathered {
-        facts: Facts {
-            operator_namespace: ctx.operator_namespace.clone(),
-            owner,
-            live_pods,
-            active_jobs,
-        },
+        facts,
+        pods,
         terminating,
         pod_labels,
     })
@@ -1102,6 +1303,15 @@ async fn on_delete(ctx: &Arc<Context>, inc: CryptojackIncident) -> Result<Requeu
     }
     if resolved {
         delete_copy(ctx, &ns, &name).await;
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(ctx.client.clone(), &ns);
+        if let Err(e) = secrets
+            .delete(&plan::evidence_secret_name(&name), &DeleteParams::default())
+            .await
+            && !is_not_found(&e)
+        {
+            tracing::warn!(error = %describe(&e), "could not delete the incident's evidence Secret");
+        }
     } else if !terminating {
         recreate_from_copy(ctx, &ns, &name).await?;
     }

@@ -9,6 +9,8 @@
 //! - the incident reconciler (`incidents`): plan, execute, restore, copies.
 
 pub mod context;
+pub mod credentials;
+pub mod discovery;
 pub mod error;
 pub mod incidents;
 pub mod leader;
@@ -419,7 +421,24 @@ async fn controllers(s: Settings, token: CancellationToken) {
             ..Default::default()
         },
         backoff: Mutex::new(Default::default()),
+        served: RwLock::new(discovery::network_apis(&s.client).await),
     });
+    {
+        // CRDs come and go: look again every minute
+        let (ctx, token) = (ctx.clone(), token.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                }
+                let served = discovery::network_apis(&ctx.client).await;
+                if let Ok(mut s) = ctx.served.write() {
+                    *s = served;
+                }
+            }
+        });
+    }
     loop {
         match policies::initial(&ctx).await {
             Ok(n) => {
@@ -437,8 +456,8 @@ async fn controllers(s: Settings, token: CancellationToken) {
     }
     let changed = Arc::new(Notify::new());
     let recorded = Arc::new(pods::Recorded::default());
-    tokio::spawn(policies::run(ctx.clone(), changed.clone(), token.clone()));
     tokio::spawn(pods::run(ctx.clone(), recorded.clone(), token.clone()));
+    tokio::spawn(policies::run(ctx.clone(), changed.clone(), token.clone()));
     {
         let (ctx, recorded, token) = (ctx.clone(), recorded.clone(), token.clone());
         tokio::spawn(async move {

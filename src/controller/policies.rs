@@ -89,6 +89,31 @@ fn same_status(a: Option<&CryptojackPolicyStatus>, b: &CryptojackPolicyStatus) -
     strip(a) == strip(b)
 }
 
+/// Compiles a policy and checks what the API server cannot: a forced network flavour the
+/// cluster does not serve makes it not Ready.
+fn compile(ctx: &Context, name: &str, p: &CryptojackPolicy) -> Result<CompiledPolicy, String> {
+    let compiled = CompiledPolicy::compile(name, &p.spec).map_err(|e| e.to_string())?;
+    let ni = &p.spec.response.network_isolation;
+    if ni.enabled && ni.flavor != crate::api::NetworkFlavor::Auto {
+        let served = ctx.served.read().map(|s| *s).unwrap_or_default();
+        crate::respond::network::resolve(ni.flavor, &served)
+            .map_err(|e| format!("policy {name:?} is invalid: {e}"))?;
+    }
+    Ok(compiled)
+}
+
+/// The network flavour a policy resolves to (for its status).
+fn flavor_of(ctx: &Context, p: &CryptojackPolicy) -> Option<crate::api::NetworkFlavor> {
+    let ni = &p.spec.response.network_isolation;
+    if !ni.enabled && !p.spec.response.stratum_port_block.enabled {
+        return None;
+    }
+    let served = ctx.served.read().map(|s| *s).unwrap_or_default();
+    crate::respond::network::resolve(ni.flavor, &served)
+        .ok()
+        .map(|r| r.flavor())
+}
+
 /// Reads every policy once and compiles them (before the pod watch starts).
 pub async fn initial(ctx: &Arc<Context>) -> Result<usize, kube::Error> {
     let api: Api<DeserializeGuard<CryptojackPolicy>> = Api::all(ctx.client.clone());
@@ -98,12 +123,12 @@ pub async fn initial(ctx: &Arc<Context>) -> Result<usize, kube::Error> {
         match p {
             Ok(p) => {
                 let name = p.name_any();
-                match CompiledPolicy::compile(&name, &p.spec) {
+                match compile(ctx, &name, &p) {
                     Ok(c) => {
                         compiled.ready.insert(name, c);
                     }
                     Err(e) => {
-                        compiled.invalid.insert(name, e.to_string());
+                        compiled.invalid.insert(name, e);
                     }
                 }
             }
@@ -159,7 +184,7 @@ pub async fn run(ctx: Arc<Context>, changed: Arc<Notify>, token: CancellationTok
                 let (name, result, object) = match p {
                     Ok(p) => {
                         let name = p.name_any();
-                        let r = CompiledPolicy::compile(&name, &p.spec).map_err(|e| e.to_string());
+                        let r = compile(&ctx, &name, &p);
                         (name, r, Some(p))
                     }
                     Err(bad) => (
@@ -190,7 +215,8 @@ pub async fn run(ctx: Arc<Context>, changed: Arc<Notify>, token: CancellationTok
                     }
                 }
                 if let Some(policy) = object {
-                    let status = status_for(&policy, &result);
+                    let mut status = status_for(&policy, &result);
+                    status.network_flavor = flavor_of(&ctx, &policy);
                     if !same_status(policy.status.as_ref(), &status) {
                         let patch = serde_json::json!({"status": status});
                         match typed

@@ -2,6 +2,7 @@
 //! skipped and why) and `execute` (the only code that changes the cluster; idempotent).
 
 pub mod execute;
+pub mod network;
 pub mod plan;
 
 pub use execute::{Executor, FIELD_MANAGER, Outcome, RunSettings};

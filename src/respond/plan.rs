@@ -4,9 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::network::{self, Resolved};
 use crate::api::{
-    Action, ActionState, ActionVerb, CostSpec, CryptojackIncident, EstimatedCost, IncidentPhase,
-    MAX_MESSAGE_CHARS, Mode, ObjectRef, OwnerKind, Severity, action_id, bounded, cost_tier,
+    Action, ActionState, ActionVerb, BlockScope, Category, CostSpec, CryptojackIncident,
+    DnsAllowance, EstimatedCost, IncidentPhase, MAX_MESSAGE_CHARS, Mode, NetworkFlavor, ObjectRef,
+    OwnerKind, SavedBinding, ServiceAccountRevocation, ServiceAccountUndo, Severity, action_id,
+    bounded, cost_tier,
 };
 use crate::detect::{CompiledPolicy, WorkloadMatcher};
 
@@ -29,6 +32,60 @@ pub struct Response {
     /// Most incidents per minute (the smallest limit of the policies in force).
     pub max_incidents_per_minute: i32,
     pub cost: CostSpec,
+    /// Quarantine of the pods (None: no policy in force enables it).
+    pub isolation: Option<Isolation>,
+    /// Stratum-port block (None: disabled).
+    pub stratum: Option<Stratum>,
+    /// The strictest ServiceAccount revocation of the policies in force.
+    pub revoke_service_account: ServiceAccountRevocation,
+    pub quarantine_bindings: bool,
+    /// The longest recent window (seconds) for the investigation.
+    pub recent_window_seconds: i64,
+    pub gpu_quota: bool,
+    /// Container logs saved before eviction: (tail lines, bytes per container).
+    pub collect_logs: Option<(i32, i32)>,
+}
+
+/// Quarantine settings merged over the policies in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Isolation {
+    /// The first flavour a policy forces, else Auto.
+    pub flavor: NetworkFlavor,
+    pub deny_ingress: bool,
+    pub dns: Option<DnsAllowance>,
+}
+
+/// Stratum-port block settings merged over the policies in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stratum {
+    pub ports: Vec<i32>,
+    pub scope: BlockScope,
+    pub in_cluster_cidrs: Vec<String>,
+}
+
+/// Seconds of a `24h`/`90m`/`1h30m` duration (0 when it does not parse).
+pub fn duration_seconds(text: &str) -> i64 {
+    let mut total = 0i64;
+    let mut n = 0i64;
+    for c in text.trim().chars() {
+        match c {
+            '0'..='9' => n = n.saturating_mul(10).saturating_add(c as i64 - '0' as i64),
+            'h' => {
+                total += n * 3600;
+                n = 0;
+            }
+            'm' => {
+                total += n * 60;
+                n = 0;
+            }
+            's' => {
+                total += n;
+                n = 0;
+            }
+            _ => return 0,
+        }
+    }
+    total
 }
 
 /// Merges the response of `policies` (those named by the incident that still exist)
@@ -64,6 +121,13 @@ pub fn merge_response(
             .first()
             .map(|p| p.spec().cost.clone())
             .unwrap_or_default(),
+        isolation: None,
+        stratum: None,
+        revoke_service_account: ServiceAccountRevocation::Never,
+        quarantine_bindings: false,
+        recent_window_seconds: 0,
+        gpu_quota: false,
+        collect_logs: None,
     };
     for p in &in_force {
         let resp = &p.spec().response;
@@ -91,6 +155,60 @@ pub fn merge_response(
         r.max_incidents_per_minute = r
             .max_incidents_per_minute
             .min(p.spec().limits.max_incidents_per_minute);
+        let ni = &resp.network_isolation;
+        if ni.enabled {
+            let iso = r.isolation.get_or_insert(Isolation {
+                flavor: NetworkFlavor::Auto,
+                deny_ingress: false,
+                dns: ni.allow_dns.enabled.then(|| ni.allow_dns.clone()),
+            });
+            if iso.flavor == NetworkFlavor::Auto {
+                iso.flavor = ni.flavor;
+            }
+            iso.deny_ingress |= ni.deny_ingress;
+            if !ni.allow_dns.enabled {
+                // the strictest: a policy that allows no DNS wins
+                iso.dns = None;
+            }
+        }
+        let sb = &resp.stratum_port_block;
+        if sb.enabled {
+            let st = r.stratum.get_or_insert(Stratum {
+                ports: Vec::new(),
+                scope: BlockScope::Namespace,
+                in_cluster_cidrs: Vec::new(),
+            });
+            st.ports.extend(sb.ports.iter().copied());
+            st.ports.sort_unstable();
+            st.ports.dedup();
+            if sb.scope == BlockScope::Cluster {
+                st.scope = BlockScope::Cluster;
+            }
+            for c in &sb.in_cluster_cidrs {
+                if !st.in_cluster_cidrs.contains(c) {
+                    st.in_cluster_cidrs.push(c.clone());
+                }
+            }
+        }
+        let rc = &resp.revoke_credentials;
+        let rank = |s: ServiceAccountRevocation| match s {
+            ServiceAccountRevocation::Never => 0,
+            ServiceAccountRevocation::IfDedicated => 1,
+            ServiceAccountRevocation::Always => 2,
+        };
+        if rank(rc.service_account) > rank(r.revoke_service_account) {
+            r.revoke_service_account = rc.service_account;
+        }
+        r.quarantine_bindings |= rc.quarantine_bindings;
+        r.recent_window_seconds = r
+            .recent_window_seconds
+            .max(duration_seconds(&rc.recent_window));
+        r.gpu_quota |= resp.gpu_quota.enabled;
+        let ev = &resp.evidence;
+        if ev.collect_logs {
+            let (t, b) = r.collect_logs.unwrap_or((0, 0));
+            r.collect_logs = Some((t.max(ev.tail_lines), b.max(ev.limit_bytes)));
+        }
     }
     if r.grace_period_seconds == i64::MAX {
         r.grace_period_seconds = 5;
@@ -142,6 +260,46 @@ pub struct Facts {
     /// Live, non-terminating pods of the workload.
     pub live_pods: Vec<String>,
     pub active_jobs: Vec<ActiveJob>,
+    /// Live pods that lack the incident's quarantine label.
+    pub unlabelled_pods: Vec<String>,
+    /// The network API the quarantine uses, or why there is none.
+    pub network: Result<Resolved, String>,
+    /// The ServiceAccount (read once, before any credential action is planned).
+    pub service_account: Option<ServiceAccountFacts>,
+    /// Bindings that name the ServiceAccount as a subject (None: not read, or not
+    /// permitted: the reason).
+    pub bindings: Option<Result<Vec<SavedBinding>, String>>,
+    /// Resources the GPU quota caps (`requests.<name>`).
+    pub gpu_resources: Vec<String>,
+}
+
+impl Facts {
+    /// Facts with nothing read beyond the owner.
+    pub fn new(operator_namespace: &str, owner: OwnerState) -> Facts {
+        Facts {
+            operator_namespace: operator_namespace.to_string(),
+            owner,
+            live_pods: Vec::new(),
+            active_jobs: Vec::new(),
+            unlabelled_pods: Vec::new(),
+            network: Ok(Resolved::NetworkPolicy),
+            service_account: None,
+            bindings: None,
+            gpu_resources: Vec::new(),
+        }
+    }
+}
+
+/// The ServiceAccount the pods ran as.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceAccountFacts {
+    pub name: String,
+    /// None: it does not exist.
+    pub saved: Option<ServiceAccountUndo>,
+    /// Pods outside the incident that use it (names, bounded).
+    pub shared_with: Vec<String>,
+    /// Its legacy token Secrets, or why they could not be listed.
+    pub token_secrets: Result<Vec<String>, String>,
 }
 
 /// One action of a plan.
@@ -154,6 +312,8 @@ pub struct Planned {
     pub skip: Option<String>,
     /// The action was done but the cluster drifted back (owner scaled up, new pods).
     pub drift: Option<String>,
+    /// The object the action creates (network policies, the GPU quota).
+    pub object: Option<serde_json::Value>,
 }
 
 /// The node-selector key that parks a DaemonSet.
@@ -179,25 +339,185 @@ fn planned(verb: ActionVerb, target: &ObjectRef) -> Planned {
         target: target.clone(),
         skip: None,
         drift: None,
+        object: None,
     }
 }
 
-/// The plan for `incident`, in execution order: suspend what would recreate the pods,
-/// then evict them.
+/// Execution order: evidence first, then cut the network, then stop what recreates the
+/// pods and evict them (the end of the time to contain), then the rest.
+pub fn rank(verb: ActionVerb) -> u8 {
+    match verb {
+        ActionVerb::CollectLogs => 0,
+        ActionVerb::Label => 1,
+        ActionVerb::Isolate => 2,
+        ActionVerb::BlockPorts => 3,
+        ActionVerb::Scale | ActionVerb::Suspend | ActionVerb::Park => 4,
+        ActionVerb::Evict => 5,
+        ActionVerb::CapGpuQuota => 6,
+        ActionVerb::DeleteTokens => 7,
+        ActionVerb::RecreateServiceAccount => 8,
+        ActionVerb::QuarantineBinding => 9,
+    }
+}
+
+/// The incident label `key=value` put on quarantined pods.
+pub fn quarantine_label(incident: &str) -> String {
+    format!("{}={incident}", crate::api::LABEL_INCIDENT)
+}
+
+/// The ResourceQuota that caps GPUs for an incident.
+pub fn gpu_quota_name(incident: &str) -> String {
+    format!("cryptojack-gpu-cap-{incident}")
+}
+
+/// The Secret holding an incident's evidence (container logs).
+pub fn evidence_secret_name(incident: &str) -> String {
+    format!("{incident}-evidence")
+}
+
+/// Whether the incident involves GPUs (requested, or found unapproved).
+pub fn involves_gpu(incident: &CryptojackIncident) -> bool {
+    !incident.spec.requested.gpus.is_empty()
+        || incident
+            .spec
+            .findings
+            .iter()
+            .any(|f| f.category == Category::GpuUnapproved)
+}
+
+/// The plan for `incident`, in execution order (see [`rank`]).
 pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -> Vec<Planned> {
     let top = &incident.spec.top_owner;
+    let name = incident.metadata.name.clone().unwrap_or_default();
     let namespace = top
         .namespace
         .clone()
         .or_else(|| incident.metadata.namespace.clone())
         .unwrap_or_default();
     let own_namespace = namespace == facts.operator_namespace;
+    let own = || Some("the operator's own namespace is never acted on".to_string());
     let mut out = Vec::new();
 
-    // 1. what would recreate the pods
+    // 0. evidence, before the pods go
+    if let Some((_, _)) = response.collect_logs {
+        let target = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            namespace: Some(namespace.clone()),
+            name: evidence_secret_name(&name),
+            uid: None,
+        };
+        let mut a = planned(ActionVerb::CollectLogs, &target);
+        if own_namespace {
+            a.skip = own();
+        }
+        out.push(a);
+    }
+
+    // 1. quarantine: label the pods, deny their traffic
+    if let Some(iso) = &response.isolation {
+        let mut label = planned(ActionVerb::Label, top);
+        if own_namespace {
+            label.skip = own();
+        } else if !facts.unlabelled_pods.is_empty() {
+            label.drift = Some(format!(
+                "{} pod(s) without the quarantine label",
+                facts.unlabelled_pods.len()
+            ));
+        }
+        out.push(label);
+        match &facts.network {
+            Ok(flavor) => {
+                let q = network::Quarantine {
+                    incident: name.clone(),
+                    namespace: namespace.clone(),
+                    deny_ingress: iso.deny_ingress,
+                    dns: iso.dns.clone(),
+                };
+                for obj in network::quarantine(*flavor, &q) {
+                    let mut a = planned(ActionVerb::Isolate, &network::object_ref(&obj));
+                    if own_namespace {
+                        a.skip = own();
+                    }
+                    a.object = Some(obj);
+                    out.push(a);
+                }
+                if let Some(st) = &response.stratum {
+                    let b = network::StratumBlock {
+                        incident: name.clone(),
+                        namespace: namespace.clone(),
+                        scope: st.scope,
+                        ports: st.ports.clone(),
+                        in_cluster_cidrs: st.in_cluster_cidrs.clone(),
+                        exclude_namespaces: vec![facts.operator_namespace.clone()],
+                    };
+                    match network::stratum_block(*flavor, &b) {
+                        Ok(objs) => {
+                            for obj in objs {
+                                let mut a =
+                                    planned(ActionVerb::BlockPorts, &network::object_ref(&obj));
+                                if own_namespace {
+                                    a.skip = own();
+                                }
+                                a.object = Some(obj);
+                                out.push(a);
+                            }
+                        }
+                        Err(reason) => {
+                            let target = ObjectRef {
+                                api_version: "networking.k8s.io/v1".into(),
+                                kind: "NetworkPolicy".into(),
+                                namespace: Some(namespace.clone()),
+                                name: network::object_name(&name, "stratum"),
+                                uid: None,
+                            };
+                            let mut a = planned(ActionVerb::BlockPorts, &target);
+                            a.skip = Some(reason);
+                            out.push(a);
+                        }
+                    }
+                }
+            }
+            Err(reason) => {
+                let target = ObjectRef {
+                    api_version: "networking.k8s.io/v1".into(),
+                    kind: "NetworkPolicy".into(),
+                    namespace: Some(namespace.clone()),
+                    name: network::object_name(&name, "quarantine"),
+                    uid: None,
+                };
+                let mut a = planned(ActionVerb::Isolate, &target);
+                a.skip = Some(reason.clone());
+                out.push(a);
+            }
+        }
+    } else if let Some(st) = &response.stratum
+        && let Ok(flavor) = &facts.network
+    {
+        let b = network::StratumBlock {
+            incident: name.clone(),
+            namespace: namespace.clone(),
+            scope: st.scope,
+            ports: st.ports.clone(),
+            in_cluster_cidrs: st.in_cluster_cidrs.clone(),
+            exclude_namespaces: vec![facts.operator_namespace.clone()],
+        };
+        if let Ok(objs) = network::stratum_block(*flavor, &b) {
+            for obj in objs {
+                let mut a = planned(ActionVerb::BlockPorts, &network::object_ref(&obj));
+                if own_namespace {
+                    a.skip = own();
+                }
+                a.object = Some(obj);
+                out.push(a);
+            }
+        }
+    }
+
+    // 2. what would recreate the pods
     let suspend_skip = |kind: OwnerKind| -> Option<String> {
         if own_namespace {
-            Some("the operator's own namespace is never acted on".into())
+            own()
         } else if let Some(p) = &response.protected_by {
             Some(p.clone())
         } else if !response.suspend {
@@ -262,10 +582,10 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
         }
     }
 
-    // 2. the pods
+    // 3. the pods
     let mut evict = planned(ActionVerb::Evict, top);
     if own_namespace {
-        evict.skip = Some("the operator's own namespace is never acted on".into());
+        evict.skip = own();
     } else if !response.evict {
         evict.skip = Some("evict is disabled in every policy in force".into());
     }
@@ -283,6 +603,117 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
         ));
     }
     out.push(evict);
+
+    // 4. the spending limit
+    if response.gpu_quota && involves_gpu(incident) {
+        let target = ObjectRef {
+            api_version: "v1".into(),
+            kind: "ResourceQuota".into(),
+            namespace: Some(namespace.clone()),
+            name: gpu_quota_name(&name),
+            uid: None,
+        };
+        let mut a = planned(ActionVerb::CapGpuQuota, &target);
+        if own_namespace {
+            a.skip = own();
+        } else if facts.gpu_resources.is_empty() {
+            a.skip =
+                Some("no GPU resource name to cap (none configured, none on the nodes)".into());
+        } else {
+            let hard: serde_json::Map<String, serde_json::Value> = facts
+                .gpu_resources
+                .iter()
+                .map(|r| (format!("requests.{r}"), serde_json::json!("0")))
+                .collect();
+            a.object = Some(serde_json::json!({
+                "apiVersion": "v1", "kind": "ResourceQuota",
+                "metadata": {"name": target.name, "namespace": namespace, "labels": {
+                    crate::api::LABEL_INCIDENT: name, crate::api::LABEL_INCIDENT_NAMESPACE: namespace,
+                    "app.kubernetes.io/managed-by": "cryptojack"}},
+                "spec": {"hard": hard}
+            }));
+        }
+        out.push(a);
+    }
+
+    // 5. credentials
+    if let Some(sa) = &facts.service_account
+        && response.revoke_service_account != ServiceAccountRevocation::Never
+    {
+        let target = ObjectRef {
+            api_version: "v1".into(),
+            kind: "ServiceAccount".into(),
+            namespace: Some(namespace.clone()),
+            name: sa.name.clone(),
+            uid: sa.saved.as_ref().map(|s| s.old_uid.clone()),
+        };
+        let skip = if own_namespace {
+            own()
+        } else if sa.saved.is_none() {
+            Some(format!("ServiceAccount {} does not exist", sa.name))
+        } else if response.revoke_service_account == ServiceAccountRevocation::IfDedicated
+            && !sa.shared_with.is_empty()
+        {
+            Some(format!(
+                "ServiceAccount {} is shared with {} pod(s) outside the incident (e.g. {}): left alone (revokeCredentials.serviceAccount: IfDedicated)",
+                sa.name,
+                sa.shared_with.len(),
+                sa.shared_with
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        } else {
+            None
+        };
+        let mut tokens = planned(ActionVerb::DeleteTokens, &target);
+        tokens.skip = skip.clone().or_else(|| match &sa.token_secrets {
+            Err(reason) => Some(reason.clone()),
+            Ok(list) if list.is_empty() => Some("no legacy token Secret".into()),
+            Ok(_) => None,
+        });
+        out.push(tokens);
+        let mut recreate = planned(ActionVerb::RecreateServiceAccount, &target);
+        recreate.skip = skip;
+        out.push(recreate);
+    }
+    if response.quarantine_bindings
+        && let Some(bindings) = &facts.bindings
+    {
+        match bindings {
+            Ok(list) => {
+                for b in list {
+                    let target = ObjectRef {
+                        api_version: "rbac.authorization.k8s.io/v1".into(),
+                        kind: b.kind.clone(),
+                        namespace: b.namespace.clone(),
+                        name: b.name.clone(),
+                        uid: None,
+                    };
+                    let mut a = planned(ActionVerb::QuarantineBinding, &target);
+                    if own_namespace {
+                        a.skip = own();
+                    }
+                    out.push(a);
+                }
+            }
+            Err(reason) => {
+                let target = ObjectRef {
+                    api_version: "rbac.authorization.k8s.io/v1".into(),
+                    kind: "RoleBinding".into(),
+                    namespace: Some(namespace.clone()),
+                    name: "*".into(),
+                    uid: None,
+                };
+                let mut a = planned(ActionVerb::QuarantineBinding, &target);
+                a.skip = Some(reason.clone());
+                out.push(a);
+            }
+        }
+    }
+    out.sort_by_key(|a| rank(a.verb));
     out
 }
 
@@ -554,12 +985,9 @@ mod tests {
     }
 
     fn facts(owner: OwnerState, pods: &[&str]) -> Facts {
-        Facts {
-            operator_namespace: "cryptojack-system".into(),
-            owner,
-            live_pods: pods.iter().map(|s| s.to_string()).collect(),
-            active_jobs: vec![],
-        }
+        let mut f = Facts::new("cryptojack-system", owner);
+        f.live_pods = pods.iter().map(|s| s.to_string()).collect();
+        f
     }
 
     #[test]

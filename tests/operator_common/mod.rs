@@ -59,6 +59,9 @@ impl Env {
     }
 
     pub async fn start_with(opts: Options) -> Env {
+        if std::env::var_os("RUST_LOG").is_some() {
+            cryptojack::telemetry::init(cryptojack::telemetry::LogFormat::Text);
+        }
         let sim = sim().await;
         let client = sim.client();
         let mut env = Env {
@@ -128,13 +131,29 @@ impl Env {
         serde_json::to_value(out).expect("json")
     }
 
+    /// Applies a policy and, when an operator runs, waits until it has read it (status
+    /// for this generation).
     pub async fn policy(&self, name: &str, spec: Value) {
-        self.apply(json!({
-            "apiVersion": "cryptojack.dev/v1alpha1",
-            "kind": "CryptojackPolicy",
-            "metadata": {"name": name},
-            "spec": spec
-        }))
+        let applied = self
+            .apply(json!({
+                "apiVersion": "cryptojack.dev/v1alpha1",
+                "kind": "CryptojackPolicy",
+                "metadata": {"name": name},
+                "spec": spec
+            }))
+            .await;
+        if self.operators.is_empty() {
+            return;
+        }
+        let generation = applied["metadata"]["generation"].as_i64();
+        eventually(
+            &format!("policy {name} seen by the operator"),
+            Duration::from_secs(20),
+            || async {
+                let p = self.policy_status(name).await?;
+                (p.status.as_ref()?.observed_generation == generation).then_some(())
+            },
+        )
         .await;
     }
 

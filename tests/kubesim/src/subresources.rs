@@ -100,7 +100,6 @@ fn respond(code: u16, v: &Value) -> Response {
 }
 
 /// GET/PUT/PATCH .../scale
-
 pub fn scale(
     st: &ServerState,
     verb: &str,

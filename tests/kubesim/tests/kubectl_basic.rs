@@ -265,9 +265,10 @@ metadata:
   name: inc-1
 spec:
   detectedAt: "2026-01-01T00:00:00Z"
-  severity: high
+  severity: High
   source: Watch
   workload: Deployment/miner
+  topOwner: {apiVersion: apps/v1, kind: Deployment, name: miner, uid: u1}
 "#;
     ok_stdin(&c, &["create", "-f", "-"], incident);
     let out = c.kubectl_ok(&["get", "cryptojackincidents", "-A"]);
@@ -278,12 +279,12 @@ spec:
     }
     let row = out.lines().nth(1).unwrap_or_default();
     assert!(
-        row.contains("inc-1") && row.contains("Deployment/miner") && row.contains("high"),
+        row.contains("inc-1") && row.contains("Deployment/miner") && row.contains("High"),
         "{row}"
     );
     // An invalid one gets the server's 422.
     let bad = incident
-        .replace("severity: high", "severity: extreme")
+        .replace("severity: High", "severity: extreme")
         .replace("inc-1", "inc-2");
     let out = c.kubectl_stdin(&["create", "-f", "-"], &bad);
     assert!(!out.status.success());

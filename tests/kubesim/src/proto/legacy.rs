@@ -26,7 +26,11 @@ pub(super) fn map_entry(b: &[u8], bytes: bool) -> Result<(String, Value), ProtoE
 }
 
 /// Sets a string field unless empty (Go's `omitempty` of proto3 zero values).
-pub(super) fn insert_str(obj: &mut Map<String, Value>, key: &str, b: &[u8]) -> Result<(), ProtoError> {
+pub(super) fn insert_str(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    b: &[u8],
+) -> Result<(), ProtoError> {
     let s = string(b)?;
     if !s.is_empty() {
         obj.insert(key.into(), json!(s));
