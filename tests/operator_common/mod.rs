@@ -27,15 +27,16 @@ pub struct Env {
     pub operators: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
-pub async fn sim() -> Sim {
+pub fn sim_builder() -> kubesim::SimBuilder {
     Sim::builder()
         .crds_dir(repo().join("crds"))
         .nodes(3)
         .gpu_nodes(1)
         .tick(Duration::from_millis(50))
-        .start()
-        .await
-        .expect("kubesim starts")
+}
+
+pub async fn sim() -> Sim {
+    sim_builder().start().await.expect("kubesim starts")
 }
 
 pub fn options(identity: &str) -> Options {
@@ -59,10 +60,15 @@ impl Env {
     }
 
     pub async fn start_with(opts: Options) -> Env {
+        Env::start_on(sim_builder(), opts).await
+    }
+
+    /// An operator against a simulator built by `builder` (extra CRDs, RBAC+TLS, ...).
+    pub async fn start_on(builder: kubesim::SimBuilder, opts: Options) -> Env {
         if std::env::var_os("RUST_LOG").is_some() {
             cryptojack::telemetry::init(cryptojack::telemetry::LogFormat::Text);
         }
-        let sim = sim().await;
+        let sim = builder.start().await.expect("kubesim starts");
         let client = sim.client();
         let mut env = Env {
             sim,
@@ -413,5 +419,35 @@ impl Env {
             .and_then(|l| l.spec)
             .and_then(|s| s.holder_identity)
             .filter(|h| !h.is_empty())
+    }
+}
+
+/// A TokenRequest token of ServiceAccount `ns/name` (as an attacker would take out).
+pub async fn request_token(client: &Client, ns: &str, name: &str) -> String {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let tr: TokenRequest = serde_json::from_value(json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .expect("token request");
+    let out: TokenRequest = sas
+        .create_subresource("token", name, &PostParams::default(), &tr)
+        .await
+        .expect("TokenRequest");
+    out.status.expect("status").token
+}
+
+/// The HTTP status of listing pods in `ns` with `token` (200, 401, 403).
+pub async fn probe_token(sim: &Sim, ns: &str, token: &str) -> u16 {
+    let mut cfg = sim.client_config(token);
+    cfg.default_retry = false;
+    let client = Client::try_from(cfg).expect("client");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, ns);
+    match pods.list(&ListParams::default().limit(1)).await {
+        Ok(_) => 200,
+        Err(kube::Error::Api(s)) => s.code,
+        Err(e) => panic!("probing a token: {e}"),
     }
 }

@@ -279,7 +279,10 @@ pub fn apply(def: &ResourceDef, obj: &mut Value, _now: &str) {
             }
             set_default(obj, "status", json!({}));
         }
-        "/secrets" => set_default(obj, "type", json!("Opaque")),
+        "/secrets" => {
+            set_default(obj, "type", json!("Opaque"));
+            merge_string_data(obj);
+        }
         "policy/poddisruptionbudgets" => {
             set_default(
                 obj,
@@ -317,5 +320,53 @@ mod tests {
         );
         let be = json!({"containers":[{"name":"c","image":"busybox"}]});
         assert_eq!(qos_class(&be), "BestEffort");
+    }
+}
+
+/// `stringData` is write-only: the apiserver merges it into `data` (base64), its keys
+/// winning, and never stores it (`pkg/apis/core/v1/conversion.go`,
+/// `Convert_v1_Secret_To_core_Secret`).
+fn merge_string_data(obj: &mut Value) {
+    use base64::Engine as _;
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(string_data) = map.remove("stringData") else {
+        return;
+    };
+    let Some(entries) = string_data.as_object() else {
+        return;
+    };
+    if entries.is_empty() {
+        return;
+    }
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(d) = data.as_object_mut() {
+        for (k, v) in entries {
+            let text = v.as_str().unwrap_or_default();
+            d.insert(
+                k.clone(),
+                json!(base64::engine::general_purpose::STANDARD.encode(text.as_bytes())),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod string_data_tests {
+    use super::*;
+
+    #[test]
+    fn string_data_is_merged_into_data_and_not_stored() {
+        let mut s =
+            json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "new", "c": "z"}});
+        merge_string_data(&mut s);
+        assert_eq!(s, json!({"data": {"a": "eA==", "b": "bmV3", "c": "eg=="}}));
+        let mut only = json!({"stringData": {"k": "v"}});
+        merge_string_data(&mut only);
+        assert_eq!(only, json!({"data": {"k": "dg=="}}));
     }
 }
