@@ -21,7 +21,7 @@ fn thirdparty(dir: &str) -> std::path::PathBuf {
     repo().join("tests/fixtures/thirdparty-crds").join(dir)
 }
 
-fn action<'a>(i: &'a CryptojackIncident, verb: ActionVerb) -> Vec<&'a cryptojack::api::Action> {
+fn action(i: &CryptojackIncident, verb: ActionVerb) -> Vec<&cryptojack::api::Action> {
     i.status
         .as_ref()
         .map(|s| s.actions.iter().filter(|a| a.verb == verb).collect())
