@@ -68,6 +68,10 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         let sim = Command::new(kubesim_bin())
@@ -77,6 +81,7 @@ impl Cluster {
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args(["--nodes", "2"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -365,4 +370,103 @@ fn a_missing_crd_gives_a_one_line_hint() {
         err.contains("CRDs are not installed") && err.contains("kubectl apply -f crds/"),
         "{err}"
     );
+}
+
+/// Containment part two as a responder sees it, with RBAC on (kubesim over TLS): the stolen
+/// token stops working, GPU pods are refused in the namespace, and the report lists what
+/// the operator found out.
+#[test]
+fn after_containment_the_stolen_token_fails_gpu_pods_are_refused_and_the_report_investigates() {
+    let cluster = Cluster::start_with(&["--rbac", "--gpu-nodes", "1"]);
+    cluster.kubectl_ok(&["create", "namespace", "cryptojack-system"]);
+    cluster.kubectl_ok(&["create", "namespace", "shop"]);
+    let _operator = Proc(
+        cluster
+            .cryptojack(&[
+                "run",
+                "--namespace",
+                "cryptojack-system",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting cryptojack run"),
+    );
+    let policy = repo().join("tests/fixtures/operator/contain-policy.yaml");
+    cluster.kubectl_ok(&["apply", "-f", policy.to_str().expect("path")]);
+    let setup = repo().join("tests/fixtures/operator/ci-runner-miner.yaml");
+    cluster.kubectl_ok(&["apply", "-f", setup.to_str().expect("path")]);
+    let token = cluster
+        .kubectl_ok(&["create", "token", "ci-runner", "-n", "shop"])
+        .trim()
+        .to_string();
+    let whoami = |t: &str| cluster.kubectl(&["--token", t, "auth", "whoami"]);
+    let before = whoami(&token);
+    assert!(
+        before.status.success(),
+        "the token works before: {}",
+        String::from_utf8_lossy(&before.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&before.stdout).contains("system:serviceaccount:shop:ci-runner")
+    );
+
+    let miner = repo().join("tests/fixtures/operator/gpu-miner-deployment.yaml");
+    cluster.kubectl_ok(&["apply", "-f", miner.to_str().expect("path")]);
+    let row = eventually("the incident Contained", Duration::from_secs(40), || {
+        let out = cluster.kubectl_ok(&["get", "cji", "-n", "shop"]);
+        out.lines()
+            .find(|l| l.contains("Contained"))
+            .map(String::from)
+    });
+    let name = row.split_whitespace().next().expect("name").to_string();
+
+    let after = whoami(&token);
+    assert!(
+        !after.status.success(),
+        "the stolen token must fail after containment"
+    );
+    let err = String::from_utf8_lossy(&after.stderr);
+    assert!(err.contains("Unauthorized") || err.contains("401"), "{err}");
+
+    let gpu_pod = repo().join("tests/fixtures/operator/gpu-pod.yaml");
+    let refused = eventually("a new GPU pod refused", Duration::from_secs(20), || {
+        let out = cluster.kubectl(&["create", "-f", gpu_pod.to_str().expect("path")]);
+        if out.status.success() {
+            let _ = cluster.kubectl(&["delete", "pod", "training", "-n", "shop", "--wait=false"]);
+            None
+        } else {
+            Some(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    assert!(
+        refused.contains("exceeded quota") && refused.contains("requests.nvidia.com/gpu"),
+        "{refused}"
+    );
+
+    let out = cluster
+        .cryptojack(&["report", &name, "-n", "shop"])
+        .output()
+        .expect("report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "RBAC bindings that grant the ServiceAccount",
+        "RoleBinding shop/ci-runner-edit → ClusterRole/edit",
+        "created recently (possible backdoors)",
+        "Role shop/token-reader",
+        "AWS `eks.amazonaws.com/role-arn` = `arn:aws:iam::123456789012:role/ci-deployer`",
+        "recreate-serviceaccount/core/ServiceAccount/shop/ci-runner",
+        "cap-gpu-quota/core/ResourceQuota/shop/",
+        "a GPU ResourceQuota of 0 was set",
+    ] {
+        assert!(report.contains(needle), "{needle} missing from\n{report}");
+    }
 }
