@@ -295,11 +295,15 @@ fn a_responder_sees_the_miner_contained_and_reads_the_report() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("| Phase | Contained |"));
 
     // metrics: the incident, the actions and the latencies, valid for promtool
-    let metrics = eventually("/metrics", Duration::from_secs(10), || {
-        http_get(metrics_port, "/metrics")
-    })
-    .to_string();
-    let metrics = dechunk(&metrics);
+    let metrics = eventually(
+        "/metrics with the incident by phase",
+        Duration::from_secs(15),
+        || {
+            let m = dechunk(&http_get(metrics_port, "/metrics")?);
+            m.contains("cryptojack_incidents_by_phase{phase=\"Contained\"} 1")
+                .then_some(m)
+        },
+    );
     for needle in [
         "cryptojack_incidents_total{",
         "cryptojack_actions_total{verb=\"Scale\",result=\"Done\"}",

@@ -153,7 +153,9 @@ fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) -> bool {
 pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
     let api: Api<CryptojackIncident> = Api::all(ctx.client.clone());
     let copies = tokio::spawn(copy_sweeper(ctx.clone(), token.clone()));
-    Controller::new(api, watcher::Config::default().any_semantic())
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let phases = tokio::spawn(phase_gauges(ctx.clone(), controller.store(), token.clone()));
+    controller
         .graceful_shutdown_on(token.clone().cancelled_owned())
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|r| {
@@ -164,6 +166,42 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
         })
         .await;
     copies.abort();
+    phases.abort();
+}
+
+/// Keeps `cryptojack_incidents_by_phase` up to date from the reconciler's cache.
+async fn phase_gauges(
+    ctx: Arc<Context>,
+    store: kube::runtime::reflector::Store<CryptojackIncident>,
+    token: CancellationToken,
+) {
+    const PHASES: [IncidentPhase; 7] = [
+        IncidentPhase::Detected,
+        IncidentPhase::Audited,
+        IncidentPhase::Containing,
+        IncidentPhase::Contained,
+        IncidentPhase::PartiallyContained,
+        IncidentPhase::Failed,
+        IncidentPhase::Resolved,
+    ];
+    loop {
+        let mut counts: BTreeMap<&'static str, i64> =
+            PHASES.iter().map(|p| (p.as_str(), 0)).collect();
+        for i in store.state() {
+            let phase = i.status.as_ref().map(|s| s.phase).unwrap_or_default();
+            *counts.entry(phase.as_str()).or_default() += 1;
+        }
+        for (phase, n) in counts {
+            ctx.metrics
+                .incidents_by_phase
+                .get_or_create(&crate::metrics::PhaseLabels { phase })
+                .set(n);
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
 }
 
 fn error_policy(incident: Arc<CryptojackIncident>, error: &Error, ctx: Arc<Context>) -> Requeue {
@@ -244,6 +282,7 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
         return Ok(Requeue::requeue(Duration::from_secs(60)));
     }
     let gathered = gather(ctx, &inc).await?;
+    inc = record_nodes(ctx, inc, &gathered.pods).await;
     let top = inc.spec.top_owner.clone();
     let response = plan::merge_response(
         &policies,
@@ -845,6 +884,55 @@ async fn extend_facts(
         let set = ctx.policy_set();
         facts.gpu_resources =
             super::credentials::gpu_resources(&ctx.client, &set, &response.policies, inc).await;
+    }
+}
+
+/// Pods are recorded when first seen, often before they are scheduled: fill in the nodes
+/// they run on (a fact responders ask for: which node mined, on which GPUs).
+async fn record_nodes(
+    ctx: &Context,
+    inc: CryptojackIncident,
+    pods: &[k8s_openapi::api::core::v1::Pod],
+) -> CryptojackIncident {
+    let nodes: BTreeMap<String, String> = pods
+        .iter()
+        .filter_map(|p| Some((p.metadata.uid.clone()?, p.spec.as_ref()?.node_name.clone()?)))
+        .collect();
+    let mut next = inc.clone();
+    let mut changed = false;
+    for p in &mut next.spec.pods {
+        if p.node.is_none()
+            && let Some(n) = nodes.get(&p.uid)
+        {
+            p.node = Some(n.clone());
+            changed = true;
+        }
+    }
+    if next.spec.node_name.is_none()
+        && let Some(n) = next
+            .spec
+            .pods
+            .iter()
+            .find_map(|p| p.node.clone())
+            .or_else(|| nodes.values().next().cloned())
+    {
+        next.spec.node_name = Some(n);
+        changed = true;
+    }
+    if !changed {
+        return inc;
+    }
+    let ns = inc.namespace().unwrap_or_default();
+    let api: Api<CryptojackIncident> = Api::namespaced(ctx.client.clone(), &ns);
+    match api
+        .replace(&inc.name_any(), &PostParams::default(), &next)
+        .await
+    {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::debug!(error = %describe(&e), "recording the pods' nodes");
+            inc
+        }
     }
 }
 

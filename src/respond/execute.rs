@@ -425,8 +425,23 @@ impl Executor {
             let name = pod.metadata.name.clone().unwrap_or_default();
             let uid = pod.metadata.uid.clone();
             if pod.metadata.deletion_timestamp.is_some() {
-                // already going: make sure the attacker's grace period does not win
+                // already going (the owner's scale-down): make sure the attacker's grace
+                // period does not win
                 let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(0);
+                let counted = progress
+                    .sample
+                    .iter()
+                    .any(|s| s.starts_with(&format!("{name}:")));
+                if grace <= settings.grace_period_seconds {
+                    if !counted {
+                        progress.gone += 1;
+                        sample(
+                            progress,
+                            format!("{name}: already terminating ({grace}s grace)"),
+                        );
+                    }
+                    continue;
+                }
                 if grace > settings.grace_period_seconds {
                     let dp = DeleteParams {
                         grace_period_seconds: Some(settings.grace_period_seconds as u32),
@@ -436,10 +451,19 @@ impl Executor {
                         }),
                         ..Default::default()
                     };
-                    if let Err(e) = api.delete(&name, &dp).await
-                        && !is_not_found(&e)
-                    {
-                        transient = Some(describe(&e));
+                    match api.delete(&name, &dp).await {
+                        Ok(_) => {
+                            progress.deleted += 1;
+                            sample(
+                                progress,
+                                format!(
+                                    "{name}: terminating with a {grace}s grace period, shortened to {}s",
+                                    settings.grace_period_seconds
+                                ),
+                            );
+                        }
+                        Err(e) if is_not_found(&e) => progress.gone += 1,
+                        Err(e) => transient = Some(describe(&e)),
                     }
                 }
                 continue;
