@@ -257,13 +257,15 @@ async fn main() {
                             &WriteOpts::default(),
                         );
                     } else {
-                        let _ = api.create(
+                        if let Err(e) = api.create(
                             &deploy_def,
-                            "apps/v1",
+                            "v1",
                             Some(&ns),
                             miner_deployment(i),
                             &WriteOpts::default(),
-                        );
+                        ) {
+                            eprintln!("creating a miner Deployment: {e:?}");
+                        }
                     }
                 } else {
                     let _ = api.create(
@@ -326,6 +328,19 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::all(client.clone());
+    let d = deploys
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    let rs: Api<k8s_openapi::api::apps::v1::ReplicaSet> = Api::all(client.clone());
+    let r = rs
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    println!("(miner Deployments: {d}, ReplicaSets: {r})");
     let mut by_kind: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for i in &list {
         let kind = i.spec.top_owner.kind.clone();
