@@ -751,3 +751,90 @@ async fn killed_between_two_part_two_actions_the_next_run_finishes_without_repea
         "created once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_errors_on_part_two_actions_still_end_contained_and_nothing_twice() {
+    let env = Env::start().await;
+    env.policy("contain", json!({"mode": "Contain", "response": {"revokeCredentials": {"serviceAccount": "Always", "quarantineBindings": true}}})).await;
+    env.namespace("ci").await;
+    env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder", "namespace": "ci"}})).await;
+    env.apply(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "builders", "namespace": "ci"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"kind": "ServiceAccount", "name": "builder", "namespace": "ci"}]})).await;
+    let f = env.sim.faults();
+    f.add(kubesim::FaultRule::new(
+        "create",
+        "networking.k8s.io/networkpolicies",
+        500,
+        2,
+    ));
+    f.add(kubesim::FaultRule::new("create", "/resourcequotas", 503, 1));
+    f.add(kubesim::FaultRule::new(
+        "delete",
+        "/serviceaccounts",
+        500,
+        1,
+    ));
+    f.add(kubesim::FaultRule::new(
+        "update",
+        "rbac.authorization.k8s.io/rolebindings",
+        500,
+        1,
+    ));
+    // and a lost answer: the label is applied, the response lost
+    f.add(
+        kubesim::FaultRule::new("patch", "/pods", 500, 1)
+            .namespace("ci")
+            .after_write(),
+    );
+    let mut miner = deployment("ci", "miner", 1, XMRIG.0, XMRIG.1);
+    miner["spec"]["template"]["spec"]["serviceAccountName"] = json!("builder");
+    miner["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"nvidia.com/gpu": "1"}});
+    env.apply(miner).await;
+    let i = env.incident_in("ci", &[IncidentPhase::Contained], T).await;
+    assert!(
+        env.sim.faults().rules().is_empty(),
+        "every fault hit: {:?}",
+        env.sim.faults().rules()
+    );
+    let st = i.status.as_ref().expect("status");
+    for verb in [
+        ActionVerb::Isolate,
+        ActionVerb::CapGpuQuota,
+        ActionVerb::RecreateServiceAccount,
+        ActionVerb::QuarantineBinding,
+        ActionVerb::Label,
+    ] {
+        let a = action(&i, verb);
+        assert!(
+            !a.is_empty() && a.iter().all(|a| a.state == ActionState::Done),
+            "{verb:?}: {a:?}"
+        );
+    }
+    assert!(
+        st.actions.iter().any(|a| a.attempts >= 2),
+        "some action was retried"
+    );
+    let nps: Api<NetworkPolicy> = Api::namespaced(env.client.clone(), "ci");
+    assert_eq!(
+        nps.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1,
+        "created once"
+    );
+    let quotas: Api<ResourceQuota> = Api::namespaced(env.client.clone(), "ci");
+    assert_eq!(
+        quotas
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1,
+        "created once"
+    );
+}
