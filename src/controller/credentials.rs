@@ -143,6 +143,27 @@ fn saved_subjects(subjects: &[Subject]) -> Vec<SavedSubject> {
         .collect()
 }
 
+fn saved_binding(
+    kind: &str,
+    namespace: Option<String>,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    role_ref: &k8s_openapi::api::rbac::v1::RoleRef,
+    subjects: &[Subject],
+) -> SavedBinding {
+    SavedBinding {
+        kind: kind.into(),
+        namespace,
+        name: meta.name.clone().unwrap_or_default(),
+        role_ref: SavedRoleRef {
+            api_group: role_ref.api_group.clone(),
+            kind: role_ref.kind.clone(),
+            name: role_ref.name.clone(),
+        },
+        subjects: saved_subjects(subjects),
+        labels: saved_map(meta.labels.as_ref()),
+    }
+}
+
 /// Every RoleBinding and ClusterRoleBinding that names the ServiceAccount as a subject
 /// (for quarantine; group grants are listed by the investigation, not quarantined).
 pub async fn bindings_of(client: &Client, ns: &str, sa: &str) -> Result<Vec<SavedBinding>, String> {
@@ -158,18 +179,13 @@ pub async fn bindings_of(client: &Client, ns: &str, sa: &str) -> Result<Vec<Save
     for b in list.items {
         let subjects = b.subjects.clone().unwrap_or_default();
         if subjects.iter().any(|s| names_sa(s, ns, sa)) {
-            out.push(SavedBinding {
-                kind: "RoleBinding".into(),
-                namespace: b.metadata.namespace.clone(),
-                name: b.name_any(),
-                role_ref: SavedRoleRef {
-                    api_group: b.role_ref.api_group.clone(),
-                    kind: b.role_ref.kind.clone(),
-                    name: b.role_ref.name.clone(),
-                },
-                subjects: saved_subjects(&subjects),
-                labels: saved_map(b.metadata.labels.as_ref()),
-            });
+            out.push(saved_binding(
+                "RoleBinding",
+                b.metadata.namespace.clone(),
+                &b.metadata,
+                &b.role_ref,
+                &subjects,
+            ));
         }
     }
     let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
@@ -183,18 +199,13 @@ pub async fn bindings_of(client: &Client, ns: &str, sa: &str) -> Result<Vec<Save
     for b in list.items {
         let subjects = b.subjects.clone().unwrap_or_default();
         if subjects.iter().any(|s| names_sa(s, ns, sa)) {
-            out.push(SavedBinding {
-                kind: "ClusterRoleBinding".into(),
-                namespace: None,
-                name: b.name_any(),
-                role_ref: SavedRoleRef {
-                    api_group: b.role_ref.api_group.clone(),
-                    kind: b.role_ref.kind.clone(),
-                    name: b.role_ref.name.clone(),
-                },
-                subjects: saved_subjects(&subjects),
-                labels: saved_map(b.metadata.labels.as_ref()),
-            });
+            out.push(saved_binding(
+                "ClusterRoleBinding",
+                None,
+                &b.metadata,
+                &b.role_ref,
+                &subjects,
+            ));
         }
     }
     out.truncate(MAX_INVESTIGATION_ITEMS);

@@ -149,6 +149,13 @@ fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) -> bool {
     before != conditions.len()
 }
 
+/// The action `id` of an incident's status.
+fn action_mut<'a>(i: &'a mut CryptojackIncident, id: &str) -> Option<&'a mut Action> {
+    i.status
+        .as_mut()
+        .and_then(|s| s.actions.iter_mut().find(|a| a.id == id))
+}
+
 /// Runs the incident controller until `token` is cancelled.
 pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
     let api: Api<CryptojackIncident> = Api::all(ctx.client.clone());
@@ -466,11 +473,7 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
                 let id = action.id.clone();
                 let now = MicroTime(jiff::Timestamp::now());
                 inc = update_status(ctx, inc, |i| {
-                    let Some(a) = i
-                        .status
-                        .as_mut()
-                        .and_then(|s| s.actions.iter_mut().find(|a| a.id == id))
-                    else {
+                    let Some(a) = action_mut(i, &id) else {
                         return false;
                     };
                     let mut changed = false;
@@ -530,11 +533,7 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
         let attempts = action.attempts;
         let finished = state.is_finished();
         inc = update_status(ctx, inc, |i| {
-            let Some(a) = i
-                .status
-                .as_mut()
-                .and_then(|s| s.actions.iter_mut().find(|a| a.id == id))
-            else {
+            let Some(a) = action_mut(i, &id) else {
                 return false;
             };
             a.state = state;
@@ -1155,11 +1154,7 @@ async fn restore(ctx: &Arc<Context>, mut inc: CryptojackIncident) -> Result<Requ
                 let id = action.id.clone();
                 let m = message.clone();
                 update_status(ctx, inc, |i| {
-                    let Some(a) = i
-                        .status
-                        .as_mut()
-                        .and_then(|s| s.actions.iter_mut().find(|a| a.id == id))
-                    else {
+                    let Some(a) = action_mut(i, &id) else {
                         return false;
                     };
                     let r = a.restore.get_or_insert_with(RestoreProgress::default);
@@ -1174,11 +1169,7 @@ async fn restore(ctx: &Arc<Context>, mut inc: CryptojackIncident) -> Result<Requ
         };
         let id = action.id.clone();
         inc = update_status(ctx, inc, |i| {
-            let Some(a) = i
-                .status
-                .as_mut()
-                .and_then(|s| s.actions.iter_mut().find(|a| a.id == id))
-            else {
+            let Some(a) = action_mut(i, &id) else {
                 return false;
             };
             let r = a.restore.get_or_insert_with(RestoreProgress::default);

@@ -257,12 +257,7 @@ impl Executor {
             Ok(a) => a,
             Err(e) => return Outcome::Failed(e),
         };
-        let what = format!(
-            "{} {}/{}",
-            target.kind,
-            target.namespace.as_deref().unwrap_or(""),
-            target.name
-        );
+        let what = describe_ref(target);
         let before = match api.get_scale(&target.name).await {
             Ok(s) => s.spec.and_then(|s| s.replicas).unwrap_or(0),
             Err(e) if is_not_found(&e) => {
@@ -292,12 +287,7 @@ impl Executor {
             Ok(a) => a,
             Err(e) => return Outcome::Failed(e),
         };
-        let what = format!(
-            "{} {}/{}",
-            target.kind,
-            target.namespace.as_deref().unwrap_or(""),
-            target.name
-        );
+        let what = describe_ref(target);
         match api.get(&target.name).await {
             Ok(o)
                 if o.data
@@ -337,11 +327,7 @@ impl Executor {
             Ok(a) => a,
             Err(e) => return Outcome::Failed(e),
         };
-        let what = format!(
-            "DaemonSet {}/{}",
-            target.namespace.as_deref().unwrap_or(""),
-            target.name
-        );
+        let what = describe_ref(target);
         match api.get(&target.name).await {
             Ok(o)
                 if o.data
@@ -376,11 +362,7 @@ impl Executor {
             Ok(a) => a,
             Err(e) => return Outcome::Failed(e),
         };
-        let what = format!(
-            "DaemonSet {}/{}",
-            target.namespace.as_deref().unwrap_or(""),
-            target.name
-        );
+        let what = describe_ref(target);
         let original: BTreeMap<String, String> = undo.node_selector.clone().unwrap_or_default();
         let key = undo
             .parking_key
@@ -571,15 +553,7 @@ impl Executor {
     /// Creates an object (a 409 means it is already there: done).
     async fn create_object(&self, obj: &serde_json::Value) -> Outcome {
         let r = network::object_ref(obj);
-        let what = format!(
-            "{} {}{}",
-            r.kind,
-            r.namespace
-                .as_deref()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default(),
-            r.name
-        );
+        let what = describe_ref(&r);
         let api = match self
             .api_for(&r.api_version, &r.kind, r.namespace.as_deref())
             .await
@@ -617,15 +591,7 @@ impl Executor {
     async fn delete_objects(&self, refs: &[ObjectRef]) -> Outcome {
         let mut done = Vec::new();
         for r in refs {
-            let what = format!(
-                "{} {}{}",
-                r.kind,
-                r.namespace
-                    .as_deref()
-                    .map(|n| format!("{n}/"))
-                    .unwrap_or_default(),
-                r.name
-            );
+            let what = describe_ref(r);
             let api = match self
                 .api_for(&r.api_version, &r.kind, r.namespace.as_deref())
                 .await
@@ -904,15 +870,7 @@ impl Executor {
 
     async fn quarantine_binding(&self, action: &Action, settings: &RunSettings) -> Outcome {
         let t = &action.target;
-        let what = format!(
-            "{} {}{}",
-            t.kind,
-            t.namespace
-                .as_deref()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default(),
-            t.name
-        );
+        let what = describe_ref(t);
         let Some(saved) = action
             .undo
             .as_ref()
@@ -989,16 +947,13 @@ impl Executor {
 
     async fn restore_binding(&self, saved: &crate::api::SavedBinding) -> Outcome {
         let api_version = "rbac.authorization.k8s.io/v1";
-        let what = format!(
-            "{} {}{}",
-            saved.kind,
-            saved
-                .namespace
-                .as_deref()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default(),
-            saved.name
-        );
+        let what = describe_ref(&ObjectRef {
+            api_version: String::new(),
+            kind: saved.kind.clone(),
+            namespace: saved.namespace.clone(),
+            name: saved.name.clone(),
+            uid: None,
+        });
         let api = match self
             .api_for(api_version, &saved.kind, saved.namespace.as_deref())
             .await
@@ -1137,6 +1092,14 @@ pub fn mask_secrets(text: &str) -> String {
         };
     }
     out
+}
+
+/// `Kind namespace/name` (or `Kind name` for a cluster-scoped object), for messages.
+pub fn describe_ref(r: &ObjectRef) -> String {
+    match &r.namespace {
+        Some(ns) => format!("{} {ns}/{}", r.kind, r.name),
+        None => format!("{} {}", r.kind, r.name),
+    }
 }
 
 fn sample(progress: &mut PodProgress, line: String) {

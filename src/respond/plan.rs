@@ -442,41 +442,6 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
                     a.object = Some(obj);
                     out.push(a);
                 }
-                if let Some(st) = &response.stratum {
-                    let b = network::StratumBlock {
-                        incident: name.clone(),
-                        namespace: namespace.clone(),
-                        scope: st.scope,
-                        ports: st.ports.clone(),
-                        in_cluster_cidrs: st.in_cluster_cidrs.clone(),
-                        exclude_namespaces: vec![facts.operator_namespace.clone()],
-                    };
-                    match network::stratum_block(*flavor, &b) {
-                        Ok(objs) => {
-                            for obj in objs {
-                                let mut a =
-                                    planned(ActionVerb::BlockPorts, &network::object_ref(&obj));
-                                if own_namespace {
-                                    a.skip = own();
-                                }
-                                a.object = Some(obj);
-                                out.push(a);
-                            }
-                        }
-                        Err(reason) => {
-                            let target = ObjectRef {
-                                api_version: "networking.k8s.io/v1".into(),
-                                kind: "NetworkPolicy".into(),
-                                namespace: Some(namespace.clone()),
-                                name: network::object_name(&name, "stratum"),
-                                uid: None,
-                            };
-                            let mut a = planned(ActionVerb::BlockPorts, &target);
-                            a.skip = Some(reason);
-                            out.push(a);
-                        }
-                    }
-                }
             }
             Err(reason) => {
                 let target = ObjectRef {
@@ -491,9 +456,8 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
                 out.push(a);
             }
         }
-    } else if let Some(st) = &response.stratum
-        && let Ok(flavor) = &facts.network
-    {
+    }
+    if let Some(st) = &response.stratum {
         let b = network::StratumBlock {
             incident: name.clone(),
             namespace: namespace.clone(),
@@ -502,13 +466,31 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
             in_cluster_cidrs: st.in_cluster_cidrs.clone(),
             exclude_namespaces: vec![facts.operator_namespace.clone()],
         };
-        if let Ok(objs) = network::stratum_block(*flavor, &b) {
-            for obj in objs {
-                let mut a = planned(ActionVerb::BlockPorts, &network::object_ref(&obj));
-                if own_namespace {
-                    a.skip = own();
+        match facts
+            .network
+            .clone()
+            .and_then(|flavor| network::stratum_block(flavor, &b))
+        {
+            Ok(objs) => {
+                for obj in objs {
+                    let mut a = planned(ActionVerb::BlockPorts, &network::object_ref(&obj));
+                    if own_namespace {
+                        a.skip = own();
+                    }
+                    a.object = Some(obj);
+                    out.push(a);
                 }
-                a.object = Some(obj);
+            }
+            Err(reason) => {
+                let target = ObjectRef {
+                    api_version: "networking.k8s.io/v1".into(),
+                    kind: "NetworkPolicy".into(),
+                    namespace: Some(namespace.clone()),
+                    name: network::object_name(&name, "stratum"),
+                    uid: None,
+                };
+                let mut a = planned(ActionVerb::BlockPorts, &target);
+                a.skip = Some(reason);
                 out.push(a);
             }
         }
@@ -984,6 +966,18 @@ mod tests {
         )
     }
 
+    /// The part-one actions of a plan (what recreates the pods, and the eviction).
+    fn core(p: Vec<Planned>) -> Vec<Planned> {
+        p.into_iter()
+            .filter(|a| {
+                matches!(
+                    a.verb,
+                    ActionVerb::Scale | ActionVerb::Suspend | ActionVerb::Park | ActionVerb::Evict
+                )
+            })
+            .collect()
+    }
+
     fn facts(owner: OwnerState, pods: &[&str]) -> Facts {
         let mut f = Facts::new("cryptojack-system", owner);
         f.live_pods = pods.iter().map(|s| s.to_string()).collect();
@@ -1050,7 +1044,7 @@ mod tests {
             },
             &["web-1"],
         );
-        let p = plan(&inc, &r, &f);
+        let p = core(plan(&inc, &r, &f));
         let ids: Vec<&str> = p.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -1104,7 +1098,7 @@ mod tests {
             &none,
         );
         assert!(r.protected_by.is_some());
-        let p = plan(
+        let p = core(plan(
             &incident(ds),
             &r,
             &facts(
@@ -1113,7 +1107,7 @@ mod tests {
                 },
                 &["calico-node-x"],
             ),
-        );
+        ));
         assert_eq!(p[0].verb, ActionVerb::Park);
         assert!(
             p[0].skip
@@ -1133,7 +1127,7 @@ mod tests {
             "web",
             &none,
         );
-        let p = plan(
+        let p = core(plan(
             &incident(own),
             &r,
             &facts(
@@ -1143,7 +1137,7 @@ mod tests {
                 },
                 &["x"],
             ),
-        );
+        ));
         assert!(p.iter().all(|a| {
             a.skip
                 .as_deref()
@@ -1176,7 +1170,7 @@ mod tests {
             },
             suspend: false,
         });
-        let p = plan(&incident(cj), &r, &f);
+        let p = core(plan(&incident(cj), &r, &f));
         let ids: Vec<&str> = p.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -1200,7 +1194,7 @@ mod tests {
             &BTreeMap::new(),
         );
         let inc = incident(deploy());
-        let p0 = plan(
+        let p0 = core(plan(
             &inc,
             &r,
             &facts(
@@ -1210,7 +1204,7 @@ mod tests {
                 },
                 &[],
             ),
-        );
+        ));
         let mut actions = Vec::new();
         merge(&mut actions, &p0, Mode::Contain, &Hold::None);
         for a in &mut actions {
@@ -1221,7 +1215,7 @@ mod tests {
             });
         }
         // contained: owner at 0, no pods
-        let quiet = plan(
+        let quiet = core(plan(
             &inc,
             &r,
             &facts(
@@ -1231,7 +1225,7 @@ mod tests {
                 },
                 &[],
             ),
-        );
+        ));
         assert_eq!(
             merge(&mut actions, &quiet, Mode::Contain, &Hold::None),
             (false, 0)
@@ -1241,7 +1235,7 @@ mod tests {
             IncidentPhase::Contained
         );
         // a GitOps controller scales it back up
-        let drifted = plan(
+        let drifted = core(plan(
             &inc,
             &r,
             &facts(
@@ -1251,7 +1245,7 @@ mod tests {
                 },
                 &["web-9"],
             ),
-        );
+        ));
         let (changed, drifts) = merge(&mut actions, &drifted, Mode::Contain, &Hold::None);
         assert!(changed);
         assert_eq!(drifts, 2);
@@ -1279,7 +1273,7 @@ mod tests {
             "web",
             &BTreeMap::new(),
         );
-        let p = plan(
+        let p = core(plan(
             &incident(deploy()),
             &r,
             &facts(
@@ -1289,7 +1283,7 @@ mod tests {
                 },
                 &["a"],
             ),
-        );
+        ));
         let mut actions = Vec::new();
         merge(&mut actions, &p, Mode::Contain, &Hold::RateLimited);
         assert!(actions.iter().all(|a| a.state == ActionState::Planned));
@@ -1349,6 +1343,106 @@ mod tests {
         );
         assert!(contained(&mk(&[Done, Skipped])));
         assert!(!contained(&mk(&[Done, Pending])));
+    }
+
+    #[test]
+    fn part_two_order_skips_and_reasons() {
+        let c = policy(
+            "c",
+            "mode: Contain\nresponse:\n  revokeCredentials: {serviceAccount: IfDedicated, quarantineBindings: true}\n",
+        );
+        let none = BTreeMap::new();
+        let r = merge_response(
+            &[&c],
+            Severity::Critical,
+            "shop",
+            "Deployment",
+            "web",
+            &none,
+        );
+        let mut inc = incident(deploy());
+        inc.metadata.name = Some("cji-1".into());
+        let mut f = facts(
+            OwnerState::Replicas {
+                replicas: 2,
+                manager: None,
+            },
+            &["web-1"],
+        );
+        f.unlabelled_pods = vec!["web-1".into()];
+        f.gpu_resources = vec!["nvidia.com/gpu".into()];
+        f.service_account = Some(ServiceAccountFacts {
+            name: "default".into(),
+            saved: Some(ServiceAccountUndo {
+                old_uid: "u".into(),
+                ..Default::default()
+            }),
+            shared_with: vec!["web-healthy".into()],
+            token_secrets: Ok(vec![]),
+        });
+        f.bindings = Some(Err(
+            "listing RoleBindings is forbidden: grant the opt-in ...".into(),
+        ));
+        let p = plan(&inc, &r, &f);
+        let verbs: Vec<ActionVerb> = p.iter().map(|a| a.verb).collect();
+        assert_eq!(
+            verbs,
+            [
+                ActionVerb::CollectLogs,
+                ActionVerb::Label,
+                ActionVerb::Isolate,
+                ActionVerb::BlockPorts,
+                ActionVerb::Scale,
+                ActionVerb::Evict,
+                ActionVerb::CapGpuQuota,
+                ActionVerb::DeleteTokens,
+                ActionVerb::RecreateServiceAccount,
+                ActionVerb::QuarantineBinding
+            ]
+        );
+        let by = |v: ActionVerb| p.iter().find(|a| a.verb == v).expect("action");
+        assert!(by(ActionVerb::Label).drift.is_some(), "unlabelled pods");
+        assert!(
+            by(ActionVerb::BlockPorts)
+                .skip
+                .as_deref()
+                .is_some_and(|s| s.contains("cannot deny"))
+        );
+        assert!(
+            by(ActionVerb::RecreateServiceAccount)
+                .skip
+                .as_deref()
+                .is_some_and(|s| s.contains("shared") && s.contains("web-healthy"))
+        );
+        assert!(
+            by(ActionVerb::QuarantineBinding)
+                .skip
+                .as_deref()
+                .is_some_and(|s| s.contains("opt-in"))
+        );
+        let quota = by(ActionVerb::CapGpuQuota)
+            .object
+            .clone()
+            .expect("the quota object");
+        assert_eq!(quota["spec"]["hard"]["requests.nvidia.com/gpu"], "0");
+        assert!(by(ActionVerb::Isolate).object.is_some());
+        // an unserved forced flavour: isolation skipped with the reason
+        f.network = Err(
+            "spec.response.networkIsolation.flavor: Cilium is not served by this cluster".into(),
+        );
+        let p = plan(&inc, &r, &f);
+        let iso = p
+            .iter()
+            .find(|a| a.verb == ActionVerb::Isolate)
+            .expect("isolate");
+        assert!(
+            iso.skip
+                .as_deref()
+                .is_some_and(|s| s.contains("not served"))
+        );
+        assert_eq!(duration_seconds("1h30m"), 5400);
+        assert_eq!(duration_seconds("24h"), 86400);
+        assert_eq!(duration_seconds("bad"), 0);
     }
 
     #[test]
