@@ -292,8 +292,9 @@ fn default_binding(obj: &mut Value) {
                     .is_none_or(str::is_empty)
             {
                 match kind.as_str() {
+                    // "" is Go's zero value: `omitempty` leaves it out of the stored JSON
                     "ServiceAccount" => {
-                        m.insert("apiGroup".into(), json!(""));
+                        m.remove("apiGroup");
                     }
                     "User" | "Group" => {
                         m.insert("apiGroup".into(), json!(RBAC));
