@@ -974,9 +974,19 @@ async fn gather(ctx: &Context, inc: &CryptojackIncident) -> Result<Gathered> {
     } else {
         match owners::get_owner(&ctx.client, &ns, &top.api_version, &top.kind, &top.name).await {
             Err(e) => {
-                // an unknown kind (CRD removed) cannot be acted on, but its pods still are
+                // an unknown kind (CRD removed), or one the operator may not read: it cannot
+                // be acted on, but its pods still are
+                let forbidden =
+                    matches!(&e, Error::Read { source, .. } if super::error::is_forbidden(source));
                 OwnerState::Unsupported {
-                    reason: e.to_string(),
+                    reason: if forbidden {
+                        format!(
+                            "the operator may not read {} {} (list its resource in the chart's rbac.extraOwners value to let the operator scale it)",
+                            top.kind, top.name
+                        )
+                    } else {
+                        e.to_string()
+                    },
                 }
             }
             Ok(None) => OwnerState::Gone,

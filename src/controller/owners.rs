@@ -194,7 +194,26 @@ pub async fn resolve(
         if out.chain.len() >= MAX_DEPTH {
             break;
         }
-        let owner = get_owner(client, &namespace, &r.api_version, &r.kind, &r.name).await?;
+        let owner = match get_owner(client, &namespace, &r.api_version, &r.kind, &r.name).await {
+            Ok(o) => o,
+            Err(Error::Read { source, .. }) if super::error::is_forbidden(&source) => {
+                // The operator may not read this kind (an owner kind its ClusterRole does not
+                // list): the incident is still recorded, with the claimed owner as the top,
+                // unverified; acting on it will be refused and recorded as Skipped.
+                tracing::warn!(owner = %format!("{} {namespace}/{}", r.kind, r.name), "cannot read the owner (403): recorded unverified");
+                out.chain.push(OwnerRef {
+                    api_version: r.api_version.clone(),
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                    uid: Some(r.uid.clone()),
+                    field_manager: None,
+                    created_at: None,
+                });
+                out.top = claimed_ref(&namespace, &r);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         let Some(owner) = owner else {
             // Gone (being garbage collected) or never existed.
             out.forged = Some((
