@@ -603,3 +603,61 @@ async fn the_credential_revocation_role_is_opt_in_and_holds_only_what_issue_7_ne
     let unused = analyse(env, &rules).await;
     assert_only_pending(&unused, ISSUE_7_PENDING_REVOCATION);
 }
+
+/// Issue 8's decision: an owner kind the chart does not list in `rbac.extraOwners` answers
+/// 403, and that makes the scale action `Skipped` with a hint; the pods are still evicted.
+/// Today the operator cannot read the Rollout (owner verification), gets 403 and records no
+/// incident at all: the miner runs on. Un-ignore once the operator handles the 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "operator gap: a 403 reading an unlisted custom owner loses the incident"]
+async fn without_extra_owners_the_scale_is_skipped_with_a_hint_and_the_pods_still_go() {
+    let (env, _) = start("").await;
+    policies(&env).await;
+    let ns = "rbac-rollout";
+    labelled_namespace(&env, ns, "contain").await;
+    let template = operator_common::template("ro", XMRIG.0, XMRIG.1);
+    let rollout = env
+        .apply(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "ro"}}, "template": template}
+        }))
+        .await;
+    let uid = rollout["metadata"]["uid"].as_str().expect("uid").to_string();
+    env.apply(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-5d8f", "namespace": ns,
+                     "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                                          "name": "web", "uid": uid, "controller": true}]},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "ro"}}, "template": template}
+    }))
+    .await;
+    let i = eventually("an incident with the Rollout's action finished", T, || async {
+        env.incidents(ns).await.into_iter().find(|i| {
+            i.status.as_ref().is_some_and(|s| {
+                s.actions
+                    .iter()
+                    .any(|a| a.target.kind == "Rollout" && a.state == cryptojack::api::ActionState::Skipped)
+            })
+        })
+    })
+    .await;
+    let st = i.status.as_ref().expect("status");
+    let scale = st
+        .actions
+        .iter()
+        .find(|a| a.target.kind == "Rollout")
+        .expect("the Rollout's action");
+    assert!(
+        scale.message.as_deref().unwrap_or("").contains("rbac.extraOwners"),
+        "{scale:?}"
+    );
+    for d in env.sim.access_log().denials() {
+        assert_eq!(
+            (d.access.api_group.as_str(), d.access.resource.as_str()),
+            ("argoproj.io", "rollouts"),
+            "only the Rollout is refused: {}",
+            d.reason
+        );
+    }
+}
