@@ -43,7 +43,7 @@ if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || ! "$tools/venv/bin/python" 
 fi
 ln -sf ../venv/bin/kubernetes-validate "$tools/bin/kubernetes-validate"
 
-"$tools/bin/kubectl" version --client 2>/dev/null | head -1 >&2
+"$tools/bin/kubectl" version --client 2>/dev/null | sed -n 1p >&2
 "$tools/bin/helm" version --short >&2
 
 # Debian packages (promtool, ...)

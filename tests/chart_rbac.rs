@@ -623,7 +623,10 @@ async fn without_extra_owners_the_scale_is_skipped_with_a_hint_and_the_pods_stil
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "ro"}}, "template": template}
         }))
         .await;
-    let uid = rollout["metadata"]["uid"].as_str().expect("uid").to_string();
+    let uid = rollout["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
     env.apply(json!({
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": "web-5d8f", "namespace": ns,
@@ -632,15 +635,20 @@ async fn without_extra_owners_the_scale_is_skipped_with_a_hint_and_the_pods_stil
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "ro"}}, "template": template}
     }))
     .await;
-    let i = eventually("an incident with the Rollout's action finished", T, || async {
-        env.incidents(ns).await.into_iter().find(|i| {
-            i.status.as_ref().is_some_and(|s| {
-                s.actions
-                    .iter()
-                    .any(|a| a.target.kind == "Rollout" && a.state == cryptojack::api::ActionState::Skipped)
+    let i = eventually(
+        "an incident with the Rollout's action finished",
+        T,
+        || async {
+            env.incidents(ns).await.into_iter().find(|i| {
+                i.status.as_ref().is_some_and(|s| {
+                    s.actions.iter().any(|a| {
+                        a.target.kind == "Rollout"
+                            && a.state == cryptojack::api::ActionState::Skipped
+                    })
+                })
             })
-        })
-    })
+        },
+    )
     .await;
     let st = i.status.as_ref().expect("status");
     let scale = st
@@ -649,7 +657,11 @@ async fn without_extra_owners_the_scale_is_skipped_with_a_hint_and_the_pods_stil
         .find(|a| a.target.kind == "Rollout")
         .expect("the Rollout's action");
     assert!(
-        scale.message.as_deref().unwrap_or("").contains("rbac.extraOwners"),
+        scale
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("rbac.extraOwners"),
         "{scale:?}"
     );
     for d in env.sim.access_log().denials() {
