@@ -450,12 +450,18 @@ async fn the_copy_sweeper_recreates_an_incident_deleted_behind_its_back(env: &En
             .name(&name),
     );
     let api: Api<CryptojackIncident> = Api::namespaced(env.client.clone(), ns);
-    let mut current = api.get(&name).await.expect("incident");
-    let uid = current.metadata.uid.clone();
-    current.metadata.finalizers = None;
-    api.replace(&name, &Default::default(), &current)
-        .await
-        .expect("finalizer removed");
+    // an update (not the faulted patch), retried while the operator writes the incident too
+    let uid = eventually("the finalizer removed", T, || async {
+        let mut current = api.get(&name).await.expect("incident");
+        let uid = current.metadata.uid.clone();
+        current.metadata.finalizers = None;
+        match api.replace(&name, &Default::default(), &current).await {
+            Ok(_) => Some(uid),
+            Err(kube::Error::Api(s)) if s.code == 409 => None,
+            Err(e) => panic!("removing the finalizer: {e}"),
+        }
+    })
+    .await;
     api.delete(&name, &DeleteParams::default())
         .await
         .expect("delete");
