@@ -5,6 +5,13 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 timings=()
+image_ref="$(mktemp)"
+finish() {
+  rm -f "$image_ref"
+  echo "== timings" >&2
+  printf '%s\n' "${timings[@]}" >&2
+}
+trap finish EXIT
 step() {
   local name="$1"
   shift
@@ -28,8 +35,6 @@ step "generated CRDs and example workloads validate against the Kubernetes 1.33 
     crds/*.yaml charts/cryptojack/crds/*.yaml examples/workloads/*.yaml examples/workloads/*.json
 # The one release build: the static binary in the image, which tests/chart_image.rs checks
 # and runs (CRYPTOJACK_REQUIRE_IMAGE: a missing image fails those tests instead of skipping).
-image_ref="$(mktemp)"
-trap 'rm -f "$image_ref"' EXIT
 step "container image (static release build, podman build)" \
   sh -c 'scripts/build-image.sh > "$1"' _ "$image_ref"
 CRYPTOJACK_IMAGE="$(cat "$image_ref")"
@@ -37,5 +42,3 @@ export CRYPTOJACK_IMAGE CRYPTOJACK_REQUIRE_IMAGE=1
 step "tests (incl. the chart: lint, templates, kubernetes-validate, schema, promtool, RBAC proof, helm install, image)" \
   cargo test --workspace
 
-echo "== timings" >&2
-printf '%s\n' "${timings[@]}" >&2
