@@ -28,4 +28,7 @@ start=$(date +%s)
 podman --runtime runc --cgroup-manager=cgroupfs build --quiet \
   --build-arg "VERSION=$version" -f Containerfile -t "$image" . >&2
 echo "   took $(( $(date +%s) - start ))s" >&2
+# the previous build of the tag is left dangling: do not let them pile up
+podman --runtime runc --cgroup-manager=cgroupfs image prune -f \
+  --filter label=org.opencontainers.image.title=cryptojack >/dev/null
 echo "$image"
