@@ -3,8 +3,7 @@
 //! (tests/chart_rbac.rs runs the operator as the chart's ServiceAccount and compares).
 //!
 //! Recorded, when RBAC is enforced, for every user outside `system:masters`:
-//! - each resource request's authorization (allowed, with the RBAC reason naming the binding;
-//!   or denied, with the 403 message);
+//! - each resource request's authorization (allowed, or denied with the 403 message);
 //! - the RBAC storage's `bind`/`escalate` checks ([`crate::escalation`]) that allowed a write,
 //!   and every write those checks refused (a 403 after authorization allowed the request).
 //!
@@ -94,8 +93,8 @@ pub struct Entry {
     #[serde(flatten)]
     pub access: Access,
     pub count: u64,
-    /// The RBAC reason of an allowed access (`RBAC: allowed by ClusterRoleBinding ...`), or the
-    /// 403 message of a refused one.
+    /// The 403 message of a refused access; for an allowed `bind`/`escalate` check the RBAC
+    /// reason (`RBAC: allowed by ClusterRoleBinding ...`); empty for an allowed request.
     pub reason: String,
 }
 
