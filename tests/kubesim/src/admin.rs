@@ -9,6 +9,9 @@
 //! - `POST /kubesim/advance-time` `{"seconds": N}`
 //! - `POST /kubesim/pod-logs` `{"namespace", "pod", "container", "text", "previous": bool,
 //!   "append": bool}`: sets (or appends to) a container's log (pods/log)
+//! - `GET /kubesim/access-log` (`{"entries": [...], "denials": [...]}`: the permissions each
+//!   non-privileged user's requests used and every 403, [`crate::access`]), `DELETE
+//!   /kubesim/access-log`
 
 use std::time::Duration;
 
@@ -48,6 +51,14 @@ pub async fn handle(
         ("GET", ["healthz"]) => Ok(ok(
             json!({"status": "ok", "resourceVersion": st.api.store.current_rv().to_string()}),
         )),
+        ("GET", ["access-log"]) => Ok(ok(json!({
+            "entries": st.api.access.entries(),
+            "denials": st.api.access.denials(),
+        }))),
+        ("DELETE", ["access-log"]) => {
+            st.api.access.clear();
+            Ok(ok(json!({})))
+        }
         ("GET", ["faults"]) => Ok(ok(
             serde_json::to_value(st.faults.rules()).unwrap_or_default()
         )),

@@ -61,7 +61,20 @@ fn escalation(
         return Ok(());
     };
     let snap = crate::driver::rbac_snapshot(api);
-    crate::escalation::check(&ctx.user, def, obj, old, &snap)
+    crate::escalation::check(&ctx.user, def, obj, old, &snap, Some(&api.access)).inspect_err(|e| {
+        let ns = crate::api::namespace_of(obj);
+        let name = crate::api::name_of(obj);
+        let write = crate::rbac::Attributes {
+            user: ctx.user.clone(),
+            verb: if old.is_some() { "update" } else { "create" }.into(),
+            api_group: def.group.clone(),
+            resource: def.plural.clone(),
+            subresource: None,
+            namespace: (!ns.is_empty()).then(|| ns.to_string()),
+            name: (!name.is_empty()).then(|| name.to_string()),
+        };
+        api.access.record_escalation_refused(&write, &e.message);
+    })
 }
 
 /// Defaults and checks an update of `old` to `new` (the main resource; status writes are not

@@ -432,6 +432,8 @@ pub struct Api {
     pub root_ca: Option<String>,
     /// Container logs a test set (pods/log).
     pub logs: crate::logs::PodLogs,
+    /// Permissions used and refused (RBAC on; `access.rs`).
+    pub access: crate::access::AccessLog,
 }
 
 const RETRIES: usize = 16;

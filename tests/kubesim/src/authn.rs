@@ -82,7 +82,12 @@ impl Authn {
             name: rr.name.clone(),
         };
         let snap = crate::driver::rbac_snapshot(api);
-        crate::rbac::authorize(&attrs, &snap).map_err(|msg| {
+        let decision = crate::rbac::authorize(&attrs, &snap);
+        match &decision {
+            Ok(()) => api.access.record_request(&attrs, true, ""),
+            Err(msg) => api.access.record_request(&attrs, false, msg),
+        }
+        decision.map_err(|msg| {
             let body = crate::rbac::forbidden_status(&attrs, &msg);
             let mut e = ApiError::forbidden(msg);
             e.details = body.get("details").cloned().map(Box::new);

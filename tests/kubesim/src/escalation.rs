@@ -14,6 +14,7 @@
 
 use serde_json::{Value, json};
 
+use crate::access::AccessLog;
 use crate::api::{ApiError, name_of, namespace_of};
 use crate::auth::UserInfo;
 use crate::controllers::Snapshot;
@@ -284,29 +285,35 @@ fn allowed(
     ns: &str,
     name: &str,
     snap: &Snapshot,
+    log: Option<&AccessLog>,
 ) -> bool {
-    decide(
-        &Attributes {
-            user: user.clone(),
-            verb: verb.into(),
-            api_group: GROUP.into(),
-            resource: resource.into(),
-            subresource: None,
-            namespace: (!ns.is_empty()).then(|| ns.to_string()),
-            name: (!name.is_empty()).then(|| name.to_string()),
-        },
-        snap,
-    )
-    .allowed
+    let attrs = Attributes {
+        user: user.clone(),
+        verb: verb.into(),
+        api_group: GROUP.into(),
+        resource: resource.into(),
+        subresource: None,
+        namespace: (!ns.is_empty()).then(|| ns.to_string()),
+        name: (!name.is_empty()).then(|| name.to_string()),
+    };
+    let d = decide(&attrs, snap);
+    if d.allowed
+        && let Some(log) = log
+    {
+        log.record_escalation(&attrs, &d.reason);
+    }
+    d.allowed
 }
 
 /// The escalation checks for a create (`old` None) or update of an RBAC object by `user`.
+/// `log` records the `bind`/`escalate` checks that allowed it.
 pub fn check(
     user: &UserInfo,
     def: &ResourceDef,
     obj: &Value,
     old: Option<&Value>,
     snap: &Snapshot,
+    log: Option<&AccessLog>,
 ) -> Result<(), ApiError> {
     if def.group != GROUP || user.groups.iter().any(|g| g == "system:masters") {
         return Ok(());
@@ -322,7 +329,7 @@ pub fn check(
         "roles" | "clusterroles" => {
             // RoleEscalationAuthorized: the request's name (none on a create).
             let req_name = if old.is_some() { name } else { "" };
-            if allowed(user, "escalate", &def.plural, ns, req_name, snap) {
+            if allowed(user, "escalate", &def.plural, ns, req_name, snap, log) {
                 return Ok(());
             }
             let rules = obj
@@ -359,7 +366,7 @@ pub fn check(
                 _ => None,
             };
             if let Some(resource) = resource
-                && allowed(user, "bind", resource, ns, role, snap)
+                && allowed(user, "bind", resource, ns, role, snap, log)
             {
                 return Ok(());
             }
@@ -467,8 +474,8 @@ mod tests {
                    "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role},
                    "subjects": [{"kind": "User", "name": "eve"}]})
         };
-        check(&bot(), &rbs, &binding("admin"), None, &snap).expect("bind verb");
-        let e = check(&bot(), &rbs, &binding("gone"), None, &snap).unwrap_err();
+        check(&bot(), &rbs, &binding("admin"), None, &snap, None).expect("bind verb");
+        let e = check(&bot(), &rbs, &binding("gone"), None, &snap, None).unwrap_err();
         assert_eq!(e.code, 404);
         assert_eq!(
             e.message,

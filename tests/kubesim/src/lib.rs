@@ -10,6 +10,7 @@
 //!
 //! See tests/kubesim/README.md for what is modelled and what is approximated.
 
+pub mod access;
 pub mod admin;
 pub mod admission;
 pub mod api;
@@ -232,6 +233,7 @@ impl SimBuilder {
             behaviour: std::sync::Mutex::new(DeleteBehaviour::default()),
             root_ca: tls.as_ref().map(|t| t.ca_pem.clone()),
             logs: Default::default(),
+            access: Default::default(),
         });
         seed(&api, &self)?;
         let kick = Arc::new(Notify::new());
@@ -666,6 +668,11 @@ impl Sim {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.api.store
+    }
+
+    /// Which permission each request of a non-privileged user used, and every 403 (RBAC on).
+    pub fn access_log(&self) -> &access::AccessLog {
+        &self.api.access
     }
 
     /// Token authenticator (add static users for RBAC tests).
