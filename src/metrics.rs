@@ -45,6 +45,23 @@ pub struct CurrencyLabels {
     pub currency: String,
 }
 
+/// The `verb` label values of `cryptojack_actions_total` (the action verbs and `Restore`).
+pub const ACTION_VERBS: [&str; 13] = [
+    "CollectLogs",
+    "Label",
+    "Isolate",
+    "BlockPorts",
+    "Scale",
+    "Suspend",
+    "Park",
+    "Evict",
+    "DeleteTokens",
+    "RecreateServiceAccount",
+    "QuarantineBinding",
+    "CapGpuQuota",
+    "Restore",
+];
+
 /// Every metric of the operator.
 pub struct Metrics {
     pub registry: Registry,
@@ -136,6 +153,24 @@ impl Metrics {
             "Estimated cost of contained incidents at containment, by currency",
             estimated_cost.clone(),
         );
+        // Every label set exists from the start (0), so that rates and alerts see the first
+        // increment.
+        for c in crate::api::Category::ALL {
+            for sev in crate::api::Severity::ALL {
+                let _ = incidents.get_or_create(&IncidentLabels {
+                    category: c.api_str(),
+                    severity: sev.api_str(),
+                });
+            }
+        }
+        for verb in ACTION_VERBS {
+            for result in ["Done", "Failed", "Skipped"] {
+                let _ = actions.get_or_create(&ActionLabels { verb, result });
+            }
+        }
+        for ready in ["true", "false"] {
+            let _ = policies.get_or_create(&ReadyLabels { ready });
+        }
         Metrics {
             registry,
             incidents,
@@ -242,5 +277,28 @@ mod tests {
             assert!(classic.contains(needle), "{needle} missing in\n{classic}");
         }
         assert!(!classic.contains("# EOF") && !classic.contains("# UNIT"));
+        // label sets exist from the start
+        assert!(text.contains("cryptojack_actions_total{verb=\"Evict\",result=\"Failed\"} 0"));
+    }
+
+    #[test]
+    fn every_action_verb_has_its_label() {
+        use crate::api::ActionVerb::*;
+        for v in [
+            CollectLogs,
+            Label,
+            Isolate,
+            BlockPorts,
+            Scale,
+            Suspend,
+            Park,
+            Evict,
+            DeleteTokens,
+            RecreateServiceAccount,
+            QuarantineBinding,
+            CapGpuQuota,
+        ] {
+            assert!(ACTION_VERBS.contains(&v.as_str()), "{v:?}");
+        }
     }
 }

@@ -9,9 +9,9 @@
 //!
 //! kubesim's access log (tests/kubesim/src/access.rs) records which permission each request
 //! used and every 403. The test fails on any 403, and prints every permission the chart
-//! grants that no scenario used; it fails unless those are exactly the permissions granted
-//! ahead of issue 7's actions ([`ISSUE_7_PENDING`]), so an unneeded grant cannot slip in and
-//! a pending one is struck off the list once a scenario uses it.
+//! grants that no scenario used; it fails unless those are exactly the grants of the Calico
+//! API server's alternative group ([`CALICO_API_SERVER`]), so an unneeded grant cannot slip
+//! in.
 //!
 //! To extend: write an `async fn` scenario taking `&Env` (helpers from tests/operator_common)
 //! and add it to the `join!` in [`run_scenarios`].
@@ -33,95 +33,22 @@ use operator_common::{Env, XMRIG, eventually, options, workload};
 
 const T: Duration = Duration::from_secs(45);
 
-/// Granted for the actions of issue 7 ("Containment, part two"), which the operator does not
-/// carry out yet: no scenario can use them today. Once issue 7 lands, its scenarios join
-/// [`run_scenarios`] and each entry they use must leave this list (the test says which).
-const ISSUE_7_PENDING: &[&str] = &[
-    // egress quarantine label
-    "patch core/pods",
-    // evidence
-    "get core/pods/log",
-    "create core/secrets",
-    "delete core/secrets",
-    // ServiceAccount recreation and investigation
-    "create core/serviceaccounts",
-    "delete core/serviceaccounts",
-    "get core/serviceaccounts",
-    "list core/serviceaccounts",
-    // GPU spending limit
-    "create core/resourcequotas",
-    "delete core/resourcequotas",
-    "get core/resourcequotas",
-    "list core/resourcequotas",
-    // node signals, GPU resource names, DRA device classes
-    "get core/nodes",
-    "list core/nodes",
-    "get resource.k8s.io/deviceclasses",
-    "list resource.k8s.io/deviceclasses",
-    // investigation of RBAC
-    "get rbac.authorization.k8s.io/clusterrolebindings",
-    "get rbac.authorization.k8s.io/clusterroles",
-    "get rbac.authorization.k8s.io/rolebindings",
-    "get rbac.authorization.k8s.io/roles",
-    "list rbac.authorization.k8s.io/clusterrolebindings",
-    "list rbac.authorization.k8s.io/clusterroles",
-    "list rbac.authorization.k8s.io/rolebindings",
-    "list rbac.authorization.k8s.io/roles",
-    // network quarantine and stratum-port blocks, every flavour
-    "create networking.k8s.io/networkpolicies",
-    "delete networking.k8s.io/networkpolicies",
-    "get networking.k8s.io/networkpolicies",
-    "list networking.k8s.io/networkpolicies",
-    "create policy.networking.k8s.io/adminnetworkpolicies",
-    "delete policy.networking.k8s.io/adminnetworkpolicies",
-    "get policy.networking.k8s.io/adminnetworkpolicies",
-    "list policy.networking.k8s.io/adminnetworkpolicies",
-    "create policy.networking.k8s.io/clusternetworkpolicies",
-    "delete policy.networking.k8s.io/clusternetworkpolicies",
-    "get policy.networking.k8s.io/clusternetworkpolicies",
-    "list policy.networking.k8s.io/clusternetworkpolicies",
-    "create cilium.io/ciliumclusterwidenetworkpolicies",
-    "delete cilium.io/ciliumclusterwidenetworkpolicies",
-    "get cilium.io/ciliumclusterwidenetworkpolicies",
-    "list cilium.io/ciliumclusterwidenetworkpolicies",
-    "create cilium.io/ciliumnetworkpolicies",
-    "delete cilium.io/ciliumnetworkpolicies",
-    "get cilium.io/ciliumnetworkpolicies",
-    "list cilium.io/ciliumnetworkpolicies",
-    "create crd.projectcalico.org/globalnetworkpolicies",
-    "delete crd.projectcalico.org/globalnetworkpolicies",
-    "get crd.projectcalico.org/globalnetworkpolicies",
-    "list crd.projectcalico.org/globalnetworkpolicies",
-    "create crd.projectcalico.org/networkpolicies",
-    "delete crd.projectcalico.org/networkpolicies",
-    "get crd.projectcalico.org/networkpolicies",
-    "list crd.projectcalico.org/networkpolicies",
+/// Granted but not used here, on purpose: Calico is written through `projectcalico.org/v3`
+/// when its API server serves it, else through its storage CRDs `crd.projectcalico.org/v1`.
+/// The proof runs against the storage CRDs (both cannot be served at once: discovery picks
+/// v3), so the v3 grants are the alternative that a cluster with the Calico API server uses;
+/// tests/operator_containment2.rs exercises that flavour.
+const CALICO_API_SERVER: &[&str] = &[
     "create projectcalico.org/globalnetworkpolicies",
-    "delete projectcalico.org/globalnetworkpolicies",
-    "get projectcalico.org/globalnetworkpolicies",
-    "list projectcalico.org/globalnetworkpolicies",
     "create projectcalico.org/networkpolicies",
+    "create projectcalico.org/tiers",
+    "delete projectcalico.org/globalnetworkpolicies",
     "delete projectcalico.org/networkpolicies",
-    "get projectcalico.org/networkpolicies",
-    "list projectcalico.org/networkpolicies",
 ];
 
-/// The opt-in ClusterRole (`rbac.credentialRevocation.enabled`): issue 7's binding
-/// quarantine and legacy token Secrets. Pending like the above.
-const ISSUE_7_PENDING_REVOCATION: &[&str] = &[
-    "bind rbac.authorization.k8s.io/clusterroles",
-    "bind rbac.authorization.k8s.io/roles",
-    "escalate rbac.authorization.k8s.io/clusterroles",
-    "escalate rbac.authorization.k8s.io/roles",
-    "create rbac.authorization.k8s.io/clusterrolebindings",
-    "create rbac.authorization.k8s.io/rolebindings",
-    "patch rbac.authorization.k8s.io/clusterrolebindings",
-    "patch rbac.authorization.k8s.io/rolebindings",
-    "update rbac.authorization.k8s.io/clusterrolebindings",
-    "update rbac.authorization.k8s.io/rolebindings",
-    "get core/secrets",
-    "list core/secrets",
-];
+/// The opt-in ClusterRole (`rbac.credentialRevocation.enabled`) holds nothing the scenarios
+/// with it do not use.
+const REVOCATION_UNUSED: &[&str] = &[];
 
 /// The rules the chart gives the operator's ServiceAccount: every ClusterRole and Role bound
 /// to it by the rendering.
@@ -154,6 +81,12 @@ async fn start(values: &str) -> (Env, Rendered, kube::Config) {
         .rbac(true)
         .crds_dir(repo().join("crds"))
         .crds_dir(fixtures().join("owner-crds"))
+        // every network flavour the operator may write (Calico through its storage CRDs:
+        // see CALICO_API_SERVER)
+        .crds_dir(repo().join("tests/fixtures/thirdparty-crds/network-policy-api-v1alpha2"))
+        .crds_dir(repo().join("tests/fixtures/thirdparty-crds/network-policy-api-v1alpha1"))
+        .crds_dir(repo().join("tests/fixtures/thirdparty-crds/cilium"))
+        .crds_dir(repo().join("tests/fixtures/thirdparty-crds/calico-crd"))
         .nodes(3)
         .gpu_nodes(1)
         .tick(Duration::from_millis(50))
@@ -491,8 +424,176 @@ async fn a_namespace_the_cache_has_not_seen_is_read(env: &Env) {
     env.sim.faults().clear();
 }
 
+/// Quarantine and stratum-port block in one flavour (forced by a policy selecting a namespace
+/// of its own), then restored.
+async fn network_flavour(env: &Env, flavour: &str, cluster_block: bool) {
+    let label = format!("flavour-{}", flavour.to_lowercase());
+    let scope = if cluster_block {
+        "Cluster"
+    } else {
+        "Namespace"
+    };
+    env.policy(
+        &format!("rbac-{label}"),
+        json!({"mode": "Contain", "match": {"namespaceSelector": {"matchLabels": {"cj-rbac": label}}},
+               "limits": {"maxIncidentsPerMinute": 100},
+               "response": {"networkIsolation": {"flavor": flavour},
+                            "stratumPortBlock": {"scope": if flavour == "NetworkPolicy" { "Namespace" } else { scope }}}}),
+    )
+    .await;
+    let ns = format!("rbac-{label}");
+    labelled_namespace(env, &ns, &label).await;
+    env.apply(workload("Deployment", &ns, "miner", XMRIG.0, XMRIG.1))
+        .await;
+    let i = env.incident_in(&ns, &[IncidentPhase::Contained], T).await;
+    let isolated = i.status.as_ref().is_some_and(|s| {
+        s.actions.iter().any(|a| {
+            a.verb == cryptojack::api::ActionVerb::Isolate
+                && a.state == cryptojack::api::ActionState::Done
+        })
+    });
+    assert!(isolated, "{flavour}: {:?}", i.status);
+    resolve(env, &i, "FalsePositive").await;
+    eventually(&format!("{flavour} restored"), T, || async {
+        env.incidents(&ns).await.into_iter().find(|i| {
+            i.status.as_ref().is_some_and(|s| {
+                s.phase == IncidentPhase::Resolved
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Restored" && c.status == "True")
+            })
+        })
+    })
+    .await;
+}
+
+/// A GPU pod without approval: the spending limit (a ResourceQuota of the operator's, GPU
+/// resource names read from the nodes), removed on restore.
+async fn gpu_quota_and_restore(env: &Env) {
+    let ns = "rbac-gpu";
+    labelled_namespace(env, ns, "contain").await;
+    let mut pod = workload("Pod", ns, "miner", XMRIG.0, XMRIG.1);
+    pod["spec"]["containers"][0]["resources"] = json!({"limits": {"nvidia.com/gpu": "1"}});
+    env.apply(pod).await;
+    let i = env.incident_in(ns, &[IncidentPhase::Contained], T).await;
+    let capped = i.status.as_ref().is_some_and(|s| {
+        s.actions.iter().any(|a| {
+            a.verb == cryptojack::api::ActionVerb::CapGpuQuota
+                && a.state == cryptojack::api::ActionState::Done
+        })
+    });
+    assert!(capped, "{:?}", i.status);
+    resolve(env, &i, "FalsePositive").await;
+    eventually("the GPU quota removed", T, || async {
+        env.incidents(ns).await.into_iter().find(|i| {
+            i.status
+                .as_ref()
+                .is_some_and(|s| s.phase == IncidentPhase::Resolved)
+        })
+    })
+    .await;
+}
+
+/// The ServiceAccount of the miner is bound to a role: the investigation reads what the role
+/// grants; with the opt-in role, the binding is quarantined and restored and the legacy token
+/// Secret deleted.
+async fn credential_revocation(env: &Env) {
+    let ns = "rbac-creds";
+    labelled_namespace(env, ns, "revoke").await;
+    env.policy(
+        "rbac-revoke",
+        json!({"mode": "Contain", "match": {"namespaceSelector": {"matchLabels": {"cj-rbac": "revoke"}}},
+               "limits": {"maxIncidentsPerMinute": 100},
+               "response": {"revokeCredentials": {"serviceAccount": "Always", "quarantineBindings": true}}}),
+    )
+    .await;
+    env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "ci", "namespace": ns}}))
+        .await;
+    env.apply(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "ci-token", "namespace": ns, "annotations": {"kubernetes.io/service-account.name": "ci"}}}))
+        .await;
+    env.apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "reader", "namespace": ns},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}),
+    )
+    .await;
+    env.apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "ci-reader", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": ns}]}),
+    )
+    .await;
+    env.apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "rbac-creds-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": ns}]}),
+    )
+    .await;
+    let mut pod = workload("Pod", ns, "miner", XMRIG.0, XMRIG.1);
+    pod["spec"]["serviceAccountName"] = json!("ci");
+    env.apply(pod).await;
+    let i = env
+        .incident_in(
+            ns,
+            &[IncidentPhase::Contained, IncidentPhase::PartiallyContained],
+            T,
+        )
+        .await;
+    let inv = i
+        .status
+        .as_ref()
+        .and_then(|s| s.investigation.clone())
+        .expect("investigation");
+    assert!(
+        inv.bindings
+            .iter()
+            .any(|b| b.role == "Role/reader" && b.grants.contains("configmaps")),
+        "{inv:?}"
+    );
+    // with the opt-in role the bindings were quarantined: delete them meanwhile, so that the
+    // restore recreates them from the incident
+    let quarantined = i.status.as_ref().is_some_and(|s| {
+        s.actions.iter().any(|a| {
+            a.verb == cryptojack::api::ActionVerb::QuarantineBinding
+                && a.state == cryptojack::api::ActionState::Done
+        })
+    });
+    if quarantined {
+        let rbs: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+            Api::namespaced(env.client.clone(), ns);
+        rbs.delete("ci-reader", &DeleteParams::default())
+            .await
+            .expect("delete");
+        let crbs: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> =
+            Api::all(env.client.clone());
+        crbs.delete("rbac-creds-view", &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    resolve(env, &i, "FalsePositive").await;
+    eventually("the revocation resolved", T, || async {
+        env.incidents(ns)
+            .await
+            .into_iter()
+            .find(|i| phase(i) == Some(IncidentPhase::Resolved))
+    })
+    .await;
+}
+
 async fn run_scenarios(env: &mut Env, config: &kube::Config) {
     policies(env).await;
+    tokio::join!(
+        network_flavour(env, "NetworkPolicy", false),
+        network_flavour(env, "ClusterNetworkPolicy", false),
+        network_flavour(env, "AdminNetworkPolicy", false),
+        network_flavour(env, "Cilium", true),
+        network_flavour(env, "Calico", true),
+        gpu_quota_and_restore(env),
+        credential_revocation(env),
+    );
     tokio::join!(
         contain_and_restore(env, "Deployment"),
         contain_and_restore(env, "ReplicaSet"),
@@ -574,11 +675,11 @@ fn assert_only_pending(unused: &[String], pending: &[&str]) {
     let now_used: Vec<&String> = pending.iter().filter(|p| !unused.contains(p)).collect();
     assert!(
         unneeded.is_empty(),
-        "granted, used by no scenario and not pending for issue 7: remove them from the chart (or add the scenario that needs them): {unneeded:#?}"
+        "granted and used by no scenario: remove them from the chart (or add the scenario that needs them): {unneeded:#?}"
     );
     assert!(
         now_used.is_empty(),
-        "pending for issue 7 but used by a scenario now: strike them off the pending list: {now_used:#?}"
+        "listed as unused but used by a scenario now: strike them off the list: {now_used:#?}"
     );
 }
 
@@ -590,28 +691,28 @@ async fn the_operator_needs_no_permission_the_chart_does_not_grant_and_gets_none
     run_scenarios(&mut env, &config).await;
     eprintln!("scenarios took {:?}", started.elapsed());
     let unused = analyse(env, &operator_rules(&rendered)).await;
-    assert_only_pending(&unused, ISSUE_7_PENDING);
+    assert_only_pending(&unused, CALICO_API_SERVER);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_credential_revocation_role_is_opt_in_and_holds_only_what_issue_7_needs() {
+async fn the_credential_revocation_role_is_opt_in_and_holds_only_what_it_uses() {
     let (env, rendered, _) = start("rbac:\n  credentialRevocation:\n    enabled: true\n").await;
     policies(&env).await;
-    contain_and_restore(&env, "Deployment").await;
+    credential_revocation(&env).await;
     let role = rendered.get("ClusterRole", "cryptojack-credential-revocation");
     let rules = role["rules"].as_array().cloned().unwrap_or_default();
     // bound to the operator's ServiceAccount
     assert!(operator_rules(&rendered).contains(&rules[0]));
     let unused = analyse(env, &rules).await;
-    assert_only_pending(&unused, ISSUE_7_PENDING_REVOCATION);
+    assert_only_pending(&unused, REVOCATION_UNUSED);
 }
 
 /// Issue 8's decision: an owner kind the chart does not list in `rbac.extraOwners` answers
 /// 403, and that makes the scale action `Skipped` with a hint; the pods are still evicted.
-/// Today the operator cannot read the Rollout (owner verification), gets 403 and records no
-/// incident at all: the miner runs on. Un-ignore once the operator handles the 403.
+/// The operator cannot verify the Rollout (403), so it records it unverified as the top
+/// owner and the incident is still recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "operator gap: a 403 reading an unlisted custom owner loses the incident"]
+
 async fn without_extra_owners_the_scale_is_skipped_with_a_hint_and_the_pods_still_go() {
     let (env, _, _) = start("").await;
     policies(&env).await;
@@ -645,6 +746,7 @@ async fn without_extra_owners_the_scale_is_skipped_with_a_hint_and_the_pods_stil
                 i.status.as_ref().is_some_and(|s| {
                     s.actions.iter().any(|a| {
                         a.target.kind == "Rollout"
+                            && a.verb == cryptojack::api::ActionVerb::Scale
                             && a.state == cryptojack::api::ActionState::Skipped
                     })
                 })
@@ -656,8 +758,8 @@ async fn without_extra_owners_the_scale_is_skipped_with_a_hint_and_the_pods_stil
     let scale = st
         .actions
         .iter()
-        .find(|a| a.target.kind == "Rollout")
-        .expect("the Rollout's action");
+        .find(|a| a.target.kind == "Rollout" && a.verb == cryptojack::api::ActionVerb::Scale)
+        .expect("the Rollout's scale action");
     assert!(
         scale
             .message

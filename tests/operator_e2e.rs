@@ -306,7 +306,7 @@ fn a_responder_sees_the_miner_contained_and_reads_the_report() {
     );
     for needle in [
         "cryptojack_incidents_total{",
-        "cryptojack_actions_total{verb=\"Scale\",result=\"Done\"}",
+        "cryptojack_actions_total{verb=\"Scale\",result=\"Done\"} 1",
         "cryptojack_time_to_contain_seconds_count 1",
         "cryptojack_leader 1",
     ] {

@@ -23,6 +23,75 @@ use crate::api::{
 use crate::detect::PolicySet;
 use crate::respond::plan::ServiceAccountFacts;
 
+/// Whether this operator may `verb` `group/resource` (in `namespace`): a
+/// SelfSubjectAccessReview, which every authenticated user may create. Asked before the
+/// opt-in operations, so that a missing permission is reported as such rather than tried
+/// and refused. None when the review itself could not be made.
+pub async fn can_i(
+    client: &Client,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> Option<bool> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                namespace: namespace.map(String::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match api.create(&kube::api::PostParams::default(), &review).await {
+        Ok(r) => r.status.map(|s| s.allowed),
+        Err(e) => {
+            tracing::debug!(error = %describe(&e), "SelfSubjectAccessReview");
+            None
+        }
+    }
+}
+
+/// The legacy token Secrets of ServiceAccount `ns/name` (reading Secrets is opt-in).
+async fn legacy_tokens(client: &Client, ns: &str, name: &str) -> Result<Vec<String>, String> {
+    if can_i(client, "list", "", "secrets", Some(ns)).await == Some(false) {
+        return Err(format!(
+            "listing Secrets in {ns} is not permitted: {OPT_IN}"
+        ));
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    match secrets
+        .list_metadata(&ListParams::default().fields("type=kubernetes.io/service-account-token"))
+        .await
+    {
+        Ok(list) => Ok(list
+            .items
+            .into_iter()
+            .filter(|s| {
+                s.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("kubernetes.io/service-account.name"))
+                    .is_some_and(|n| n == name)
+            })
+            .filter_map(|s| s.metadata.name)
+            .take(32)
+            .collect()),
+        Err(e) if is_forbidden(&e) => {
+            Err(format!("listing Secrets in {ns} is forbidden: {OPT_IN}"))
+        }
+        Err(e) => Err(format!("listing Secrets in {ns}: {}", describe(&e))),
+    }
+}
+
 const OPT_IN: &str = "grant the opt-in credential-revocation ClusterRole (cluster-wide read of Secrets, bind/escalate) to enable it";
 
 fn saved_map(m: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
@@ -87,29 +156,7 @@ pub async fn service_account(
             vec![format!("(unknown: {})", describe(&e))]
         }
     };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let token_secrets = match secrets
-        .list_metadata(&ListParams::default().fields("type=kubernetes.io/service-account-token"))
-        .await
-    {
-        Ok(list) => Ok(list
-            .items
-            .into_iter()
-            .filter(|s| {
-                s.metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get("kubernetes.io/service-account.name"))
-                    .is_some_and(|n| n == name)
-            })
-            .filter_map(|s| s.metadata.name)
-            .take(32)
-            .collect()),
-        Err(e) if is_forbidden(&e) => {
-            Err(format!("listing Secrets in {ns} is forbidden: {OPT_IN}"))
-        }
-        Err(e) => Err(format!("listing Secrets in {ns}: {}", describe(&e))),
-    };
+    let token_secrets = legacy_tokens(client, ns, name).await;
     ServiceAccountFacts {
         name: name.to_string(),
         saved,
@@ -167,6 +214,17 @@ fn saved_binding(
 /// Every RoleBinding and ClusterRoleBinding that names the ServiceAccount as a subject
 /// (for quarantine; group grants are listed by the investigation, not quarantined).
 pub async fn bindings_of(client: &Client, ns: &str, sa: &str) -> Result<Vec<SavedBinding>, String> {
+    // quarantine changes bindings (and restore needs `bind` on their roles): both are in the
+    // opt-in role
+    for (verb, resource) in [
+        ("update", "rolebindings"),
+        ("update", "clusterrolebindings"),
+        ("bind", "clusterroles"),
+    ] {
+        if can_i(client, verb, "rbac.authorization.k8s.io", resource, None).await == Some(false) {
+            return Err(format!("{verb} {resource} is not permitted: {OPT_IN}"));
+        }
+    }
     let mut out = Vec::new();
     let rbs: Api<RoleBinding> = Api::all(client.clone());
     let list = rbs.list(&ListParams::default()).await.map_err(|e| {

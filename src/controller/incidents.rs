@@ -157,12 +157,19 @@ fn action_mut<'a>(i: &'a mut CryptojackIncident, id: &str) -> Option<&'a mut Act
 }
 
 /// Runs the incident controller until `token` is cancelled.
-pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
+/// `policies_changed` emits when the Ready policies change: every incident is planned
+/// again at once (an Audit policy switched to Contain contains its incidents now).
+pub async fn run(
+    ctx: Arc<Context>,
+    policies_changed: futures::channel::mpsc::UnboundedReceiver<()>,
+    token: CancellationToken,
+) {
     let api: Api<CryptojackIncident> = Api::all(ctx.client.clone());
     let copies = tokio::spawn(copy_sweeper(ctx.clone(), token.clone()));
     let controller = Controller::new(api, watcher::Config::default().any_semantic());
     let phases = tokio::spawn(phase_gauges(ctx.clone(), controller.store(), token.clone()));
     controller
+        .reconcile_all_on(policies_changed)
         .graceful_shutdown_on(token.clone().cancelled_owned())
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|r| {

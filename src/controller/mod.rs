@@ -456,6 +456,7 @@ async fn controllers(s: Settings, token: CancellationToken) {
     }
     let changed = Arc::new(Notify::new());
     let recorded = Arc::new(pods::Recorded::default());
+    let (replan_tx, replan_rx) = futures::channel::mpsc::unbounded::<()>();
     tokio::spawn(pods::run(ctx.clone(), recorded.clone(), token.clone()));
     tokio::spawn(policies::run(ctx.clone(), changed.clone(), token.clone()));
     {
@@ -473,6 +474,8 @@ async fn controllers(s: Settings, token: CancellationToken) {
                     continue;
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
+                // existing incidents are planned again under the new policies
+                let _ = replan_tx.unbounded_send(());
                 recorded.clear();
                 match pods::sweep(&ctx, &recorded, &token).await {
                     Ok(n) => {
@@ -483,5 +486,5 @@ async fn controllers(s: Settings, token: CancellationToken) {
             }
         });
     }
-    incidents::run(ctx, token).await;
+    incidents::run(ctx, replan_rx, token).await;
 }

@@ -525,9 +525,7 @@ impl Executor {
             };
         }
         if progress.total == 0 {
-            return Outcome::Done(
-                "no running pod left to evict (suspending the owner removed them)".into(),
-            );
+            return Outcome::Done("no pod left to evict".into());
         }
         Outcome::Done(format!(
             "{} pod(s) evicted, {} deleted, {} already gone (grace period {}s)",
@@ -662,17 +660,10 @@ impl Executor {
     async fn collect_logs(&self, action: &Action, settings: &RunSettings) -> Outcome {
         let ns = action.target.namespace.clone().unwrap_or_default();
         let secret_name = action.target.name.clone();
+        // The operator may create and delete Secrets, not read them (reading Secrets is in
+        // the opt-in role): the create's 409 says the evidence is already saved.
         let secrets: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(self.client.clone(), &ns);
-        match secrets.get_opt(&secret_name).await {
-            Ok(Some(_)) => {
-                return Outcome::Done(format!(
-                    "evidence already saved in Secret {ns}/{secret_name}"
-                ));
-            }
-            Ok(None) => {}
-            Err(e) => return api_failure(&format!("Secret {ns}/{secret_name}"), &e),
-        }
         let (tail, limit) = settings.collect_logs.unwrap_or((200, 32 * 1024));
         let Some(workload) = settings.workload.clone() else {
             return Outcome::Failed("the incident's workload is not known".into());

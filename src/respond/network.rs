@@ -372,7 +372,7 @@ pub fn quarantine(flavor: Resolved, q: &Quarantine) -> Vec<Value> {
             spec["types"] = json!(types);
             vec![
                 json!({"apiVersion": Resolved::calico_api(v3), "kind": "NetworkPolicy",
-                "metadata": {"name": format!("{CALICO_TIER}.{name}"), "namespace": ns, "labels": lbl}, "spec": spec}),
+                "metadata": {"name": format!("{CALICO_TIER}.{}-quarantine", q.incident), "namespace": ns, "labels": lbl}, "spec": spec}),
             ]
         }
     }
@@ -497,10 +497,10 @@ pub fn stratum_block(flavor: Resolved, b: &StratumBlock) -> Result<Vec<Value>, S
                     b.exclude_namespaces.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
                 ));
                 Ok(vec![json!({"apiVersion": api, "kind": "GlobalNetworkPolicy",
-                    "metadata": {"name": format!("{CALICO_TIER}.{base}"), "labels": lbl}, "spec": spec})])
+                    "metadata": {"name": format!("{CALICO_TIER}.{ns}-{}-stratum", b.incident), "labels": lbl}, "spec": spec})])
             } else {
                 Ok(vec![json!({"apiVersion": api, "kind": "NetworkPolicy",
-                    "metadata": {"name": format!("{CALICO_TIER}.{base}"), "namespace": ns, "labels": lbl}, "spec": spec})])
+                    "metadata": {"name": format!("{CALICO_TIER}.{}-stratum", b.incident), "namespace": ns, "labels": lbl}, "spec": spec})])
             }
         }
     }

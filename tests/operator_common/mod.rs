@@ -290,14 +290,42 @@ impl Env {
         phases: &[cryptojack::api::IncidentPhase],
         timeout: Duration,
     ) -> CryptojackIncident {
-        let what = format!("an incident in {ns} in phase {phases:?}");
-        eventually(&what, timeout, || async {
-            self.incidents(ns)
-                .await
-                .into_iter()
+        let start = Instant::now();
+        loop {
+            let all = self.incidents(ns).await;
+            if let Some(i) = all
+                .iter()
                 .find(|i| i.status.as_ref().is_some_and(|s| phases.contains(&s.phase)))
-        })
-        .await
+            {
+                return i.clone();
+            }
+            if start.elapsed() > timeout {
+                let seen: Vec<String> = all
+                    .iter()
+                    .map(|i| {
+                        let st = i.status.clone().unwrap_or_default();
+                        let actions: Vec<String> = st
+                            .actions
+                            .iter()
+                            .map(|a| {
+                                let why = a.error.clone().or(a.message.clone()).unwrap_or_default();
+                                format!("{} {:?} {why}", a.id, a.state)
+                            })
+                            .collect();
+                        format!(
+                            "{} {:?}: {}",
+                            i.metadata.name.clone().unwrap_or_default(),
+                            st.phase,
+                            actions.join(" | ")
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for an incident in {ns} in phase {phases:?}; incidents: {seen:#?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The live (not terminating) pods of a namespace.
