@@ -3,6 +3,11 @@
 //! `regex::Regex` per signature and tests each against each string of each pod.
 //!
 //! Run: `cargo bench --bench detect` (see BENCHMARKS.md for the figures).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark over generated, known-good data: failing loudly is the point"
+)]
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

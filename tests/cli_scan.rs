@@ -1,5 +1,10 @@
 //! `cryptojack scan` end to end: the real binary over fixtures, each input form, each output
 //! format, exit codes and the messages for malformed input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

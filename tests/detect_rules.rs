@@ -1,4 +1,9 @@
 //! Behaviour of the detection engine, one test per indicator family and false-positive trap.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod detect_common;
 

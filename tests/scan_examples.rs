@@ -1,5 +1,10 @@
 //! The bundled examples: every workload shows the finding it is named after, every
 //! false-positive trap stays quiet, every example policy compiles.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeMap;
 use std::process::Command;

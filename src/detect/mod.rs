@@ -231,6 +231,10 @@ impl CompiledPolicy {
     }
 
     /// The built-in default policy (Audit, builtin signatures, default GPU rule and node signals).
+    #[allow(
+        clippy::expect_used,
+        reason = "the default spec is a constant of the program, compiled by every test run"
+    )]
     pub fn builtin_default() -> CompiledPolicy {
         // The default spec has no user input to get wrong; a failure here is a defect caught by tests.
         CompiledPolicy::compile(DEFAULT_POLICY_NAME, &CryptojackPolicySpec::default())

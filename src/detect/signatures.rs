@@ -196,6 +196,10 @@ fn flag_name(f: &str) -> String {
 
 impl Builtin {
     /// The process-wide compiled signature set.
+    #[allow(
+        clippy::expect_used,
+        reason = "signatures.yaml is compiled into the binary and parsed by every test run"
+    )]
     pub(crate) fn shared() -> Arc<Builtin> {
         static SHARED: OnceLock<Arc<Builtin>> = OnceLock::new();
         SHARED
