@@ -35,6 +35,7 @@
 mod builtin;
 pub mod error;
 mod extract;
+pub mod glob;
 mod patterns;
 mod policyset;
 mod resources;
@@ -50,7 +51,6 @@ use std::sync::Arc;
 
 pub use crate::api::{Category, Finding, Severity};
 pub use error::{FieldError, PolicyError};
-pub use patterns::glob_to_regex;
 pub use policyset::{PolicySet, Verdict};
 pub use resources::{INSTANCE_TYPE_KEYS, REGION_KEYS, SPOT_LABELS};
 pub use selector::{LabelSelectorMatcher, WorkloadMatcher, label_selector_matches};

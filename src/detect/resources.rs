@@ -1,10 +1,8 @@
 //! Pod-level signals: GPU requests without the approval label, and node signals (GPU
 //! instance types, regions outside the allowed list, spot capacity).
 
-use regex::{RegexSet, RegexSetBuilder};
-
 use super::error::FieldError;
-use super::patterns::{glob_to_regex, one_line};
+use super::glob::{Case, Globs};
 use super::view::{NamespaceLabels, PodView};
 use crate::api::{ApprovalFrom, GpuRule, NodeSignals};
 
@@ -50,7 +48,7 @@ pub(crate) struct GpuCheck {
     /// Exact resource names (looked up directly) and globs (matched against every
     /// resource the container names).
     exact: Vec<String>,
-    globs: Option<globset::GlobSet>,
+    globs: Option<Globs>,
     label: String,
     value: String,
     from: ApprovalFrom,
@@ -71,45 +69,35 @@ impl GpuCheck {
             ));
         }
         let mut exact = Vec::new();
-        let mut globs = globset::GlobSetBuilder::new();
-        let mut any_glob = false;
+        let mut patterns: Vec<(usize, &str)> = Vec::new();
         for (i, r) in rule.resources.iter().enumerate() {
             if r.trim().is_empty() {
                 errors.push(FieldError::new(
                     format!("spec.detect.gpu.resources[{i}]"),
                     "empty resource name",
                 ));
-            } else if r.contains(['*', '?', '[']) {
-                match globset::GlobBuilder::new(r)
-                    .literal_separator(false)
-                    .build()
-                {
-                    Ok(g) => {
-                        globs.add(g);
-                        any_glob = true;
-                    }
-                    Err(e) => errors.push(FieldError::new(
-                        format!("spec.detect.gpu.resources[{i}]"),
-                        format!("invalid glob: {}", e.kind()),
-                    )),
-                }
+            } else if r.contains(['*', '?', '[', '\\']) {
+                patterns.push((i, r));
             } else {
                 exact.push(r.clone());
             }
         }
-        let globs = if any_glob {
-            match globs.build() {
-                Ok(set) => Some(set),
-                Err(e) => {
-                    errors.push(FieldError::new(
-                        "spec.detect.gpu.resources",
-                        format!("invalid glob: {}", e.kind()),
-                    ));
+        let globs = if patterns.is_empty() {
+            None
+        } else {
+            let list: Vec<&str> = patterns.iter().map(|(_, p)| *p).collect();
+            match Globs::new(&list, Case::Sensitive) {
+                Ok(g) => Some(g),
+                Err(bad) => {
+                    for e in bad {
+                        errors.push(FieldError::new(
+                            format!("spec.detect.gpu.resources[{}]", patterns[e.index].0),
+                            format!("invalid glob: {}", e.message),
+                        ));
+                    }
                     None
                 }
             }
-        } else {
-            None
         };
         Some(GpuCheck {
             exact,
@@ -173,33 +161,25 @@ pub(crate) enum NodeSignal {
 
 #[derive(Clone, Debug)]
 pub(crate) struct NodeCheck {
-    instance_types: Option<RegexSet>,
+    instance_types: Option<Globs>,
     allowed_regions: Vec<String>,
     flag_spot: bool,
 }
 
 impl NodeCheck {
     pub(crate) fn new(n: &NodeSignals, errors: &mut Vec<FieldError>) -> NodeCheck {
-        let mut sources = Vec::new();
-        for (i, g) in n.gpu_instance_types.iter().enumerate() {
-            match glob_to_regex(g) {
-                Ok(r) => sources.push(r),
-                Err(e) => errors.push(FieldError::new(
-                    format!("spec.detect.node.gpuInstanceTypes[{i}]"),
-                    format!("invalid glob: {e}"),
-                )),
-            }
-        }
-        let instance_types = if sources.is_empty() {
+        let instance_types = if n.gpu_instance_types.is_empty() {
             None
         } else {
-            match RegexSetBuilder::new(&sources).build() {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    errors.push(FieldError::new(
-                        "spec.detect.node.gpuInstanceTypes",
-                        one_line(&e.to_string()),
-                    ));
+            match Globs::new(&n.gpu_instance_types, Case::Insensitive) {
+                Ok(g) => Some(g),
+                Err(bad) => {
+                    for e in bad {
+                        errors.push(FieldError::new(
+                            format!("spec.detect.node.gpuInstanceTypes[{}]", e.index),
+                            format!("invalid glob: {}", e.message),
+                        ));
+                    }
                     None
                 }
             }

@@ -14,10 +14,10 @@
 use std::collections::BTreeMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::{RegexSet, RegexSetBuilder};
 use serde_json::Value;
 
 use super::error::FieldError;
+use super::glob::{self, Case, Glob, Globs};
 use super::patterns::one_line;
 use crate::api::{Severity, SigmaRule};
 
@@ -71,7 +71,8 @@ struct FieldMatcher {
     regexes: Vec<String>,
     re_atoms: Vec<u32>,
     ac: Option<AhoCorasick>,
-    set: Option<RegexSet>,
+    /// Wildcard values (as globs) and `|re` regexes, matched together.
+    set: Option<Globs>,
 }
 
 impl FieldMatcher {
@@ -87,9 +88,9 @@ impl FieldMatcher {
             }
         }
         if !self.regexes.is_empty() {
-            match RegexSetBuilder::new(&self.regexes).build() {
+            match Globs::from_regexes(&self.regexes) {
                 Ok(s) => self.set = Some(s),
-                Err(e) => errors.push(FieldError::new(field, one_line(&e.to_string()))),
+                Err(e) => errors.push(FieldError::new(field, e)),
             }
         }
     }
@@ -110,7 +111,7 @@ impl FieldMatcher {
             }
         }
         if let Some(set) = &self.set {
-            for k in set.matches(text).iter() {
+            for k in set.matches(text) {
                 hit(self.re_atoms[k]);
             }
         }
@@ -155,30 +156,27 @@ fn level_severity(level: Option<&str>) -> Result<Severity, String> {
     }
 }
 
-/// Sigma wildcard value (`*`, `?`, `\` escapes) → regex body; `None` when it has no wildcard.
-fn wildcard_regex(v: &str) -> Option<String> {
+/// Sigma wildcard value (`*`, `?`; `\*`, `\?`, `\\` escapes; any other `\x` is a backslash
+/// and `x`) → the same value as a glob; `None` when it has no wildcard.
+fn wildcard_glob(v: &str) -> Option<String> {
     let mut has_wild = false;
     let mut out = String::new();
     let mut chars = v.chars();
     while let Some(c) = chars.next() {
         match c {
-            '*' => {
+            '*' | '?' => {
                 has_wild = true;
-                out.push_str(".*");
-            }
-            '?' => {
-                has_wild = true;
-                out.push('.');
+                out.push(c);
             }
             '\\' => match chars.next() {
-                Some(n @ ('*' | '?' | '\\')) => out.push_str(&regex::escape(&n.to_string())),
+                Some(n @ ('*' | '?' | '\\')) => out.push_str(&glob::escape(&n.to_string())),
                 Some(n) => {
-                    out.push_str(&regex::escape("\\"));
-                    out.push_str(&regex::escape(&n.to_string()));
+                    out.push_str(&glob::escape("\\"));
+                    out.push_str(&glob::escape(&n.to_string()));
                 }
-                None => out.push_str(&regex::escape("\\")),
+                None => out.push_str(&glob::escape("\\")),
             },
-            c => out.push_str(&regex::escape(&c.to_string())),
+            c => out.push_str(&glob::escape(&c.to_string())),
         }
     }
     has_wild.then_some(out)
@@ -260,19 +258,24 @@ impl Builder<'_> {
             return None;
         }
         let atom = self.new_atom();
-        if let Some(body) = wildcard_regex(&s) {
-            let re = match pos {
-                Pos::Contains => format!("(?is){body}"),
-                Pos::Starts => format!("(?is)^{body}"),
-                Pos::Ends => format!("(?is){body}$"),
-                Pos::Exact => format!("(?is)^{body}$"),
+        let wild = wildcard_glob(&s).or_else(|| s.is_empty().then(String::new));
+        if let Some(body) = wild {
+            let pattern = match pos {
+                Pos::Contains => format!("*{body}*"),
+                Pos::Starts => format!("{body}*"),
+                Pos::Ends => format!("*{body}"),
+                Pos::Exact => body,
+            };
+            let re = match glob::glob_regex(&pattern, Case::Insensitive) {
+                Ok(re) => re,
+                Err(e) => {
+                    self.errors
+                        .push(FieldError::new(at, format!("invalid wildcard value: {e}")));
+                    return None;
+                }
             };
             let m = self.matcher(field);
             m.regexes.push(re);
-            m.re_atoms.push(atom);
-        } else if s.is_empty() {
-            let m = self.matcher(field);
-            m.regexes.push("^$".into());
             m.re_atoms.push(atom);
         } else {
             let m = self.matcher(field);
@@ -438,17 +441,14 @@ struct CondParser<'a> {
     names: &'a [String],
 }
 
-fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((pre, rest)) => {
-            // only simple `prefix*suffix` patterns (Sigma uses `selection*`, `filter_*`)
-            name.starts_with(pre) && name.len() >= pre.len() + rest.replace('*', "").len() && {
-                let tail = rest.replace('*', "");
-                name.ends_with(&tail)
-            }
-        }
-    }
+/// `1 of sel*_x*`: a selection-name pattern in which only `*` is special.
+fn name_pattern(pattern: &str) -> Result<Glob, String> {
+    let glob: String = pattern
+        .split('*')
+        .map(glob::escape)
+        .collect::<Vec<_>>()
+        .join("*");
+    Glob::new(&glob, Case::Sensitive)
 }
 
 impl CondParser<'_> {
@@ -509,8 +509,9 @@ impl CondParser<'_> {
                         .filter(|&k| !self.names[k].starts_with('_'))
                         .collect(),
                     Some(Tok::Ident(p)) => {
+                        let g = name_pattern(&p)?;
                         let s: Vec<usize> = (0..self.names.len())
-                            .filter(|&k| name_matches(&p, &self.names[k]))
+                            .filter(|&k| g.is_match(&self.names[k]))
                             .collect();
                         if s.is_empty() {
                             return Err(format!("no selection matches {p:?}"));
@@ -829,6 +830,57 @@ detection:
             ["policy/p/sigma[3]"]
         );
         assert!(fired(&set, &["cpuminer"], &[]).is_empty());
+    }
+
+    #[test]
+    fn selection_patterns_with_several_stars() {
+        let (set, errors) = compile(&[r#"
+title: several stars
+detection:
+  sel_img_a:
+    Image|endswith: '/xmrig'
+  sel_cmd_b:
+    CommandLine|contains: 'rx/0'
+  selection_other:
+    CommandLine|contains: 'never'
+  condition: 1 of sel*_*_a or all of sel_*_b
+"#]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(fired(&set, &["/opt/xmrig"], &[]).len(), 1);
+        assert_eq!(fired(&set, &["alpine"], &["-a rx/0"]).len(), 1);
+        assert!(fired(&set, &["alpine"], &["never"]).is_empty());
+        let (_, errors) = compile(&[
+            "title: t\ndetection:\n  sel:\n    Image: x\n  condition: 1 of nothing*here*\n",
+        ]);
+        assert!(
+            errors[0].message.contains("no selection matches"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn wildcard_values_are_globs_with_sigma_escapes() {
+        let (set, errors) = compile(&[r#"title: w
+detection:
+  s:
+    CommandLine|contains: 'a[b]*c\*d'
+  condition: s
+"#]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(fired(&set, &[], &["x a[b] zz c*d y"]).len(), 1);
+        assert!(
+            fired(&set, &[], &["x ab zz c*d y"]).is_empty(),
+            "[ ] are literal"
+        );
+        assert!(
+            fired(&set, &[], &["x a[b] zz cxd y"]).is_empty(),
+            "\\* is literal"
+        );
+        assert_eq!(
+            fired(&set, &[], &["line1 a[b]\nzz c*d"]).len(),
+            1,
+            "crosses lines"
+        );
     }
 
     #[test]
