@@ -58,6 +58,7 @@ fn c(index: usize, name: &str, image: &str, command: &[&str], args: &[&str]) -> 
         ports: vec![],
         requests: BTreeMap::new(),
         limits: BTreeMap::new(),
+        claims: Vec::new(),
     }
 }
 
@@ -372,7 +373,7 @@ fn generate(n: usize) -> Vec<PodView> {
                 name: format!("pod-{i}"),
                 namespace: Some(format!("ns-{}", i % 50)),
                 labels,
-                spec_path: "spec".into(),
+                spec_path: cryptojack::detect::FieldPath::fields(&["spec"]),
                 containers,
                 ..Default::default()
             }

@@ -33,9 +33,13 @@
 //! field is that container's resource quantity); node findings have no container.
 
 mod builtin;
+mod decode;
 pub mod error;
 mod extract;
 pub mod glob;
+mod interp;
+mod ioc;
+pub mod path;
 mod patterns;
 mod policyset;
 mod resources;
@@ -51,19 +55,23 @@ use std::sync::Arc;
 
 pub use crate::api::{Category, Finding, Severity};
 pub use error::{FieldError, PolicyError};
+pub use path::{FieldPath, Segment};
 pub use policyset::{PolicySet, Verdict};
 pub use resources::{INSTANCE_TYPE_KEYS, REGION_KEYS, SPOT_LABELS};
 pub use selector::{LabelSelectorMatcher, WorkloadMatcher, label_selector_matches};
-pub use signatures::{RuleInfo, SIGNATURES_YAML, builtin_rules};
+pub use signatures::{
+    KnownIoc, LOOKALIKE_RULE_PREFIX, RuleInfo, SIGNATURES_YAML, builtin_rules, known_iocs,
+};
 pub use view::{
-    ContainerKind, ContainerView, EnvView, EvalContext, NamespaceLabels, NodeRequirement, PodView,
-    PortView, TolerationView, Workload,
+    ClaimSource, ClaimView, ContainerKind, ContainerView, DeviceRequestView, EnvView, EvalContext,
+    NamespaceLabels, NodeRequirement, PodView, PortView, TolerationView, Workload, device_requests,
 };
 pub use wallet::MAX_EVIDENCE_CHARS;
 
 use crate::api::{CryptojackPolicySpec, Mode};
 use builtin::{Hit, Scanner};
-use extract::{Extracted, Field, program_index};
+use extract::{Extracted, Field};
+use ioc::IocSet;
 use patterns::PatternSet;
 use resources::{GpuCheck, NodeCheck, NodeSignal};
 use sigma::{SigmaField, SigmaScratch, SigmaSet, SigmaValue};
@@ -93,6 +101,7 @@ struct Inner {
     images: PatternSet,
     commands: PatternSet,
     sigma: SigmaSet,
+    iocs: IocSet,
     scope: Scope,
     rule_count: u32,
     spec: CryptojackPolicySpec,
@@ -148,6 +157,7 @@ impl CompiledPolicy {
             &mut errors,
         );
         let sigma = SigmaSet::compile(&d.sigma, name, &mut errors);
+        let iocs = IocSet::compile(&d.iocs, name, &mut errors);
 
         let m = &spec.match_;
         let mut selector =
@@ -204,7 +214,9 @@ impl CompiledPolicy {
                 rule_count += 1;
             }
         }
-        rule_count += (images.rules.len() + commands.rules.len() + sigma.rules.len()) as u32;
+        rule_count +=
+            (images.rules.len() + commands.rules.len() + sigma.rules.len() + iocs.entries.len())
+                as u32;
 
         Ok(CompiledPolicy {
             inner: Arc::new(Inner {
@@ -218,6 +230,7 @@ impl CompiledPolicy {
                 images,
                 commands,
                 sigma,
+                iocs,
                 scope: Scope {
                     namespace_selector,
                     pod_selector,
@@ -321,19 +334,22 @@ impl CompiledPolicy {
     pub fn evaluate(&self, view: &PodView, ctx: &EvalContext<'_>) -> Vec<Finding> {
         let p = &*self.inner;
         let mut out: Vec<Finding> = Vec::new();
-        let needs_text = p.signatures || !p.commands.is_empty() || !p.sigma.is_empty();
+        let needs_text =
+            p.signatures || !p.commands.is_empty() || !p.sigma.is_empty() || !p.iocs.is_empty();
+        let want_texts = !p.commands.is_empty() || !p.sigma.is_empty();
         let scanner = Scanner {
             b: &p.table,
             disabled: &p.disabled,
         };
         let mut hits: Vec<Hit> = Vec::new();
+        let mut ioc_hits: Vec<(u32, Severity, Field, String)> = Vec::new();
         let mut seen = vec![false; p.images.rules.len().max(p.commands.rules.len())];
         let mut sigma_scratch = SigmaScratch::default();
 
         for c in &view.containers {
             let base = c.path(&view.spec_path);
             let x = if needs_text {
-                Extracted::of(c)
+                Extracted::of(c, want_texts)
             } else {
                 Extracted::default()
             };
@@ -347,8 +363,28 @@ impl CompiledPolicy {
                         category: info.category,
                         severity: h.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, h.field),
+                        field: field_path(&base, c, h.field).to_string(),
                         evidence: h.evidence,
+                        policies: Vec::new(),
+                    });
+                }
+            }
+            if !p.iocs.is_empty() {
+                ioc_hits.clear();
+                scanner.policy_iocs(&p.iocs, c, &x, &mut ioc_hits);
+                for (e, severity, field, evidence) in ioc_hits.drain(..) {
+                    let entry = &p.iocs.entries[e as usize];
+                    let evidence = match &entry.source {
+                        Some(src) => format!("{evidence} (IOC {}: {src})", entry.value),
+                        None => format!("{evidence} (IOC {})", entry.value),
+                    };
+                    out.push(Finding {
+                        rule: entry.id.clone(),
+                        category: Category::KnownIoc,
+                        severity,
+                        container: Some(c.name.clone()),
+                        field: field_path(&base, c, field).to_string(),
+                        evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
                         policies: Vec::new(),
                     });
                 }
@@ -361,7 +397,7 @@ impl CompiledPolicy {
                         category: Category::MinerImage,
                         severity: rule.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, Field::Image),
+                        field: field_path(&base, c, Field::Image).to_string(),
                         evidence: wallet::evidence(&c.image, s, e, false),
                         policies: Vec::new(),
                     });
@@ -386,7 +422,7 @@ impl CompiledPolicy {
                             category: Category::KnownIoc,
                             severity: rule.severity,
                             container: Some(c.name.clone()),
-                            field: field_path(&base, c, field),
+                            field: field_path(&base, c, field).to_string(),
                             evidence: wallet::evidence(text, s, e, decoded),
                             policies: Vec::new(),
                         });
@@ -413,7 +449,7 @@ impl CompiledPolicy {
                         category: Category::KnownIoc,
                         severity: rule.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, field),
+                        field: field_path(&base, c, field).to_string(),
                         evidence,
                         policies: Vec::new(),
                     });
@@ -421,9 +457,13 @@ impl CompiledPolicy {
             }
         }
 
+        let gpu_approved = p
+            .gpu
+            .as_ref()
+            .is_some_and(|g| g.approved(view, ctx.namespace_labels));
         if let Some(gpu) = &p.gpu
             && !p.disabled[p.table.gpu_rule as usize]
-            && let Some((ci, suffix, evidence)) = gpu.check(view, ctx.namespace_labels)
+            && let Some((ci, field, evidence)) = gpu.check(view, ctx.namespace_labels)
         {
             let c = &view.containers[ci];
             out.push(Finding {
@@ -431,13 +471,15 @@ impl CompiledPolicy {
                 category: Category::GpuUnapproved,
                 severity: Severity::High,
                 container: Some(c.name.clone()),
-                field: format!("{}.{suffix}", c.path(&view.spec_path)),
+                field: field.to_string(),
                 evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
                 policies: Vec::new(),
             });
         }
         for (sig, field, evidence) in p.node.check(view) {
             let rule = match sig {
+                // a GPU instance is what an approved GPU workload is meant to run on
+                NodeSignal::InstanceType if gpu_approved => continue,
                 NodeSignal::InstanceType => p.table.node_instance_rule,
                 NodeSignal::Region => p.table.node_region_rule,
                 NodeSignal::Spot => p.table.node_spot_rule,
@@ -451,12 +493,13 @@ impl CompiledPolicy {
                 category: Category::Node,
                 severity: info.severity,
                 container: None,
-                field,
+                field: field.to_string(),
                 evidence,
                 policies: Vec::new(),
             });
         }
 
+        raise_lookalikes(&mut out);
         // most severe first (stable: discovery order within a severity), then drop repeats of
         // the same rule and field, keeping the most severe one
         out.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -466,16 +509,38 @@ impl CompiledPolicy {
     }
 }
 
+/// Whether a finding is a look-alike registry account or host.
+pub fn is_lookalike(f: &Finding) -> bool {
+    f.rule.starts_with(LOOKALIKE_RULE_PREFIX)
+}
+
+/// A look-alike registry raises the pod's severity by one level, at most to High, when any
+/// other signal is there: its findings are reported at `High` then (alone they are `Medium`).
+pub(crate) fn raise_lookalikes(findings: &mut [Finding]) {
+    let others = findings
+        .iter()
+        .filter(|f| !is_lookalike(f))
+        .map(|f| f.severity)
+        .max();
+    let Some(others) = others else { return };
+    let incident = others.max(Severity::Medium).raised(Severity::High);
+    for f in findings.iter_mut().filter(|f| is_lookalike(f)) {
+        if f.severity < incident && incident <= Severity::High {
+            f.severity = incident;
+        }
+    }
+}
+
 /// Field path of a container field, e.g. `spec.containers[0].args[3]`.
-fn field_path(base: &str, c: &ContainerView, f: Field) -> String {
+fn field_path(base: &FieldPath, c: &ContainerView, f: Field) -> FieldPath {
     match f {
-        Field::Image => format!("{base}.image"),
-        Field::Command(i) => format!("{base}.command[{i}]"),
-        Field::Args(i) => format!("{base}.args[{i}]"),
-        Field::Env(i) => format!("{base}.env[{i}].value"),
-        Field::CommandLine if c.command.is_empty() => format!("{base}.args"),
-        Field::CommandLine => format!("{base}.command"),
-        Field::Port(i) => format!("{base}.ports[{i}].containerPort"),
+        Field::Image => base.field("image"),
+        Field::Command(i) => base.field("command").index(i),
+        Field::Args(i) => base.field("args").index(i),
+        Field::Env(i) => base.field("env").index(i).field("value"),
+        Field::CommandLine if c.command.is_empty() => base.field("args"),
+        Field::CommandLine => base.field("command"),
+        Field::Port(i) => base.field("ports").index(i).field("containerPort"),
     }
 }
 
@@ -496,10 +561,10 @@ fn sigma_values<'x>(
         });
     }
     for cmd in &x.cmds {
-        if cmd.no_program {
+        if cmd.data {
             continue;
         }
-        if let Some(p) = program_index(&cmd.words) {
+        if let Some(p) = cmd.program {
             let w = &cmd.words[p];
             v.push(SigmaValue {
                 field: SigmaField::Image,

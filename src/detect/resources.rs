@@ -3,7 +3,8 @@
 
 use super::error::FieldError;
 use super::glob::{Case, Globs};
-use super::view::{NamespaceLabels, PodView};
+use super::path::FieldPath;
+use super::view::{DeviceRequestView, NamespaceLabels, PodView};
 use crate::api::{ApprovalFrom, GpuRule, NodeSignals};
 
 /// Node labels naming the instance type.
@@ -54,8 +55,11 @@ pub(crate) struct GpuCheck {
     from: ApprovalFrom,
 }
 
-/// A GPU request without approval: (container index, field suffix, evidence).
-pub(crate) type GpuHit = (usize, String, String);
+/// A GPU request without approval: (container index, field, evidence).
+pub(crate) type GpuHit = (usize, FieldPath, String);
+
+/// Words in a DRA device class name (or a selector's driver) that mean a GPU.
+const GPU_CLASS_TOKENS: &[&str] = &["gpu", "gpus", "vgpu", "mig", "igpu", "dgpu"];
 
 impl GpuCheck {
     pub(crate) fn new(rule: &GpuRule, errors: &mut Vec<FieldError>) -> Option<GpuCheck> {
@@ -114,7 +118,22 @@ impl GpuCheck {
             || self.globs.as_ref().is_some_and(|g| g.is_match(resource))
     }
 
-    fn approved(&self, view: &PodView, ns: NamespaceLabels<'_>) -> bool {
+    /// Whether a DRA device request asks for a GPU: its device class is one of the policy's
+    /// GPU resources (name or glob), or the class or a selector names a GPU (`gpu.nvidia.com`,
+    /// `mig.nvidia.com`, `gpu.amd.com`, `device.driver == "gpu.intel.com"`).
+    pub(crate) fn is_gpu_request(&self, d: &DeviceRequestView) -> bool {
+        let gpu_word = |s: &str| {
+            s.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|t| GPU_CLASS_TOKENS.contains(&t.to_ascii_lowercase().as_str()))
+        };
+        self.is_gpu(&d.device_class)
+            || gpu_word(&d.device_class)
+            || d.selectors
+                .iter()
+                .any(|e| e.split('"').skip(1).step_by(2).any(gpu_word))
+    }
+
+    pub(crate) fn approved(&self, view: &PodView, ns: NamespaceLabels<'_>) -> bool {
         let pod = view.labels.get(&self.label) == Some(&self.value);
         let namespace = match ns {
             NamespaceLabels::Known(l) => l.get(&self.label) == Some(&self.value),
@@ -136,17 +155,60 @@ impl GpuCheck {
             ApprovalFrom::Namespace => "namespace label",
             ApprovalFrom::PodAndNamespace => "pod and namespace label",
         };
+        let without = format!("without {whose} {}={}", self.label, self.value);
         for (ci, c) in view.containers.iter().enumerate() {
             for (what, map) in [("requests", &c.requests), ("limits", &c.limits)] {
                 for (r, q) in map {
                     if self.is_gpu(r) && quantity_positive(q) {
-                        let field = format!("resources.{what}[\"{r}\"]");
-                        let evidence =
-                            format!("{r}: {q} without {whose} {}={}", self.label, self.value);
-                        return Some((ci, field, evidence));
+                        let field = c
+                            .path(&view.spec_path)
+                            .field("resources")
+                            .field(what)
+                            .key(r.as_str());
+                        return Some((ci, field, format!("{r}: {q} {without}")));
                     }
                 }
             }
+        }
+        // Dynamic Resource Allocation: a claim whose device class is a GPU
+        for claim in &view.resource_claims {
+            let Some(d) = claim
+                .devices
+                .iter()
+                .find(|d| self.is_gpu_request(d) && d.count.is_none_or(|n| n > 0))
+            else {
+                continue;
+            };
+            let count = d.count.map_or("all".to_string(), |n| n.to_string());
+            let source = match &claim.source {
+                super::view::ClaimSource::Claim(n) => format!("ResourceClaim {n}"),
+                super::view::ClaimSource::Template(n) => format!("ResourceClaimTemplate {n}"),
+                super::view::ClaimSource::Unknown => "a claim".to_string(),
+            };
+            let evidence = format!(
+                "resourceClaims {} ({source}): {count} x {} {without}",
+                claim.name, d.device_class
+            );
+            // the first container using the claim, else the first container
+            let user = view.containers.iter().enumerate().find_map(|(ci, c)| {
+                c.claims.iter().position(|n| *n == claim.name).map(|j| {
+                    (
+                        ci,
+                        c.path(&view.spec_path)
+                            .field("resources")
+                            .field("claims")
+                            .index(j),
+                    )
+                })
+            });
+            let (ci, field) = match user {
+                Some(u) => u,
+                None if !view.containers.is_empty() => {
+                    (0, view.spec_path.field("resourceClaims").index(claim.index))
+                }
+                None => continue,
+            };
+            return Some((ci, field, evidence));
         }
         None
     }
@@ -228,14 +290,14 @@ impl NodeCheck {
     }
 
     /// Node signals of a pod: (signal, field path, evidence).
-    pub(crate) fn check(&self, view: &PodView) -> Vec<(NodeSignal, String, String)> {
+    pub(crate) fn check(&self, view: &PodView) -> Vec<(NodeSignal, FieldPath, String)> {
         let sp = &view.spec_path;
         let mut out = Vec::new();
         for (k, v) in &view.node_selector {
             if let Some(s) = self.judge(k, std::slice::from_ref(v)) {
                 out.push((
                     s,
-                    format!("{sp}.nodeSelector[\"{k}\"]"),
+                    sp.field("nodeSelector").key(k.as_str()),
                     format!("nodeSelector {k}={v}"),
                 ));
             }
@@ -246,7 +308,7 @@ impl NodeCheck {
             {
                 out.push((
                     s,
-                    format!("{sp}.affinity.nodeAffinity"),
+                    sp.field("affinity").field("nodeAffinity"),
                     format!("nodeAffinity {} In [{}]", r.key, r.values.join(", ")),
                 ));
             }
@@ -264,7 +326,7 @@ impl NodeCheck {
                 if exists || value.eq_ignore_ascii_case(want) {
                     out.push((
                         NodeSignal::Spot,
-                        format!("{sp}.tolerations[{i}]"),
+                        sp.field("tolerations").index(i),
                         format!("toleration {key}={value}"),
                     ));
                 }

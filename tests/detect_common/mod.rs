@@ -17,7 +17,8 @@ pub fn view_from_yaml(yaml: &str) -> PodView {
 }
 
 /// The label the corpus convention gives a result: `miner` (some high/critical finding other
-/// than gpu-unapproved), `gpu` (a gpu-unapproved finding), `miner+gpu`, or `benign`.
+/// than gpu-unapproved), `gpu` (a gpu-unapproved finding), `miner+gpu`, `suspicious` (a
+/// medium finding, nothing high) or `benign`.
 pub fn label_of(findings: &[Finding]) -> &'static str {
     let gpu = findings
         .iter()
@@ -29,6 +30,7 @@ pub fn label_of(findings: &[Finding]) -> &'static str {
         (true, true) => "miner+gpu",
         (true, false) => "miner",
         (false, true) => "gpu",
+        (false, false) if findings.iter().any(|f| f.severity >= Severity::Medium) => "suspicious",
         (false, false) => "benign",
     }
 }
