@@ -250,6 +250,42 @@ struct EnvSignal {
     evidence: String,
 }
 
+/// Words that follow a program's name in release file names (`xmrig-6.21.0-linux-static-x64`).
+const RELEASE_WORDS: &[&str] = &[
+    "linux", "static", "x64", "x86", "amd64", "arm64", "aarch64", "armv7", "armv8", "cuda",
+    "opencl", "gcc", "msvc", "win", "win64", "windows", "mac", "macos", "freebsd", "bionic",
+    "focal", "jammy", "noble", "xenial", "bin", "release", "latest", "cpu", "gpu", "nvidia", "amd",
+    "hiveos", "mmpos", "musl", "glibc",
+];
+
+/// Whether `rest` (what follows `name-`) starts a version or platform suffix.
+fn release_suffix(rest: &str) -> bool {
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let b = word.as_bytes();
+    b.first().is_some_and(u8::is_ascii_digit)
+        || (b.len() > 1 && b[0] == b'v' && b[1].is_ascii_digit())
+        || RELEASE_WORDS.contains(&word.as_str())
+}
+
+/// Name parts that make a variable a quantity, not a name (`WORKER_COUNT`, `POOL_SIZE`).
+const COUNT_TOKENS: &[&str] = &[
+    "count",
+    "size",
+    "num",
+    "number",
+    "max",
+    "min",
+    "threads",
+    "concurrency",
+    "replicas",
+    "timeout",
+    "limit",
+];
+
 fn tokens(name: &str) -> impl Iterator<Item = String> + '_ {
     name.split(['_', '-', '.'])
         .filter(|t| !t.is_empty())
@@ -481,7 +517,12 @@ impl Scanner<'_> {
             String::new()
         };
         info.contextual = b.contextual_images.contains(&account);
-        if b.not_miner_images.contains(&path) {
+        let collision_image = b.collisions.iter().any(|c| {
+            c.images
+                .as_ref()
+                .is_some_and(|g| g.is_match(&path) || g.is_match(image))
+        });
+        if b.not_miner_images.contains(&path) || collision_image {
             info.known_not_miner = true;
             return info;
         }
@@ -639,7 +680,11 @@ impl Scanner<'_> {
                         }
                     }
                     EnvRole::Coin => b.coins.contains(&lower).then_some((true, None)),
-                    EnvRole::Worker | EnvRole::Donate => Some((false, None)),
+                    // a worker's name, not a worker count or pool size
+                    EnvRole::Worker => (!v.bytes().all(|c| c.is_ascii_digit())
+                        && !toks.iter().any(|t| COUNT_TOKENS.contains(&t.as_str())))
+                    .then_some((false, None)),
+                    EnvRole::Donate => Some((false, None)),
                 };
                 if let Some((strong, wallet)) = signal {
                     out.push(EnvSignal {
@@ -752,7 +797,17 @@ impl Scanner<'_> {
         }
         // the program's own name, decided by the container once every command is known
         let mut program = None;
-        let mut collision_context = false;
+        // the subcommands/options or program names of software whose name collides with a
+        // miner's (decided with the image once every command is known)
+        let base = prog.map(|p| basename(words[p].text.as_ref()).to_ascii_lowercase());
+        let collision_context = !cmd.data
+            && b.collisions.iter().any(|col| {
+                base.as_ref().is_some_and(|b| col.programs.contains(b))
+                    || words.iter().any(|w| {
+                        col.context
+                            .contains(w.text.split('=').next().unwrap_or_default())
+                    })
+            });
         if let Some(p) = prog.filter(|&p| !words[p].skip) {
             let text = words[p].text.as_ref();
             let base = basename(text);
@@ -766,20 +821,6 @@ impl Scanner<'_> {
                     b.contextual.contains(&n),
                     base.to_string(),
                 ));
-            }
-            // words of software whose names collide with miners'
-            for col in &b.collisions {
-                if col.programs.contains(&base.to_ascii_lowercase())
-                    || (program
-                        .as_ref()
-                        .is_some_and(|(n, ..)| col.miners.contains(n))
-                        && words
-                            .iter()
-                            .skip(p + 1)
-                            .any(|w| col.context.contains(w.text.as_ref())))
-                {
-                    collision_context = true;
-                }
             }
         }
         CmdResult {
@@ -1113,10 +1154,13 @@ impl Scanner<'_> {
                     if is_program || !path_like || s.known_not_miner || b.contextual.contains(&n) {
                         continue;
                     }
-                    let left = st == 0 || !bytes[st - 1].is_ascii_alphanumeric();
-                    // a path/URL segment: `xmrig`, `xmrig-6.21`, `xmrig.tar.gz`, `t-rex/`
+                    let left = st == 0
+                        || !(bytes[st - 1].is_ascii_alphanumeric() || bytes[st - 1] == b'-');
+                    // a path/URL segment: `xmrig`, `xmrig-6.21`, `xmrig-linux-x64`,
+                    // `xmrig.tar.gz`, `t-rex/`
                     let right = en == bytes.len()
-                        || matches!(bytes[en], b'/' | b'.' | b'-' | b'?' | b'#' | b'0'..=b'9');
+                        || matches!(bytes[en], b'/' | b'.' | b'?' | b'#' | b'0'..=b'9')
+                        || (bytes[en] == b'-' && release_suffix(&t[en + 1..]));
                     if left && right {
                         miners.push((m, n));
                     }

@@ -556,7 +556,7 @@ fn shell_run(words: &[Word<'_>], p: usize) -> Run {
     let mut i = p + 1;
     while i < words.len() {
         let a = text_of(words, i);
-        if a == "--" {
+        if a == "--" || words[i].here {
             i += 1;
             continue;
         }
@@ -599,6 +599,10 @@ fn code_run(words: &[Word<'_>], p: usize, lang: Lang) -> Run {
     // node/deno: `deno eval CODE`
     while i < words.len() {
         let a = text_of(words, i);
+        if words[i].here {
+            i += 1;
+            continue;
+        }
         if code_opts.contains(&a) {
             if i + 1 < words.len() {
                 parts.push((i + 1, 0));
@@ -654,7 +658,8 @@ fn code_run(words: &[Word<'_>], p: usize, lang: Lang) -> Run {
     }
     if !parts.is_empty() {
         Run::Code { lang, parts }
-    } else if i >= words.len() && !matches!(lang, Lang::Awk) {
+    } else if (i >= words.len() || words[i..].iter().all(|w| w.here)) && !matches!(lang, Lang::Awk)
+    {
         Run::Stdin(Some(lang))
     } else {
         Run::Program
