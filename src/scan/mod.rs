@@ -52,6 +52,8 @@
 
 pub mod cli;
 pub mod error;
+pub mod fast;
+pub mod lean;
 pub mod load;
 pub mod locate;
 pub mod objects;

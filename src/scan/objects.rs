@@ -130,6 +130,11 @@ fn is_list_kind(kind: &str) -> bool {
     kind == "List" || (kind.ends_with("List") && kind.len() > 4)
 }
 
+/// Whether a document is a List (`kind: List` or `*List`, with `items`).
+pub fn is_list(value: &Value) -> bool {
+    list_items_ref(value)
+}
+
 fn list_items_ref(value: &Value) -> bool {
     value
         .get("kind")
