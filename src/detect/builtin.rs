@@ -19,7 +19,7 @@ use aho_corasick::Match;
 
 use super::extract::{Cmd, Extracted, Field, LimitKind, basename};
 use super::ioc::{find_ips, host_use};
-use super::signatures::{Builtin, EnvRole, WordPat, normalized};
+use super::signatures::{Builtin, EnvRole, WordPat, get_ci, has_ci, normalized};
 use super::view::ContainerView;
 use super::wallet::{
     MAX_EVIDENCE_CHARS, WalletKind, evidence, find_wallets, shorten_wallets, truncate_chars,
@@ -113,17 +113,25 @@ pub(crate) fn is_host_port(v: &str) -> bool {
     port_ok && host_ok
 }
 
-/// Whether `a` and `b` differ by exactly one edit: an insertion, a deletion, a
-/// substitution, or two adjacent letters swapped.
+/// Whether `a` and `b` differ by exactly one edit (ASCII case aside): an insertion, a
+/// deletion, a substitution, or two adjacent letters swapped.
 pub(crate) fn one_edit_apart(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > 1 || a.len() > 64 || b.len() > 64 {
+        return false;
+    }
+    let mut ab = [0u8; 64];
+    let mut bb = [0u8; 64];
+    for (d, c) in ab.iter_mut().zip(a.bytes()) {
+        *d = c.to_ascii_lowercase();
+    }
+    for (d, c) in bb.iter_mut().zip(b.bytes()) {
+        *d = c.to_ascii_lowercase();
+    }
+    let (a, b) = (&ab[..a.len()], &bb[..b.len()]);
     if a == b {
         return false;
     }
     let (la, lb) = (a.len(), b.len());
-    if la.abs_diff(lb) > 1 {
-        return false;
-    }
     let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     if la == lb {
         let rest_a = &a[prefix + 1..];
@@ -286,10 +294,8 @@ const COUNT_TOKENS: &[&str] = &[
     "limit",
 ];
 
-fn tokens(name: &str) -> impl Iterator<Item = String> + '_ {
-    name.split(['_', '-', '.'])
-        .filter(|t| !t.is_empty())
-        .map(|t| t.to_ascii_lowercase())
+fn tokens(name: &str) -> impl Iterator<Item = &str> + '_ {
+    name.split(['_', '-', '.']).filter(|t| !t.is_empty())
 }
 
 impl Scanner<'_> {
@@ -365,7 +371,7 @@ impl Scanner<'_> {
         let mut contextual: Vec<(WalletKind, Field, String)> = Vec::new();
         let mut env_monero: Vec<(Field, String)> = Vec::new();
         let mut program_candidates: Vec<(u32, Field, String, bool, String)> = Vec::new();
-        let mut collision_words = false;
+
         let mut miner_evidence = img.miner;
         for cmd in &x.cmds {
             let env_name = match cmd.words.first().map(|w| w.field) {
@@ -376,7 +382,6 @@ impl Scanner<'_> {
             };
             let r = self.command(cmd, &img, env_name, hits, &mut contextual, &mut env_monero);
             miner_evidence |= r.miner_like;
-            collision_words |= r.collision_context;
             if let Some(p) = r.program {
                 program_candidates.push(p);
             }
@@ -408,6 +413,21 @@ impl Scanner<'_> {
                 s.evidence.clone()
             });
         }
+        // the subcommands/options or program names of software whose name collides with a
+        // miner's, looked for only when such a name is here
+        let collision_miner = |n: &u32| b.collisions.iter().any(|col| col.miners.contains(n));
+        let collision_words = (program_candidates.iter().any(|p| collision_miner(&p.0))
+            || img.miner_names.iter().any(collision_miner))
+            && x.cmds.iter().filter(|c| !c.data).any(|cmd| {
+                let base = cmd.program.map(|p| basename(cmd.words[p].text.as_ref()));
+                b.collisions.iter().any(|col| {
+                    base.is_some_and(|b| has_ci(&col.programs, b))
+                        || cmd.words.iter().any(|w| {
+                            col.context
+                                .contains(w.text.split('=').next().unwrap_or_default())
+                        })
+                })
+            });
         // programs and image names that collide with other software are decided now
         for (n, field, ev, contextual_name, base) in program_candidates {
             if contextual_name && !(miner_evidence || img.contextual) {
@@ -478,7 +498,7 @@ impl Scanner<'_> {
         let path = r.path();
         self.b.collisions.iter().any(|col| {
             col.miners.contains(&n)
-                && (col.programs.contains(&base.to_ascii_lowercase())
+                && (has_ci(&col.programs, base)
                     || col
                         .images
                         .as_ref()
@@ -517,21 +537,21 @@ impl Scanner<'_> {
             String::new()
         };
         info.contextual = b.contextual_images.contains(&account);
-        let collision_image = b.collisions.iter().any(|c| {
-            c.images
-                .as_ref()
-                .is_some_and(|g| g.is_match(&path) || g.is_match(image))
-        });
+        let collision_image = b.image_ac.is_match(&path)
+            && b.collisions.iter().any(|c| {
+                c.images
+                    .as_ref()
+                    .is_some_and(|g| g.is_match(&path) || g.is_match(image))
+            });
         if b.not_miner_images.contains(&path) || collision_image {
             info.known_not_miner = true;
             return info;
         }
         for comp in &r.components {
-            let lower = comp.to_ascii_lowercase();
-            if b.node_images
-                .iter()
-                .any(|n| lower == *n || lower.split(['-', '_']).any(|t| t == n))
-            {
+            if b.node_images.iter().any(|n| {
+                comp.eq_ignore_ascii_case(n)
+                    || comp.split(['-', '_']).any(|t| t.eq_ignore_ascii_case(n))
+            }) {
                 info.node = true;
             }
             let bytes = comp.as_bytes();
@@ -554,7 +574,7 @@ impl Scanner<'_> {
             if let Some(m) = b.keyword_ac.find(&norm) {
                 let excluded = comp
                     .split(['-', '_', '.'])
-                    .any(|t| b.keyword_exclude.contains(&t.to_ascii_lowercase()));
+                    .any(|t| has_ci(&b.keyword_exclude, t));
                 if !excluded {
                     self.hit(
                         hits,
@@ -575,27 +595,33 @@ impl Scanner<'_> {
         let b = self.b;
         let mut found: Option<(String, String, &str)> = None;
         if let Some(reg) = r.registry {
-            let host = reg.split(':').next().unwrap_or(reg).to_ascii_lowercase();
-            if !b.lookalike_registries.contains(&host)
+            let host = reg.split(':').next().unwrap_or(reg);
+            if !b
+                .lookalike_registries
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(host))
                 && let Some(t) = b
                     .lookalike_registries
                     .iter()
-                    .find(|t| one_edit_apart(&host, t))
+                    .find(|t| one_edit_apart(host, t))
             {
-                found = Some((host.clone(), t.clone(), "registry"));
+                found = Some((host.to_ascii_lowercase(), t.clone(), "registry"));
             }
         }
         if found.is_none() && r.components.len() > 1 {
-            let account = r.components[0].to_ascii_lowercase();
-            if !b.lookalike_accounts.contains(&account)
-                && !b.lookalike_allow.contains(&account)
+            let account = r.components[0];
+            if !b
+                .lookalike_accounts
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(account))
+                && !has_ci(&b.lookalike_allow, account)
                 && let Some(t) = b
                     .lookalike_accounts
                     .iter()
                     .filter(|t| t.len() >= 5)
-                    .find(|t| one_edit_apart(&account, t))
+                    .find(|t| one_edit_apart(account, t))
             {
-                found = Some((account.clone(), t.clone(), "account"));
+                found = Some((account.to_ascii_lowercase(), t.clone(), "account"));
             }
         }
         if let Some((name, target, what)) = found
@@ -615,11 +641,7 @@ impl Scanner<'_> {
 
     /// Miner name at the start of a program basename (`xmrig`, `xmrig-6.21`, `t-rex.exe`).
     fn program_miner(&self, base: &str) -> Option<u32> {
-        if self
-            .b
-            .not_miners
-            .contains(base.to_ascii_lowercase().as_str())
-        {
+        if has_ci(&self.b.not_miners, base) {
             return None;
         }
         let bytes = base.as_bytes();
@@ -646,9 +668,14 @@ impl Scanner<'_> {
             if v.is_empty() {
                 continue;
             }
-            let toks: Vec<String> = tokens(e.name).collect();
-            let has =
-                |set: &std::collections::HashSet<String>| toks.iter().any(|t| set.contains(t));
+            // one pass over the name's parts: which role words it has
+            let mut mask = 0u16;
+            for t in tokens(e.name) {
+                mask |= get_ci(&b.env_token_mask, t).copied().unwrap_or(0);
+            }
+            if mask & 0xff == 0 && mask != (1 << 8 | 1 << 9) {
+                continue;
+            }
             let field = Field::Env(e.index);
             let ev = || {
                 truncate_chars(
@@ -656,12 +683,10 @@ impl Scanner<'_> {
                     MAX_EVIDENCE_CHARS,
                 )
             };
-            for (role, set) in &b.env_roles {
+            for (k, (role, _)) in b.env_roles.iter().enumerate() {
                 let named = match role {
-                    EnvRole::Pool => {
-                        has(set) || (has(&b.env_pool_host.0) && has(&b.env_pool_host.1))
-                    }
-                    _ => has(set),
+                    EnvRole::Pool => mask & 1 != 0 || mask & (1 << 8 | 1 << 9) == (1 << 8 | 1 << 9),
+                    _ => mask & (1 << k) != 0,
                 };
                 if !named {
                     continue;
@@ -682,7 +707,8 @@ impl Scanner<'_> {
                     EnvRole::Coin => b.coins.contains(&lower).then_some((true, None)),
                     // a worker's name, not a worker count or pool size
                     EnvRole::Worker => (!v.bytes().all(|c| c.is_ascii_digit())
-                        && !toks.iter().any(|t| COUNT_TOKENS.contains(&t.as_str())))
+                        && !tokens(e.name)
+                            .any(|t| COUNT_TOKENS.iter().any(|c| c.eq_ignore_ascii_case(t))))
                     .then_some((false, None)),
                     EnvRole::Donate => Some((false, None)),
                 };
@@ -797,17 +823,6 @@ impl Scanner<'_> {
         }
         // the program's own name, decided by the container once every command is known
         let mut program = None;
-        // the subcommands/options or program names of software whose name collides with a
-        // miner's (decided with the image once every command is known)
-        let base = prog.map(|p| basename(words[p].text.as_ref()).to_ascii_lowercase());
-        let collision_context = !cmd.data
-            && b.collisions.iter().any(|col| {
-                base.as_ref().is_some_and(|b| col.programs.contains(b))
-                    || words.iter().any(|w| {
-                        col.context
-                            .contains(w.text.split('=').next().unwrap_or_default())
-                    })
-            });
         if let Some(p) = prog.filter(|&p| !words[p].skip) {
             let text = words[p].text.as_ref();
             let base = basename(text);
@@ -826,7 +841,6 @@ impl Scanner<'_> {
         CmdResult {
             miner_like: s.miner_like,
             program,
-            collision_context,
         }
     }
 
@@ -862,17 +876,16 @@ impl Scanner<'_> {
         let v = &words[vi].text[vs..ve];
         let field = words[vi].field;
         if info.algo {
-            let algo = v.to_ascii_lowercase();
-            if b.shared_algos.contains(algo.as_str()) {
+            if has_ci(&b.shared_algos, v) {
                 s.pending_algos.push((vi, vs, ve));
-            } else if b.algos.contains(algo.as_str()) {
+            } else if has_ci(&b.algos, v) {
                 self.hit(hits, b.algo_rule, Severity::High, field, || {
                     s.evidence(vi, vs, ve)
                 });
                 s.miner_like = true;
             }
         }
-        if info.coin && b.coins.contains(v.to_ascii_lowercase().as_str()) {
+        if info.coin && has_ci(&b.coins, v) {
             self.hit(hits, b.coin_rule, Severity::High, field, || {
                 s.evidence(vi, vs, ve)
             });
@@ -913,19 +926,12 @@ impl Scanner<'_> {
         let b = self.b;
         let words = &cmd.words;
         let prog = if cmd.data { None } else { cmd.program };
-        let prog_base = prog.map(|p| basename(words[p].text.as_ref()).to_ascii_lowercase());
-        let node = prog_base
-            .as_ref()
-            .is_some_and(|p| b.node_programs.contains(p))
+        let prog_base = prog.map(|p| basename(words[p].text.as_ref()));
+        let node = prog_base.is_some_and(|p| has_ci(&b.node_programs, p))
             || (prog.is_none() && !cmd.data && !cmd.nested && node_image);
-        let blocking = prog_base
-            .as_ref()
-            .is_some_and(|p| b.sink_programs.contains(p))
-            && words
-                .iter()
-                .any(|w| b.sink_drop_words.contains(&w.text.to_ascii_lowercase()));
-        let env_block =
-            env_name.is_some_and(|n| tokens(n).any(|t| b.sink_name_tokens.contains(&t)));
+        let blocking = prog_base.is_some_and(|p| has_ci(&b.sink_programs, p))
+            && words.iter().any(|w| has_ci(&b.sink_drop_words, &w.text));
+        let env_block = env_name.is_some_and(|n| tokens(n).any(|t| has_ci(&b.sink_name_tokens, t)));
         (node, blocking, env_block)
     }
 
@@ -953,7 +959,7 @@ impl Scanner<'_> {
             };
             let peer = node && b.peer_options.contains(name);
             let block = !peer
-                && tokens(name.trim_start_matches('-')).any(|t| b.sink_name_tokens.contains(&t));
+                && tokens(name.trim_start_matches('-')).any(|t| has_ci(&b.sink_name_tokens, t));
             if !(peer || block) {
                 continue;
             }
@@ -991,11 +997,10 @@ impl Scanner<'_> {
             return;
         }
         let node_image = ImageRef::parse(&c.image).components.iter().any(|comp| {
-            let lower = comp.to_ascii_lowercase();
-            self.b
-                .node_images
-                .iter()
-                .any(|n| lower == *n || lower.split(['-', '_']).any(|t| t == n))
+            self.b.node_images.iter().any(|n| {
+                comp.eq_ignore_ascii_case(n)
+                    || comp.split(['-', '_']).any(|t| t.eq_ignore_ascii_case(n))
+            })
         });
         for cmd in &x.cmds {
             let env_name = match cmd.words.first().map(|w| w.field) {
@@ -1082,7 +1087,12 @@ impl Scanner<'_> {
         let w = &cmd.words[i];
         let t = w.text.as_ref();
         let bytes = t.as_bytes();
-        let path_like = t.contains('/') || t.contains('.');
+        let path_like = t.contains(['/', '.']);
+        // every pattern but an installer repository name needs a '.' or a '/': URLs,
+        // hosts, and miner names as path segments
+        if !path_like && !t.contains('_') {
+            return;
+        }
         let mut miners: Vec<(Match, u32)> = Vec::new();
         for m in b.word_ac.find_overlapping_iter(t) {
             let (st, en) = (m.start(), m.end());
@@ -1167,7 +1177,10 @@ impl Scanner<'_> {
                 }
             }
         }
-        if !b.ioc_ips.is_empty() && t.contains('.') && s.naming(i, 0).is_none() {
+        if !b.ioc_ips.is_empty()
+            && t.bytes().filter(|&c| c == b'.').count() >= 3
+            && s.naming(i, 0).is_none()
+        {
             for (ip, u) in find_ips(t) {
                 for (cidr, rule) in &b.ioc_ips {
                     if cidr.contains(&ip) && !self.sinkholed(cmd, i, t, u.start, u.target) {
@@ -1203,8 +1216,6 @@ struct CmdResult {
     miner_like: bool,
     /// A miner name as the program: (miner, field, evidence, contextual name, basename).
     program: Option<(u32, Field, String, bool, String)>,
-    /// The command uses the subcommands/options of software whose name collides with a miner's.
-    collision_context: bool,
 }
 
 #[cfg(test)]

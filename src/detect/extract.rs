@@ -1059,6 +1059,8 @@ impl<'a> Extracted<'a> {
         let mut out = Extracted {
             want_texts,
             decoded_budget: MAX_DECODED_TOTAL,
+            env: Vec::with_capacity(c.env.len()),
+            cmds: Vec::with_capacity(2 + c.env.len()),
             ..Extracted::default()
         };
         // env values, each expanded from those defined before it (as the kubelet does)
@@ -1197,6 +1199,24 @@ impl<'a> Extracted<'a> {
 
     /// An env value (or another datum): its words are scanned, nothing in it runs.
     fn analyze_data(&mut self, value: Cow<'a, str>, field: Field) {
+        // a value no matcher can find anything in (`info`, `8`, `eu-west-1`): no URL, host,
+        // path or option, and no run long enough to be a wallet address
+        let mut run = 0usize;
+        let mut long_run = false;
+        for b in value.bytes() {
+            if b.is_ascii_alphanumeric() {
+                run += 1;
+                long_run |= run >= 26;
+            } else {
+                run = 0;
+            }
+        }
+        if !long_run
+            && !value.starts_with('-')
+            && !value.contains(['.', '/', ':', ' ', '$', '`', '\\'])
+        {
+            return;
+        }
         let simple = value.len() > MAX_SCRIPT_BYTES
             || !value.bytes().any(|b| {
                 matches!(

@@ -127,6 +127,15 @@ impl Glob {
 #[derive(Clone, Debug)]
 pub struct Globs {
     set: RegexSet,
+    /// When every glob starts with literal text: those prefixes (lowercase when the set is
+    /// case-insensitive), checked before the set runs.
+    prefixes: Option<(Vec<String>, Case)>,
+}
+
+/// The literal text a glob starts with (up to its first metacharacter).
+fn literal_prefix(pattern: &str) -> &str {
+    let end = pattern.find(['*', '?', '[', '\\']).unwrap_or(pattern.len());
+    &pattern[..end]
 }
 
 /// A glob of a list that does not compile: its index and why.
@@ -150,7 +159,19 @@ impl Globs {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Globs::from_regexes(&regexes).map_err(|message| vec![GlobError { index: 0, message }])
+        let mut g = Globs::from_regexes(&regexes)
+            .map_err(|message| vec![GlobError { index: 0, message }])?;
+        let prefixes: Vec<String> = patterns
+            .iter()
+            .map(|p| match case {
+                Case::Sensitive => literal_prefix(p.as_ref()).to_string(),
+                Case::Insensitive => literal_prefix(p.as_ref()).to_lowercase(),
+            })
+            .collect();
+        if !prefixes.is_empty() && prefixes.iter().all(|p| !p.is_empty() && p.is_ascii()) {
+            g.prefixes = Some((prefixes, case));
+        }
+        Ok(g)
     }
 
     /// A set from regexes for `regex::bytes` (globs translated by [`glob_regex`], or user
@@ -159,7 +180,10 @@ impl Globs {
         RegexSetBuilder::new(regexes.iter().map(|r| r.as_ref()))
             .size_limit(64 << 20)
             .build()
-            .map(|set| Globs { set })
+            .map(|set| Globs {
+                set,
+                prefixes: None,
+            })
             .map_err(|e| one_line(&e.to_string()))
     }
 
@@ -167,13 +191,31 @@ impl Globs {
         self.set.is_empty()
     }
 
+    /// Whether some glob's literal prefix starts `text` (true when there is no prefilter).
+    fn may_match(&self, text: &str) -> bool {
+        match &self.prefixes {
+            None => true,
+            Some((ps, Case::Sensitive)) => ps.iter().any(|p| text.starts_with(p.as_str())),
+            Some((ps, Case::Insensitive)) => ps.iter().any(|p| {
+                text.len() >= p.len()
+                    && text.is_char_boundary(p.len())
+                    && text[..p.len()].eq_ignore_ascii_case(p)
+            }),
+        }
+    }
+
     pub fn is_match(&self, text: &str) -> bool {
-        self.set.is_match(text.as_bytes())
+        self.may_match(text) && self.set.is_match(text.as_bytes())
     }
 
     /// Indexes of the patterns that match `text`, ascending.
     pub fn matches(&self, text: &str) -> impl Iterator<Item = usize> + use<> {
-        self.set.matches(text.as_bytes()).into_iter()
+        let m: Vec<usize> = if self.may_match(text) {
+            self.set.matches(text.as_bytes()).into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        m.into_iter()
     }
 }
 
@@ -218,6 +260,18 @@ mod tests {
         let e = Globs::new(&["ok*", "a[", "b", "[z-a]"], Case::Sensitive).unwrap_err();
         assert_eq!(e.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 3]);
         let g = Globs::new(&["nvidia.com/mig-*", "amd.com/gpu"], Case::Sensitive).unwrap();
+        assert!(g.prefixes.is_some());
+        assert!(!g.is_match("cpu") && g.is_match("amd.com/gpu"));
+        let ci = Globs::new(&["P3.*", "g4dn.*"], Case::Insensitive).unwrap();
+        assert!(
+            ci.is_match("p3.2xlarge") && ci.is_match("G4DN.xlarge") && !ci.is_match("m5.large")
+        );
+        assert!(
+            Globs::new(&["*.gpu", "a"], Case::Sensitive)
+                .unwrap()
+                .prefixes
+                .is_none()
+        );
         assert_eq!(g.matches("nvidia.com/mig-1g.5gb").collect::<Vec<_>>(), [0]);
         assert!(!g.is_match("nvidia.com/gpu"));
     }
@@ -288,6 +342,15 @@ mod tests {
             let sc: Vec<char> = s.chars().collect();
             let g = Glob::new(&p, Case::Sensitive).unwrap();
             prop_assert_eq!(g.is_match(&s), reference(&pc, &sc), "pattern {:?} text {:?}", p, s);
+        }
+
+        /// A set of one glob (with its literal-prefix prefilter) agrees with the glob.
+        #[test]
+        fn sets_agree_with_single_globs(p in pattern(), s in "[ab/.*&\\[c]{0,8}") {
+            let single = Glob::new(&p, Case::Insensitive).unwrap();
+            let set = Globs::new(&[p.as_str()], Case::Insensitive).unwrap();
+            prop_assert_eq!(set.is_match(&s), single.is_match(&s));
+            prop_assert_eq!(set.matches(&s).count(), usize::from(single.is_match(&s)));
         }
 
         /// An escaped literal matches itself and nothing else of another length.

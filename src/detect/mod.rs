@@ -347,7 +347,8 @@ impl CompiledPolicy {
         let mut sigma_scratch = SigmaScratch::default();
 
         for c in &view.containers {
-            let base = c.path(&view.spec_path);
+            // the container's field path, built only for findings
+            let base = || c.path(&view.spec_path);
             let x = if needs_text {
                 Extracted::of(c, want_texts)
             } else {
@@ -363,7 +364,7 @@ impl CompiledPolicy {
                         category: info.category,
                         severity: h.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, h.field).to_string(),
+                        field: field_path(&base(), c, h.field).to_string(),
                         evidence: h.evidence,
                         policies: Vec::new(),
                     });
@@ -383,7 +384,7 @@ impl CompiledPolicy {
                         category: Category::KnownIoc,
                         severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, field).to_string(),
+                        field: field_path(&base(), c, field).to_string(),
                         evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
                         policies: Vec::new(),
                     });
@@ -397,7 +398,7 @@ impl CompiledPolicy {
                         category: Category::MinerImage,
                         severity: rule.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, Field::Image).to_string(),
+                        field: field_path(&base(), c, Field::Image).to_string(),
                         evidence: wallet::evidence(&c.image, s, e, false),
                         policies: Vec::new(),
                     });
@@ -422,7 +423,7 @@ impl CompiledPolicy {
                             category: Category::KnownIoc,
                             severity: rule.severity,
                             container: Some(c.name.clone()),
-                            field: field_path(&base, c, field).to_string(),
+                            field: field_path(&base(), c, field).to_string(),
                             evidence: wallet::evidence(text, s, e, decoded),
                             policies: Vec::new(),
                         });
@@ -449,7 +450,7 @@ impl CompiledPolicy {
                         category: Category::KnownIoc,
                         severity: rule.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, field).to_string(),
+                        field: field_path(&base(), c, field).to_string(),
                         evidence,
                         policies: Vec::new(),
                     });
@@ -462,8 +463,9 @@ impl CompiledPolicy {
             .as_ref()
             .is_some_and(|g| g.approved(view, ctx.namespace_labels));
         if let Some(gpu) = &p.gpu
+            && !gpu_approved
             && !p.disabled[p.table.gpu_rule as usize]
-            && let Some((ci, field, evidence)) = gpu.check(view, ctx.namespace_labels)
+            && let Some((ci, field, evidence)) = gpu.check(view)
         {
             let c = &view.containers[ci];
             out.push(Finding {

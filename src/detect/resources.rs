@@ -124,7 +124,7 @@ impl GpuCheck {
     pub(crate) fn is_gpu_request(&self, d: &DeviceRequestView) -> bool {
         let gpu_word = |s: &str| {
             s.split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|t| GPU_CLASS_TOKENS.contains(&t.to_ascii_lowercase().as_str()))
+                .any(|t| GPU_CLASS_TOKENS.iter().any(|g| g.eq_ignore_ascii_case(t)))
         };
         self.is_gpu(&d.device_class)
             || gpu_word(&d.device_class)
@@ -146,10 +146,8 @@ impl GpuCheck {
         }
     }
 
-    pub(crate) fn check(&self, view: &PodView, ns: NamespaceLabels<'_>) -> Option<GpuHit> {
-        if self.approved(view, ns) {
-            return None;
-        }
+    /// The first GPU request of a pod (the caller checks [`approved`](Self::approved)).
+    pub(crate) fn check(&self, view: &PodView) -> Option<GpuHit> {
         let whose = match self.from {
             ApprovalFrom::Pod => "label",
             ApprovalFrom::Namespace => "namespace label",

@@ -1,8 +1,9 @@
 //! The built-in signature set: `signatures.yaml` (compiled into the binary) turned into
 //! automata once per process, plus the table of built-in rule ids.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Deserialize;
@@ -276,7 +277,9 @@ pub(crate) struct Builtin {
     pub lookalike_allow: HashSet<String>,
     pub lookalike_rule: HashMap<String, u32>,
     pub env_roles: Vec<(EnvRole, HashSet<String>)>,
-    pub env_pool_host: (HashSet<String>, HashSet<String>),
+    /// Each role word of env variable names: bit `k` for `env_roles[k]`, bit 8 for a
+    /// pool-host word (`mining`), bit 9 for a host word (`url`).
+    pub env_token_mask: HashMap<String, u16>,
     pub algos: HashSet<String>,
     /// Subset of `algos` that needs a miner-like command line.
     pub shared_algos: HashSet<String>,
@@ -331,6 +334,39 @@ fn set(v: &[String]) -> HashSet<String> {
     v.iter().map(|s| s.trim().to_ascii_lowercase()).collect()
 }
 
+/// Whether `set` (lowercase entries) holds `s` compared ASCII case-insensitively, without
+/// allocating for short strings.
+pub(crate) fn has_ci(set: &HashSet<String>, s: &str) -> bool {
+    if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return set.contains(s);
+    }
+    let mut buf = [0u8; 64];
+    if s.len() > buf.len() {
+        return set.contains(&s.to_ascii_lowercase());
+    }
+    for (d, b) in buf.iter_mut().zip(s.bytes()) {
+        *d = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&buf[..s.len()]).is_ok_and(|l| set.contains(l))
+}
+
+/// [`has_ci`] for a map: the value of a key compared ASCII case-insensitively.
+pub(crate) fn get_ci<'m, V>(map: &'m HashMap<String, V>, s: &str) -> Option<&'m V> {
+    if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return map.get(s);
+    }
+    let mut buf = [0u8; 64];
+    if s.len() > buf.len() {
+        return map.get(&s.to_ascii_lowercase());
+    }
+    for (d, b) in buf.iter_mut().zip(s.bytes()) {
+        *d = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&buf[..s.len()])
+        .ok()
+        .and_then(|l| map.get(l))
+}
+
 /// An image path component without `-`, `_` and `.`, lowercase.
 pub(crate) fn normalized(component: &str) -> String {
     component
@@ -363,7 +399,7 @@ impl Builtin {
         let file: SignatureFile = serde_saphyr::from_str(yaml).map_err(|e| e.to_string())?;
         let mut t = Table {
             rules: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
         };
         let lower = |v: &[String]| {
             v.iter()
@@ -423,8 +459,8 @@ impl Builtin {
                 )
             })
             .collect();
-        let mut ioc_exact = HashMap::new();
-        let mut ioc_account = HashMap::new();
+        let mut ioc_exact = HashMap::default();
+        let mut ioc_account = HashMap::default();
         let mut ioc_ips = Vec::new();
         let mut ioc_domains: Vec<(String, u32)> = Vec::new();
         let mut known_iocs = Vec::new();
@@ -479,7 +515,7 @@ impl Builtin {
             Severity::High,
         );
 
-        let mut flags: HashMap<String, FlagInfo> = HashMap::new();
+        let mut flags: HashMap<String, FlagInfo> = HashMap::default();
         for f in &file.miner_flags.strong {
             let f = f.trim().to_string();
             let r = t.add(
@@ -535,7 +571,7 @@ impl Builtin {
         );
         let lookalike_accounts = lower(&file.lookalike_targets.accounts);
         let lookalike_registries = lower(&file.lookalike_targets.registries);
-        let mut lookalike_rule = HashMap::new();
+        let mut lookalike_rule = HashMap::default();
         for target in lookalike_accounts.iter().chain(lookalike_registries.iter()) {
             let r = t.add(
                 format!("{LOOKALIKE_RULE_PREFIX}{target}"),
@@ -600,7 +636,21 @@ impl Builtin {
             (EnvRole::Donate, set(&e.donate_tokens)),
         ];
 
+        let mut env_token_mask: HashMap<String, u16> = HashMap::default();
+        for (k, (_, set)) in env_roles.iter().enumerate() {
+            for t in set {
+                *env_token_mask.entry(t.clone()).or_default() |= 1 << k;
+            }
+        }
+        for t in set(&e.pool_host_tokens) {
+            *env_token_mask.entry(t).or_default() |= 1 << 8;
+        }
+        for t in set(&e.host_tokens) {
+            *env_token_mask.entry(t).or_default() |= 1 << 9;
+        }
+
         Ok(Builtin {
+            env_token_mask,
             signature_rules,
             rules: t.rules,
             word_ac: ac(&word_patterns)?,
@@ -642,7 +692,6 @@ impl Builtin {
             lookalike_allow: set(&file.lookalike_targets.allow),
             lookalike_rule,
             env_roles,
-            env_pool_host: (set(&e.pool_host_tokens), set(&e.host_tokens)),
             algos: set(&file.miner_flags.algorithms),
             shared_algos: set(&file.miner_flags.shared_algorithms),
             coins: set(&file.miner_flags.coins),
