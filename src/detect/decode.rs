@@ -432,7 +432,7 @@ mod tests {
         proptest! {
             /// base64 and gzip-in-base64 round-trip any text.
             #[test]
-            fn round_trips(text in "\\PC{1,400}") {
+            fn prop_round_trips(text in "\\PC{1,400}") {
                 let mut budget = 1 << 20;
                 let want = Decoded::Text(text.clone());
                 let got = decode_chain(b64(text.as_bytes()).as_bytes(), &[Step::Base64], &mut budget);
@@ -448,7 +448,7 @@ mod tests {
 
             /// Arbitrary input never panics and never exceeds the budget.
             #[test]
-            fn arbitrary_input_is_bounded(bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+            fn prop_arbitrary_input_is_bounded(bytes in proptest::collection::vec(any::<u8>(), 0..2000),
                                           cap in 0usize..5000) {
                 let start = std::time::Instant::now();
                 for steps in [
@@ -466,7 +466,7 @@ mod tests {
 
             /// Any valid base64 of gzip of random bytes decodes or is refused, within bounds.
             #[test]
-            fn random_gzip_payloads(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            fn prop_random_gzip_payloads(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
                 let mut budget = 4096;
                 let r = decode_chain(b64(&gzip(&bytes)).as_bytes(), &[Step::Base64], &mut budget);
                 match r {

@@ -337,7 +337,7 @@ mod tests {
     proptest! {
         /// The globset-based matcher agrees with a plain backtracking matcher.
         #[test]
-        fn agrees_with_reference(p in pattern(), s in "[ab/.*&\\[c]{0,8}") {
+        fn prop_agrees_with_reference(p in pattern(), s in "[ab/.*&\\[c]{0,8}") {
             let pc: Vec<char> = p.chars().collect();
             let sc: Vec<char> = s.chars().collect();
             let g = Glob::new(&p, Case::Sensitive).unwrap();
@@ -346,7 +346,7 @@ mod tests {
 
         /// A set of one glob (with its literal-prefix prefilter) agrees with the glob.
         #[test]
-        fn sets_agree_with_single_globs(p in pattern(), s in "[ab/.*&\\[c]{0,8}") {
+        fn prop_sets_agree_with_single_globs(p in pattern(), s in "[ab/.*&\\[c]{0,8}") {
             let single = Glob::new(&p, Case::Insensitive).unwrap();
             let set = Globs::new(&[p.as_str()], Case::Insensitive).unwrap();
             prop_assert_eq!(set.is_match(&s), single.is_match(&s));
@@ -355,7 +355,7 @@ mod tests {
 
         /// An escaped literal matches itself and nothing else of another length.
         #[test]
-        fn escaped_literal_matches_itself(s in "\\PC{0,24}", t in "\\PC{0,24}") {
+        fn prop_escaped_literal_matches_itself(s in "\\PC{0,24}", t in "\\PC{0,24}") {
             let g = Glob::new(&escape(&s), Case::Sensitive).unwrap();
             prop_assert!(g.is_match(&s));
             if t != s {
@@ -365,7 +365,7 @@ mod tests {
 
         /// `*x*` finds `x` anywhere.
         #[test]
-        fn star_contains(pre in "\\PC{0,12}", x in "\\PC{1,8}", post in "\\PC{0,12}") {
+        fn prop_star_contains(pre in "\\PC{0,12}", x in "\\PC{1,8}", post in "\\PC{0,12}") {
             let g = Glob::new(&format!("*{}*", escape(&x)), Case::Sensitive).unwrap();
             let text = format!("{pre}{x}{post}");
             prop_assert!(g.is_match(&text));
@@ -373,7 +373,7 @@ mod tests {
 
         /// Arbitrary patterns never panic; they compile or report an error.
         #[test]
-        fn arbitrary_patterns_do_not_panic(p in "\\PC{0,40}", s in "\\PC{0,40}") {
+        fn prop_arbitrary_patterns_do_not_panic(p in "\\PC{0,40}", s in "\\PC{0,40}") {
             if let Ok(g) = Glob::new(&p, Case::Insensitive) {
                 let _ = g.is_match(&s);
             }

@@ -1086,4 +1086,31 @@ mod tests {
             }
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any code in any language is read without panic, in bounded time.
+            #[test]
+            fn prop_arbitrary_code(code in "\\PC{0,200}", k in 0usize..8) {
+                let lang = [Lang::Python, Lang::Perl, Lang::Ruby, Lang::Node, Lang::Php, Lang::Lua, Lang::R, Lang::Awk][k];
+                let start = std::time::Instant::now();
+                let _ = analyze(lang, &code);
+                prop_assert!(start.elapsed() < std::time::Duration::from_secs(1));
+            }
+
+            /// Code soup made of the walker's own delimiters.
+            #[test]
+            fn prop_delimiter_soup(parts in proptest::collection::vec(prop_oneof![
+                Just("("), Just(")"), Just("["), Just("]"), Just("{"), Just("}"), Just(","), Just("'a'"),
+                Just("\"b\""), Just("system"), Just("b64decode"), Just("exec"), Just("="), Just(";"),
+                Just("`x`"), Just("qx{"), Just("%x("), Just("chr(65)"), Just("+"), Just("."), Just("[::-1]"),
+            ], 0..60), k in 0usize..8) {
+                let lang = [Lang::Python, Lang::Perl, Lang::Ruby, Lang::Node, Lang::Php, Lang::Lua, Lang::R, Lang::Awk][k];
+                let _ = analyze(lang, &parts.concat());
+            }
+        }
+    }
 }

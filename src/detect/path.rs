@@ -207,7 +207,7 @@ mod tests {
     proptest! {
         /// Rendering and parsing are inverse.
         #[test]
-        fn round_trips(first in "[a-z]{1,6}", rest in proptest::collection::vec(segment(), 0..8)) {
+        fn prop_round_trips(first in "[a-z]{1,6}", rest in proptest::collection::vec(segment(), 0..8)) {
             let mut segments = vec![Segment::Field(Cow::Owned(first))];
             segments.extend(rest);
             let p = FieldPath { segments };
@@ -216,7 +216,7 @@ mod tests {
 
         /// Anything parses or is refused, without panic.
         #[test]
-        fn parse_anything(s in "\\PC{0,40}") {
+        fn prop_parse_anything(s in "\\PC{0,40}") {
             let _ = FieldPath::parse(&s);
         }
     }

@@ -900,7 +900,7 @@ next"#,
     proptest! {
         /// Any text lexes without panic, in time linear-ish in its length.
         #[test]
-        fn lexes_anything(s in "\\PC{0,300}") {
+        fn prop_lexes_anything(s in "\\PC{0,300}") {
             let start = std::time::Instant::now();
             let _ = parse(&s);
             prop_assert!(start.elapsed() < std::time::Duration::from_secs(1));
@@ -908,7 +908,7 @@ next"#,
 
         /// Shell-like noise built from the lexer's own metacharacters.
         #[test]
-        fn lexes_metacharacter_soup(parts in proptest::collection::vec(
+        fn prop_lexes_metacharacter_soup(parts in proptest::collection::vec(
             prop_oneof![
                 Just("$("), Just(")"), Just("`"), Just("'"), Just("\""), Just("\\"),
                 Just("${"), Just("}"), Just("$'"), Just("<<"), Just("<<<"), Just("|"),
@@ -921,7 +921,7 @@ next"#,
 
         /// Words quoted and joined come back as the same words.
         #[test]
-        fn quoted_words_round_trip(ws in proptest::collection::vec("\\PC{1,12}", 1..8)) {
+        fn prop_quoted_words_round_trip(ws in proptest::collection::vec("\\PC{1,12}", 1..8)) {
             let script = ws.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
             let s = parse(&script);
             prop_assert_eq!(s.pipelines.len(), 1);

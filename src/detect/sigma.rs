@@ -439,7 +439,12 @@ struct CondParser<'a> {
     toks: Vec<Tok>,
     i: usize,
     names: &'a [String],
+    /// Current nesting of parentheses and `not`s.
+    depth: usize,
 }
+
+/// Deepest nesting of a condition (parentheses and `not`s): user input, parsed by recursion.
+const MAX_CONDITION_DEPTH: usize = 64;
 
 /// `1 of sel*_x*`: a selection-name pattern in which only `*` is special.
 fn name_pattern(pattern: &str) -> Result<Glob, String> {
@@ -485,16 +490,27 @@ impl CondParser<'_> {
         })
     }
     fn not(&mut self) -> Result<Cond, String> {
+        if self.depth >= MAX_CONDITION_DEPTH {
+            return Err(format!(
+                "condition nested more than {MAX_CONDITION_DEPTH} levels deep"
+            ));
+        }
         if self.peek() == Some(&Tok::Not) {
             self.i += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            self.depth += 1;
+            let c = self.not();
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(c?)));
         }
         self.primary()
     }
     fn primary(&mut self) -> Result<Cond, String> {
         match self.next() {
             Some(Tok::LParen) => {
-                let c = self.or()?;
+                self.depth += 1;
+                let c = self.or();
+                self.depth -= 1;
+                let c = c?;
                 match self.next() {
                     Some(Tok::RParen) => Ok(c),
                     _ => Err("missing ')'".into()),
@@ -546,7 +562,12 @@ fn parse_condition(s: &str, names: &[String]) -> Result<Cond, String> {
     if toks.is_empty() {
         return Err("empty condition".into());
     }
-    let mut p = CondParser { toks, i: 0, names };
+    let mut p = CondParser {
+        toks,
+        i: 0,
+        names,
+        depth: 0,
+    };
     let c = p.or()?;
     if p.i < p.toks.len() {
         return Err(format!("unexpected {:?}", p.toks[p.i]));
@@ -911,5 +932,93 @@ detection:
         );
         assert!(errors[0].message.starts_with("invalid regex"));
         assert!(errors[4].message.contains("unknown selection"));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 5] = ["selection", "sel_img", "sel_cmd", "filter_a", "filter_b"];
+
+    /// A random condition tree over the five selection names.
+    fn cond() -> impl Strategy<Value = Cond> {
+        let leaf = prop_oneof![
+            (0usize..5).prop_map(Cond::Sel),
+            Just(Cond::OneOf(vec![1, 2])),
+            Just(Cond::AllOf(vec![3, 4])),
+            Just(Cond::OneOf(vec![0, 1, 2, 3, 4])),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|c| Cond::Not(Box::new(c))),
+                proptest::collection::vec(inner.clone(), 2..4).prop_map(Cond::And),
+                proptest::collection::vec(inner, 2..4).prop_map(Cond::Or),
+            ]
+        })
+    }
+
+    /// The condition as Sigma text (fully parenthesised).
+    fn render(c: &Cond) -> String {
+        match c {
+            Cond::Sel(k) => NAMES[*k].to_string(),
+            Cond::Not(x) => format!("not ({})", render(x)),
+            Cond::And(v) => format!(
+                "({})",
+                v.iter().map(render).collect::<Vec<_>>().join(" and ")
+            ),
+            Cond::Or(v) => format!(
+                "({})",
+                v.iter().map(render).collect::<Vec<_>>().join(" or ")
+            ),
+            Cond::OneOf(v) if v.len() == 5 => "1 of them".to_string(),
+            Cond::OneOf(_) => "1 of sel_*".to_string(),
+            Cond::AllOf(_) => "all of filter_*".to_string(),
+        }
+    }
+
+    proptest! {
+        /// Rendering a condition and parsing it back gives a condition that decides every
+        /// assignment of the selections the same way.
+        #[test]
+        fn prop_round_trips(c in cond(), truth in proptest::collection::vec(any::<bool>(), 5)) {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let text = render(&c);
+            let parsed = parse_condition(&text, &names).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            let sel = |k: usize| truth[k];
+            prop_assert_eq!(eval(&parsed, &sel), eval(&c, &sel), "{}", text);
+        }
+
+        /// Any token soup is parsed or refused with a message, never a panic, quickly.
+        #[test]
+        fn prop_token_soup(parts in proptest::collection::vec(prop_oneof![
+            Just("and"), Just("or"), Just("not"), Just("("), Just(")"), Just("1 of"), Just("all of"),
+            Just("them"), Just("sel_*"), Just("selection"), Just("filter_a"), Just("x*y*z"),
+            Just("|"), Just("count()"), Just(">"), Just("any of"), Just("*"),
+        ], 0..40)) {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let text = parts.join(" ");
+            let start = std::time::Instant::now();
+            let _ = parse_condition(&text, &names);
+            prop_assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        }
+
+        /// Deep nesting is refused, not a stack overflow.
+        #[test]
+        fn prop_deep_nesting_is_refused(n in 65usize..20_000) {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let text = format!("{}selection{}", "(".repeat(n), ")".repeat(n));
+            prop_assert!(parse_condition(&text, &names).is_err());
+            let text = format!("{}selection", "not ".repeat(n));
+            prop_assert!(parse_condition(&text, &names).is_err());
+        }
+
+        /// Arbitrary text as a condition: no panic.
+        #[test]
+        fn prop_arbitrary_text(s in "\\PC{0,80}") {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let _ = parse_condition(&s, &names);
+        }
     }
 }

@@ -1086,7 +1086,7 @@ mod tests {
     proptest! {
         /// Block YAML written from random values transcodes to the values the full parser reads.
         #[test]
-        fn agrees_with_the_full_parser(m in proptest::collection::btree_map("k[a-z]{0,5}", node(3), 1..5)) {
+        fn prop_agrees_with_the_full_parser(m in proptest::collection::btree_map("k[a-z]{0,5}", node(3), 1..5)) {
             let v = Value::Object(m.into_iter().collect());
             let mut doc = String::new();
             to_yaml(&v, 0, &mut doc);
@@ -1099,7 +1099,7 @@ mod tests {
 
         /// Arbitrary text never panics; whatever transcodes is valid JSON.
         #[test]
-        fn arbitrary_text(s in "[a-z:\\- \\n'\"#\\[\\]{},|>&*!]{0,120}") {
+        fn prop_arbitrary_text(s in "[a-z:\\- \\n'\"#\\[\\]{},|>&*!]{0,120}") {
             if let Some(t) = yaml_to_json(&s) {
                 prop_assert!(serde_json::from_str::<Value>(&t.json).is_ok(), "{:?} -> {}", s, t.json);
             }

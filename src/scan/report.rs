@@ -208,6 +208,9 @@ enum Text<'t> {
         json: &'t str,
         base: usize,
         map: &'t fast::Transcoded,
+        /// The YAML document and this object's path prefix in it (kept by deferrals).
+        yaml: &'t str,
+        prefix: String,
     },
 }
 
@@ -241,7 +244,7 @@ impl<'t> Place<'t> {
         match &self.text {
             Text::Yaml { text, prefix, .. } => (text.to_string(), prefix.clone(), false),
             Text::Json { text } => (text.to_string(), String::new(), true),
-            Text::Transcoded { json, .. } => (json.to_string(), String::new(), true),
+            Text::Transcoded { yaml, prefix, .. } => (yaml.to_string(), prefix.clone(), false),
         }
     }
 
@@ -267,7 +270,9 @@ impl<'t> Place<'t> {
                 let (line, col) = fast::line_col(text, off);
                 Some((line + first - 1, Some(col)))
             }
-            Text::Transcoded { json, base, map } => {
+            Text::Transcoded {
+                json, base, map, ..
+            } => {
                 let path = FieldPath::parse(field).ok()?;
                 let (off, _) = fast::json_find(json, &path)?;
                 map.line_of(*base + off).map(|l| (l + first - 1, None))
@@ -598,12 +603,16 @@ impl Scanner {
             text: &'a str,
             t: &'a fast::Transcoded,
             first_line: u64,
+            yaml: &'a str,
+            prefix: String,
         ) -> Place<'a> {
             Place {
                 text: Text::Transcoded {
                     json: text,
                     base: offset_in(json, text),
                     map: t,
+                    yaml,
+                    prefix,
                 },
                 first_line,
             }
@@ -639,7 +648,7 @@ impl Scanner {
                         self.lean_object(
                             lean,
                             &at,
-                            place(json, text, t, first_line),
+                            place(json, text, t, first_line, chunk, format!("items[{i}].")),
                             || serde_json::from_str::<Value>(text).ok(),
                             inherit,
                             report,
@@ -679,7 +688,7 @@ impl Scanner {
             lean => self.lean_object(
                 lean,
                 &at,
-                place(json, json, t, first_line),
+                place(json, json, t, first_line, chunk, String::new()),
                 || serde_json::from_str::<Value>(json).ok(),
                 None,
                 report,
