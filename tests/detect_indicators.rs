@@ -823,3 +823,40 @@ fn the_worked_example_policy_compiles_and_catches_its_report() {
     assert!(f.iter().any(|f| f.rule.contains("iocs.domains")), "{f:#?}");
     assert!(f.iter().any(|f| f.rule.contains("iocs.ipRanges")), "{f:#?}");
 }
+
+/// A policy remembers what each image said (pods share images); the second look must say
+/// the same as the first, whatever the container does with the image.
+#[test]
+fn image_findings_are_the_same_the_second_time() {
+    let images = [
+        "metal3d/xmrig:latest",
+        "kuberntes/pause:3.9",
+        "bitnarni/redis:7",
+        "docker.io/library/ubuntu:22.04",
+        "nicehash/excavator:1.8",
+        "ghcr.io/example/cryptominer-tools:1",
+        "nginx:1.25",
+        "registry.k8s.io/pause:3.9",
+        "trex/tile-server:2",
+        "simple-monerod:latest",
+    ];
+    let argvs: [&[&str]; 3] = [
+        &[],
+        &["xmrig", "-o", "pool.supportxmr.com:3333"],
+        &["sh", "-c", "echo ok"],
+    ];
+    let policy = CompiledPolicy::builtin_default();
+    let mut checked = 0;
+    for image in images {
+        for argv in argvs {
+            let p = pod(vec![container(image, argv, &[])]);
+            let fresh = CompiledPolicy::builtin_default().evaluate_offline(&p);
+            let first = policy.evaluate_offline(&p);
+            let second = policy.evaluate_offline(&p);
+            assert_eq!(first, fresh, "{image} {argv:?}");
+            assert_eq!(second, fresh, "{image} {argv:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, images.len() * argvs.len());
+}

@@ -15,6 +15,8 @@
 //! - miner configuration given only through env variables counts when two of pool,
 //!   wallet, algorithm and coin (or one and a worker/donation setting) say so.
 
+use std::sync::Arc;
+
 use aho_corasick::Match;
 
 use super::extract::{Cmd, Extracted, Field, LimitKind, basename};
@@ -39,6 +41,39 @@ pub(crate) struct Scanner<'b> {
     pub b: &'b Builtin,
     /// Indexed by rule index.
     pub disabled: &'b [bool],
+    /// What images said before (the same policy, so the same rules).
+    pub images: &'b ImageCache,
+}
+
+/// Image analyses by image reference: the pods of a cluster share few images (replicas,
+/// DaemonSets, the same base images), and an image's findings depend only on the reference
+/// and the policy. Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub(crate) struct ImageCache {
+    map: std::sync::Mutex<rustc_hash::FxHashMap<Box<str>, Arc<(ImageInfo, Vec<Hit>)>>>,
+}
+
+impl ImageCache {
+    const MAX_ENTRIES: usize = 4096;
+    /// Longer references are analysed each time (they are rare and would crowd the cache).
+    const MAX_KEY: usize = 512;
+
+    fn get(&self, image: &str) -> Option<Arc<(ImageInfo, Vec<Hit>)>> {
+        // a poisoned lock (a panic elsewhere) only means no caching
+        self.map.lock().ok()?.get(image).cloned()
+    }
+
+    fn put(&self, image: &str, value: Arc<(ImageInfo, Vec<Hit>)>) {
+        if image.len() > Self::MAX_KEY {
+            return;
+        }
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= Self::MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert(image.into(), value);
+        }
+    }
 }
 
 /// An image reference split into registry and repository path.
@@ -115,39 +150,13 @@ pub(crate) fn is_host_port(v: &str) -> bool {
 
 /// Whether `a` and `b` differ by exactly one edit (ASCII case aside): an insertion, a
 /// deletion, a substitution, or two adjacent letters swapped.
-pub(crate) fn one_edit_apart(a: &str, b: &str) -> bool {
-    if a.len().abs_diff(b.len()) > 1 || a.len() > 64 || b.len() > 64 {
+#[cfg(test)]
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    if a.len() > 64 || b.len() > 64 {
         return false;
     }
-    let mut ab = [0u8; 64];
-    let mut bb = [0u8; 64];
-    for (d, c) in ab.iter_mut().zip(a.bytes()) {
-        *d = c.to_ascii_lowercase();
-    }
-    for (d, c) in bb.iter_mut().zip(b.bytes()) {
-        *d = c.to_ascii_lowercase();
-    }
-    let (a, b) = (&ab[..a.len()], &bb[..b.len()]);
-    if a == b {
-        return false;
-    }
-    let (la, lb) = (a.len(), b.len());
-    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    if la == lb {
-        let rest_a = &a[prefix + 1..];
-        let rest_b = &b[prefix + 1..];
-        if rest_a == rest_b {
-            return true; // substitution
-        }
-        // transposition
-        prefix + 1 < la
-            && a[prefix] == b[prefix + 1]
-            && a[prefix + 1] == b[prefix]
-            && a[prefix + 2..] == b[prefix + 2..]
-    } else {
-        let (long, short) = if la > lb { (a, b) } else { (b, a) };
-        long[prefix + 1..] == short[prefix..]
-    }
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    super::signatures::one_edit_apart_lower(a.as_bytes(), b.as_bytes())
 }
 
 /// Keep only matches not contained in a longer match (e.g. `cpuminer` inside `cpuminer-multi`).
@@ -235,8 +244,8 @@ impl CmdScan<'_, '_> {
 }
 
 /// What the image says about the container.
-#[derive(Default)]
-struct ImageInfo {
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ImageInfo {
     /// A known non-miner image whose name looks like a miner's.
     known_not_miner: bool,
     /// Miner names found in the image (decided once the commands are known).
@@ -342,7 +351,19 @@ impl Scanner<'_> {
     pub(crate) fn container(&self, c: &ContainerView, x: &Extracted<'_>, hits: &mut Vec<Hit>) {
         let b = self.b;
         let first = hits.len();
-        let img = self.image(&c.image, hits);
+        let img = match self.images.get(&c.image) {
+            Some(cached) => {
+                hits.extend(cached.1.iter().cloned());
+                cached.0.clone()
+            }
+            None => {
+                let mut own = Vec::new();
+                let info = self.image(&c.image, &mut own);
+                hits.extend(own.iter().cloned());
+                self.images.put(&c.image, Arc::new((info.clone(), own)));
+                info
+            }
+        };
         for p in &c.ports {
             if u16::try_from(p.container_port).is_ok_and(|port| b.ports.contains(&port)) {
                 self.hit(
@@ -531,12 +552,10 @@ impl Scanner<'_> {
             }
         }
         self.lookalike(&r, image, hits);
-        let account = if r.components.len() > 1 {
-            r.components[0].to_ascii_lowercase()
-        } else {
-            String::new()
-        };
-        info.contextual = b.contextual_images.contains(&account);
+        info.contextual = r.components.len() > 1
+            && b.contextual_images
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(r.components[0]));
         let collision_image = b.image_ac.is_match(&path)
             && b.collisions.iter().any(|c| {
                 c.images
@@ -548,10 +567,7 @@ impl Scanner<'_> {
             return info;
         }
         for comp in &r.components {
-            if b.node_images.iter().any(|n| {
-                comp.eq_ignore_ascii_case(n)
-                    || comp.split(['-', '_']).any(|t| t.eq_ignore_ascii_case(n))
-            }) {
+            if !info.node && self.node_image_component(comp) {
                 info.node = true;
             }
             let bytes = comp.as_bytes();
@@ -570,8 +586,20 @@ impl Scanner<'_> {
                     info.miner_names.push(n);
                 }
             }
-            let norm = normalized(comp);
-            if let Some(m) = b.keyword_ac.find(&norm) {
+            let mut buf = [0u8; 128];
+            let norm: std::borrow::Cow<'_, [u8]> = if comp.len() <= buf.len() {
+                let mut n = 0;
+                for &c in comp.as_bytes() {
+                    if !matches!(c, b'-' | b'_' | b'.') {
+                        buf[n] = c.to_ascii_lowercase();
+                        n += 1;
+                    }
+                }
+                std::borrow::Cow::Borrowed(&buf[..n])
+            } else {
+                std::borrow::Cow::Owned(normalized(comp).into_bytes())
+            };
+            if let Some(m) = b.keyword_ac.find(&*norm) {
                 let excluded = comp
                     .split(['-', '_', '.'])
                     .any(|t| has_ci(&b.keyword_exclude, t));
@@ -590,42 +618,33 @@ impl Scanner<'_> {
         info
     }
 
+    /// An image path component naming a node daemon (`monerod`, `bitcoin-core`,
+    /// `simple-monerod-docker`).
+    fn node_image_component(&self, comp: &str) -> bool {
+        let set = &self.b.node_images;
+        has_ci(set, comp) || comp.split(['-', '_']).any(|t| has_ci(set, t))
+    }
+
     /// A registry host or account one edit away from a well-known one.
     fn lookalike(&self, r: &ImageRef<'_>, image: &str, hits: &mut Vec<Hit>) {
         let b = self.b;
-        let mut found: Option<(String, String, &str)> = None;
+        let mut found: Option<(String, &str, &str)> = None;
         if let Some(reg) = r.registry {
             let host = reg.split(':').next().unwrap_or(reg);
-            if !b
-                .lookalike_registries
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(host))
-                && let Some(t) = b
-                    .lookalike_registries
-                    .iter()
-                    .find(|t| one_edit_apart(host, t))
-            {
-                found = Some((host.to_ascii_lowercase(), t.clone(), "registry"));
+            if let Some(t) = b.lookalike_registries.near(host) {
+                found = Some((host.to_ascii_lowercase(), t, "registry"));
             }
         }
         if found.is_none() && r.components.len() > 1 {
             let account = r.components[0];
-            if !b
-                .lookalike_accounts
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(account))
-                && !has_ci(&b.lookalike_allow, account)
-                && let Some(t) = b
-                    .lookalike_accounts
-                    .iter()
-                    .filter(|t| t.len() >= 5)
-                    .find(|t| one_edit_apart(account, t))
+            if !has_ci(&b.lookalike_allow, account)
+                && let Some(t) = b.lookalike_accounts.near(account)
             {
-                found = Some((account.to_ascii_lowercase(), t.clone(), "account"));
+                found = Some((account.to_ascii_lowercase(), t, "account"));
             }
         }
         if let Some((name, target, what)) = found
-            && let Some(&rule) = b.lookalike_rule.get(&target)
+            && let Some(&rule) = b.lookalike_rule.get(target)
         {
             self.hit(hits, rule, Severity::Medium, Field::Image, || {
                 truncate_chars(
@@ -996,12 +1015,10 @@ impl Scanner<'_> {
         if !set.has_words() {
             return;
         }
-        let node_image = ImageRef::parse(&c.image).components.iter().any(|comp| {
-            self.b.node_images.iter().any(|n| {
-                comp.eq_ignore_ascii_case(n)
-                    || comp.split(['-', '_']).any(|t| t.eq_ignore_ascii_case(n))
-            })
-        });
+        let node_image = ImageRef::parse(&c.image)
+            .components
+            .iter()
+            .any(|comp| self.node_image_component(comp));
         for cmd in &x.cmds {
             let env_name = match cmd.words.first().map(|w| w.field) {
                 Some(Field::Env(i)) if cmd.data => {

@@ -69,7 +69,7 @@ pub use view::{
 pub use wallet::MAX_EVIDENCE_CHARS;
 
 use crate::api::{CryptojackPolicySpec, Mode};
-use builtin::{Hit, Scanner};
+use builtin::{Hit, ImageCache, Scanner};
 use extract::{Extracted, Field};
 use ioc::IocSet;
 use patterns::PatternSet;
@@ -105,6 +105,7 @@ struct Inner {
     scope: Scope,
     rule_count: u32,
     spec: CryptojackPolicySpec,
+    image_cache: ImageCache,
 }
 
 /// A policy compiled for evaluation. `Send + Sync`; cloning shares the compiled automata.
@@ -239,6 +240,7 @@ impl CompiledPolicy {
                 },
                 rule_count,
                 spec: spec.clone(),
+                image_cache: ImageCache::default(),
             }),
         })
     }
@@ -340,6 +342,7 @@ impl CompiledPolicy {
         let scanner = Scanner {
             b: &p.table,
             disabled: &p.disabled,
+            images: &p.image_cache,
         };
         let mut hits: Vec<Hit> = Vec::new();
         let mut ioc_hits: Vec<(u32, Severity, Field, String)> = Vec::new();
@@ -458,14 +461,19 @@ impl CompiledPolicy {
             }
         }
 
-        let gpu_approved = p
-            .gpu
-            .as_ref()
-            .is_some_and(|g| g.approved(view, ctx.namespace_labels));
+        // the approval labels are read only for a pod that requests a GPU or runs on a node
+        // with a GPU-instance signal
+        let gpu_approved = std::cell::OnceCell::new();
+        let approved = || {
+            *gpu_approved.get_or_init(|| {
+                p.gpu
+                    .as_ref()
+                    .is_some_and(|g| g.approved(view, ctx.namespace_labels))
+            })
+        };
         if let Some(gpu) = &p.gpu
-            && !gpu_approved
             && !p.disabled[p.table.gpu_rule as usize]
-            && let Some((ci, field, evidence)) = gpu.check(view)
+            && let Some((ci, field, evidence)) = gpu.check(view, approved)
         {
             let c = &view.containers[ci];
             out.push(Finding {
@@ -481,7 +489,7 @@ impl CompiledPolicy {
         for (sig, field, evidence) in p.node.check(view) {
             let rule = match sig {
                 // a GPU instance is what an approved GPU workload is meant to run on
-                NodeSignal::InstanceType if gpu_approved => continue,
+                NodeSignal::InstanceType if approved() => continue,
                 NodeSignal::InstanceType => p.table.node_instance_rule,
                 NodeSignal::Region => p.table.node_region_rule,
                 NodeSignal::Spot => p.table.node_spot_rule,
@@ -504,9 +512,16 @@ impl CompiledPolicy {
         raise_lookalikes(&mut out);
         // most severe first (stable: discovery order within a severity), then drop repeats of
         // the same rule and field, keeping the most severe one
-        out.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        let mut keys: HashSet<(String, String)> = HashSet::with_capacity(out.len());
-        out.retain(|f| keys.insert((f.rule.clone(), f.field.clone())));
+        if out.len() > 1 {
+            out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            let mut keys: HashSet<(&str, &str)> = HashSet::with_capacity(out.len());
+            let keep: Vec<bool> = out
+                .iter()
+                .map(|f| keys.insert((f.rule.as_str(), f.field.as_str())))
+                .collect();
+            let mut k = keep.into_iter();
+            out.retain(|_| k.next().unwrap_or(true));
+        }
         out
     }
 }

@@ -146,24 +146,29 @@ impl GpuCheck {
         }
     }
 
-    /// The first GPU request of a pod (the caller checks [`approved`](Self::approved)).
-    pub(crate) fn check(&self, view: &PodView) -> Option<GpuHit> {
-        let whose = match self.from {
-            ApprovalFrom::Pod => "label",
-            ApprovalFrom::Namespace => "namespace label",
-            ApprovalFrom::PodAndNamespace => "pod and namespace label",
+    /// The first GPU request of a pod, unless `approved` (asked only when there is one).
+    pub(crate) fn check(&self, view: &PodView, approved: impl Fn() -> bool) -> Option<GpuHit> {
+        let without = || {
+            let whose = match self.from {
+                ApprovalFrom::Pod => "label",
+                ApprovalFrom::Namespace => "namespace label",
+                ApprovalFrom::PodAndNamespace => "pod and namespace label",
+            };
+            format!("without {whose} {}={}", self.label, self.value)
         };
-        let without = format!("without {whose} {}={}", self.label, self.value);
         for (ci, c) in view.containers.iter().enumerate() {
             for (what, map) in [("requests", &c.requests), ("limits", &c.limits)] {
                 for (r, q) in map {
                     if self.is_gpu(r) && quantity_positive(q) {
+                        if approved() {
+                            return None;
+                        }
                         let field = c
                             .path(&view.spec_path)
                             .field("resources")
                             .field(what)
                             .key(r.as_str());
-                        return Some((ci, field, format!("{r}: {q} {without}")));
+                        return Some((ci, field, format!("{r}: {q} {}", without())));
                     }
                 }
             }
@@ -177,6 +182,9 @@ impl GpuCheck {
             else {
                 continue;
             };
+            if approved() {
+                return None;
+            }
             let count = d.count.map_or("all".to_string(), |n| n.to_string());
             let source = match &claim.source {
                 super::view::ClaimSource::Claim(n) => format!("ResourceClaim {n}"),
@@ -184,8 +192,10 @@ impl GpuCheck {
                 super::view::ClaimSource::Unknown => "a claim".to_string(),
             };
             let evidence = format!(
-                "resourceClaims {} ({source}): {count} x {} {without}",
-                claim.name, d.device_class
+                "resourceClaims {} ({source}): {count} x {} {}",
+                claim.name,
+                d.device_class,
+                without()
             );
             // the first container using the claim, else the first container
             let user = view.containers.iter().enumerate().find_map(|(ci, c)| {

@@ -264,7 +264,7 @@ pub(crate) struct Builtin {
     /// Image repository paths that look like miner images but are not.
     pub not_miner_images: HashSet<String>,
     pub node_programs: HashSet<String>,
-    pub node_images: Vec<String>,
+    pub node_images: HashSet<String>,
     pub peer_options: HashSet<String>,
     pub sink_addresses: HashSet<String>,
     pub sink_keywords: Vec<String>,
@@ -272,8 +272,8 @@ pub(crate) struct Builtin {
     pub sink_programs: HashSet<String>,
     pub sink_drop_words: HashSet<String>,
     pub sink_name_tokens: HashSet<String>,
-    pub lookalike_accounts: Vec<String>,
-    pub lookalike_registries: Vec<String>,
+    pub lookalike_accounts: NearNames,
+    pub lookalike_registries: NearNames,
     pub lookalike_allow: HashSet<String>,
     pub lookalike_rule: HashMap<String, u32>,
     pub env_roles: Vec<(EnvRole, HashSet<String>)>,
@@ -332,6 +332,75 @@ fn ac(patterns: &[String]) -> Result<AhoCorasick, String> {
 
 fn set(v: &[String]) -> HashSet<String> {
     v.iter().map(|s| s.trim().to_ascii_lowercase()).collect()
+}
+
+/// Lowercase names bucketed by length, for "one edit away from one of them" checks.
+#[derive(Debug, Default)]
+pub(crate) struct NearNames {
+    /// `by_len[n]`: the names of `n` bytes (names longer than [`NearNames::MAX`] are dropped).
+    by_len: Vec<Vec<String>>,
+}
+
+impl NearNames {
+    const MAX: usize = 64;
+
+    fn new<'a>(names: impl Iterator<Item = &'a String>) -> NearNames {
+        let mut by_len: Vec<Vec<String>> = vec![Vec::new(); Self::MAX + 2];
+        for n in names {
+            if n.len() <= Self::MAX {
+                by_len[n.len()].push(n.to_ascii_lowercase());
+            }
+        }
+        NearNames { by_len }
+    }
+
+    /// Whether `s` is one of the names (ASCII case aside).
+    pub(crate) fn contains(&self, s: &str) -> bool {
+        self.by_len
+            .get(s.len())
+            .is_some_and(|b| b.iter().any(|n| n.eq_ignore_ascii_case(s)))
+    }
+
+    /// The name `s` is one edit away from (see [`one_edit_apart`]), unless `s` is a name.
+    pub(crate) fn near(&self, s: &str) -> Option<&str> {
+        if s.len() > Self::MAX || self.contains(s) {
+            return None;
+        }
+        let mut buf = [0u8; Self::MAX];
+        for (d, b) in buf.iter_mut().zip(s.bytes()) {
+            *d = b.to_ascii_lowercase();
+        }
+        let lower = &buf[..s.len()];
+        let lens = s.len().saturating_sub(1)..=s.len() + 1;
+        self.by_len[lens]
+            .iter()
+            .flatten()
+            .find(|n| one_edit_apart_lower(lower, n.as_bytes()))
+            .map(String::as_str)
+    }
+}
+
+/// Whether `a` and `b` (lowercase) differ by exactly one edit: an insertion, a deletion, a
+/// substitution, or two adjacent letters swapped.
+pub(crate) fn one_edit_apart_lower(a: &[u8], b: &[u8]) -> bool {
+    let (la, lb) = (a.len(), b.len());
+    if la.abs_diff(lb) > 1 || a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    if la == lb {
+        if a[prefix + 1..] == b[prefix + 1..] {
+            return true; // substitution
+        }
+        // transposition
+        prefix + 1 < la
+            && a[prefix] == b[prefix + 1]
+            && a[prefix + 1] == b[prefix]
+            && a[prefix + 2..] == b[prefix + 2..]
+    } else {
+        let (long, short) = if la > lb { (a, b) } else { (b, a) };
+        long[prefix + 1..] == short[prefix..]
+    }
 }
 
 /// Whether `set` (lowercase entries) holds `s` compared ASCII case-insensitively, without
@@ -674,7 +743,7 @@ impl Builtin {
             not_miners: set(&file.not_miners.names),
             not_miner_images: set(&file.not_miners.images),
             node_programs: set(&file.node_daemons.programs),
-            node_images: lower(&file.node_daemons.images),
+            node_images: set(&file.node_daemons.images),
             peer_options: file
                 .node_daemons
                 .peer_options
@@ -687,8 +756,9 @@ impl Builtin {
             sink_programs: set(&file.sinkhole.programs),
             sink_drop_words: set(&file.sinkhole.drop_words),
             sink_name_tokens: set(&file.sinkhole.name_tokens),
-            lookalike_accounts,
-            lookalike_registries,
+            // accounts shorter than 5 letters are one edit from too many real ones
+            lookalike_accounts: NearNames::new(lookalike_accounts.iter().filter(|t| t.len() >= 5)),
+            lookalike_registries: NearNames::new(lookalike_registries.iter()),
             lookalike_allow: set(&file.lookalike_targets.allow),
             lookalike_rule,
             env_roles,
