@@ -50,20 +50,23 @@ pub(crate) struct Scanner<'b> {
 /// and the policy. Bounded: emptied when full.
 #[derive(Debug, Default)]
 pub(crate) struct ImageCache {
-    map: std::sync::Mutex<rustc_hash::FxHashMap<Box<str>, Arc<(ImageInfo, Vec<Hit>)>>>,
+    map: std::sync::Mutex<rustc_hash::FxHashMap<Box<str>, ImageResult>>,
 }
+
+/// What an image said: its info and its findings.
+type ImageResult = Arc<(ImageInfo, Vec<Hit>)>;
 
 impl ImageCache {
     const MAX_ENTRIES: usize = 4096;
     /// Longer references are analysed each time (they are rare and would crowd the cache).
     const MAX_KEY: usize = 512;
 
-    fn get(&self, image: &str) -> Option<Arc<(ImageInfo, Vec<Hit>)>> {
+    fn get(&self, image: &str) -> Option<ImageResult> {
         // a poisoned lock (a panic elsewhere) only means no caching
         self.map.lock().ok()?.get(image).cloned()
     }
 
-    fn put(&self, image: &str, value: Arc<(ImageInfo, Vec<Hit>)>) {
+    fn put(&self, image: &str, value: ImageResult) {
         if image.len() > Self::MAX_KEY {
             return;
         }
