@@ -3,34 +3,58 @@
 //! `CompiledPolicy::compile` turns a `CryptojackPolicy` into multi-pattern automata once;
 //! `CompiledPolicy::evaluate` runs a `PodView` through them and returns the findings.
 //!
-//! Per container the strings are tokenised once ([`extract`]: argv, `sh -c` scripts split
-//! into words, base64 payloads decoded, env values), then every matcher reads that:
-//! the built-in signatures (one Aho-Corasick automaton for words, one for image components,
-//! hash lookups for options), the policy's own patterns (one automaton + one `RegexSet` per
-//! list) and its Sigma rules (one automaton + one `RegexSet` per Sigma field).
+//! Per container the strings are read once (`extract`) the way the container will run
+//! them: the kubelet's `$(VAR)` expansion (`$$` escapes) over env and argv; wrappers looked
+//! through (`env`, `nohup`, `nice`, `timeout`, `nsenter`, `chroot`, `su -c`, `screen`,
+//! `tmux`, `busybox`, `xargs`, the dynamic loader...); `sh -c` scripts split into simple
+//! commands with shell variables (`$VAR`, `${VAR:-x}`, `$0`..`$9`, `$@`) resolved from
+//! literal env and script assignments; interpreter one-liners (`python -c`, `perl -e`,
+//! `ruby -e`, `node -e`, `php -r`, `lua -e`, `Rscript -e`, `awk`) read for the command lines
+//! and URLs they build; payloads decoded (base64/base32/hex/escapes/rev/ROT13, gzip, zlib and
+//! raw deflate) through nested layers within a budget (16 levels, 8 decoding layers, 1 MiB
+//! decoded per container, 256 KiB per script, ratio 100). What exceeds a bound is a finding
+//! (`builtin/obfuscation/uninspected`), never a silent cut-off. Every matcher then reads
+//! that: the built-in signatures (one Aho-Corasick automaton for words, one for image
+//! components, hash lookups for options, CIDR tables for IPs), the policy's indicators
+//! (`spec.detect.iocs`) with the same context rules, its own patterns (one automaton + one
+//! `RegexSet` per list) and its Sigma rules (one automaton + one `RegexSet` per Sigma field).
+//! All wildcards are [`glob`]s (globset syntax).
+//!
+//! Context decides what a name means: a pool domain in a node daemon's peer option, a DNS
+//! sinkhole or blocklist line or a `*BLOCKLIST*` variable is named, not used; a program
+//! whose name collides with a miner's (`t-rex` the tile server, nicehash's `excavator`) is a
+//! miner only with miner evidence; a non-Monero address counts only next to a miner
+//! (or as `WALLET.worker` pool login); a lone Monero address in an env value is medium;
+//! env-only miner configuration (pool + wallet, algorithm + pool...) is high.
 //!
 //! Rule ids in findings (and in `spec.detect.disabledRules`, where a family prefix such as
 //! `builtin/miner-flags` names all its rules):
 //!
 //! | id | category | severity |
 //! |---|---|---|
-//! | `builtin/miner-binary/<name>` | miner-binary | critical when run; high inside a URL or path |
+//! | `builtin/miner-binary/<name>` | miner-binary | critical when run (contextual names only with miner evidence); high inside a URL or path |
+//! | `builtin/miner-installer/<name>` | miner-binary | critical |
 //! | `builtin/miner-image/<name or keyword>` | miner-image | critical (name), high (keyword) |
-//! | `builtin/known-ioc/<repository>` | known-ioc | critical |
+//! | `builtin/known-ioc/<image, domain or CIDR>` (campaign IOCs, each with its source) | known-ioc | critical |
+//! | `builtin/lookalike-registry/<account or registry>` | known-ioc | medium alone; high next to any other medium+ signal |
 //! | `builtin/pool/stratum-url` | pool | critical |
 //! | `builtin/pool/known-pool` | pool | critical with a port or in a URL, else high |
-//! | `builtin/pool/pool-argument` (host:port after a pool option, miner-like line only) | pool | high |
-//! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high (`scrypt`, `yescrypt`, `x11`, `mtp` only on a miner-like line) |
-//! | `builtin/wallet/<coin>` | wallet | high |
+//! | `builtin/pool/pool-argument` (host:port after a pool option or in a POOL variable, miner-like only) | pool | high |
+//! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high (shared algorithms only on a miner-like line; an ALGO variable alone: medium) |
+//! | `builtin/wallet/<coin>` | wallet | high (Monero in an env value with no other signal: medium) |
+//! | `builtin/obfuscation/uninspected`, `builtin/obfuscation/embedded-binary` | miner-binary | medium |
 //! | `builtin/port/stratum-port` | port | low |
-//! | `builtin/gpu/unapproved` | gpu-unapproved | high (one per pod) |
-//! | `builtin/node/gpu-instance-type`, `builtin/node/region` / `builtin/node/spot` | node | medium / low |
+//! | `builtin/gpu/unapproved` (resources, globs, DRA claims) | gpu-unapproved | high (one per pod) |
+//! | `builtin/node/gpu-instance-type` (not when the GPU request is approved), `builtin/node/region` / `builtin/node/spot` | node | medium / low |
+//! | `policy/<policy>/iocs.images[i]`, `.domains[i]`, `.ipRanges[i]` | known-ioc | the entry's (default critical) |
 //! | `policy/<policy>/images[i]` (or the pattern's `id`) | miner-image | the pattern's |
 //! | `policy/<policy>/commands[i]` (or the pattern's `id`) | known-ioc | the pattern's |
 //! | `sigma/<id>` or `policy/<policy>/sigma[i]` | known-ioc | from the Sigma `level` |
 //!
 //! Pod-level findings: the GPU finding names the first container that requests a GPU (its
-//! field is that container's resource quantity); node findings have no container.
+//! field is that container's resource quantity, or its `resources.claims` entry for a DRA
+//! claim); node findings have no container. The look-alike raise is applied by
+//! [`CompiledPolicy::evaluate`]; [`Verdict::incident_severity`] and [`is_lookalike`] expose it.
 
 mod builtin;
 mod decode;
