@@ -16,6 +16,8 @@
 //! event to the incident, `status.detectionLatencyMs`) and time to contain
 //! (`status.timeToContainMs`) per kind, and the operator's resident memory (VmRSS, VmHWM).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};

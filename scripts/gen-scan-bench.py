@@ -2,12 +2,19 @@
 """Generate N realistic pod manifests for timing `cryptojack scan` (not committed).
 
 Usage: gen-scan-bench.py OUT_DIR [N=10000]
+       gen-scan-bench.py --list-json OUT_FILE [N=20000]
 
-Writes OUT_DIR/files/pod-NNNNN.yaml (one Pod per file, in 100 sub-directories) and
-OUT_DIR/all.yaml (the same pods as one multi-document file). About 98% are benign pods of
-common shapes (web servers, databases, workers with env, probes, resources, sidecars);
-2% are miners of different styles (image, sh -c script, renamed binary with flags, pool URL,
-unapproved GPU). Deterministic (seeded).
+The first form writes OUT_DIR/files/pod-NNNNN.yaml (one Pod per file, in 100
+sub-directories) and OUT_DIR/all.yaml (the same pods as one multi-document file). About 98%
+are benign pods of common shapes (web servers, databases, workers with env, probes,
+resources, sidecars); 2% are miners of different styles (image, sh -c script, renamed
+binary with flags, pool URL, unapproved GPU).
+
+The second form writes what `kubectl get pods -A -o json` prints for N such pods: one
+`kind: List` JSON document (4-space indentation), each pod with the metadata, spec and
+status the API server fills in (uid, resourceVersion, owner, status):
+about 2.2 KB per pod, 44 MB for 20,000 (the issue measured a 38 MB dump of the same shape).
+Deterministic (seeded).
 """
 
 import os
@@ -101,7 +108,85 @@ def pod(i, rng):
     return "\n".join(lines) + "\n", miner
 
 
+def api_pod(i, rng):
+    """One pod as the API server returns it (kubectl get -o json), trimmed to the fields a
+    typical pod has: about 1.9 KB with kubectl's 4-space indentation."""
+    miner = rng.random() < 0.02
+    ns = rng.choice(["default", "shop", "data", "monitoring", "ci", "ml"])
+    app = f"app-{i % 97}"
+    if miner:
+        image, cmd, extra = rng.choice(MINERS)
+        ports = []
+    else:
+        image, cmd, ports = rng.choice(BENIGN)
+        extra = None
+    rs = f"{app}-{rng.randrange(16**10):010x}"
+    name = f"{rs}-{rng.randrange(36**5):05x}"
+    main = {
+        "name": "main",
+        "image": image,
+        "env": [
+            {"name": "LOG_LEVEL", "value": "info"},
+        ],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"nvidia.com/gpu": "1"} if extra == "gpu" else {"memory": "512Mi"},
+        },
+        "imagePullPolicy": "IfNotPresent",
+    }
+    if cmd:
+        main["command"] = cmd
+    if ports:
+        main["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in ports]
+    started = f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}Z"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": f"{rng.randrange(16**8):08x}-{rng.randrange(16**4):04x}-4{rng.randrange(16**3):03x}-8{rng.randrange(16**3):03x}-{rng.randrange(16**12):012x}",
+            "resourceVersion": str(1000000 + i),
+            "creationTimestamp": started,
+            "labels": {"app": app, "pod-template-hash": rs.split("-")[-1]},
+            "ownerReferences": [{"kind": "ReplicaSet", "name": rs, "controller": True}],
+        },
+        "spec": {
+            "containers": [main],
+            "serviceAccountName": f"sa-{i % 13}",
+            "nodeName": f"node-{i % 40}",
+        },
+        "status": {
+            "phase": "Running",
+            "podIP": f"10.244.{(i // 250) % 250}.{i % 250}",
+            "startTime": started,
+        },
+    }, miner
+
+
+def list_json(out, n):
+    import json
+    rng = random.Random(42)
+    items = []
+    miners = 0
+    for i in range(n):
+        pod, miner = api_pod(i, rng)
+        items.append(pod)
+        miners += miner
+    d = os.path.dirname(out)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"apiVersion": "v1", "items": items, "kind": "List",
+                   "metadata": {"resourceVersion": ""}}, f, indent=4)
+        f.write("\n")
+    print(f"{n} pods ({miners} miners) in {out} ({os.path.getsize(out) / 1e6:.1f} MB)")
+
+
 def main():
+    if sys.argv[1] == "--list-json":
+        list_json(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 20000)
+        return
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000

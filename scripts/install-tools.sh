@@ -43,7 +43,10 @@ if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || ! "$tools/venv/bin/python" 
 fi
 ln -sf ../venv/bin/kubernetes-validate "$tools/bin/kubernetes-validate"
 
-"$tools/bin/kubectl" version --client 2>/dev/null | sed -n 1p >&2
+# Not `kubectl version --client | head -1`: under pipefail, head exits after one line and
+# kubectl may die of SIGPIPE (exit 141) while still writing the rest. Capture, then cut.
+kubectl_version="$("$tools/bin/kubectl" version --client 2>/dev/null)"
+printf '%s\n' "${kubectl_version%%$'\n'*}" >&2
 "$tools/bin/helm" version --short >&2
 
 # Debian packages (promtool, ...)

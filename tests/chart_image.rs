@@ -10,6 +10,8 @@
 //! Without `CRYPTOJACK_IMAGE` the tests say so and pass (a plain `cargo test`); with
 //! `CRYPTOJACK_REQUIRE_IMAGE=1` (scripts/test.sh) a missing image fails them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod chart_common;
 
 use std::path::Path;

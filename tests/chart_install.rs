@@ -7,6 +7,8 @@
 //! (ServiceMonitor, PrometheusRule, the default policy) pass a server-side dry run against
 //! kubesim with their CRDs loaded, which kubernetes-validate cannot check.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod chart_common;
 
 use std::path::Path;

@@ -16,6 +16,8 @@
 //! To extend: write an `async fn` scenario taking `&Env` (helpers from tests/operator_common)
 //! and add it to the `join!` in [`run_scenarios`].
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod chart_common;
 mod operator_common;
 

@@ -3,6 +3,8 @@
 //! the dashboard's queries are valid PromQL, and alerts and dashboard use only metrics the
 //! operator exports (src/metrics.rs).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod chart_common;
 
 use std::collections::BTreeSet;

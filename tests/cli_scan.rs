@@ -1,5 +1,10 @@
 //! `cryptojack scan` end to end: the real binary over fixtures, each input form, each output
 //! format, exit codes and the messages for malformed input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -818,4 +823,166 @@ fn hostile_documents_are_errors_not_crashes() {
     );
     assert_eq!(out.code, 2);
     assert_eq!(errors(&out.json())[0]["kind"], "json");
+}
+
+#[test]
+fn dra_claims_are_resolved_from_objects_in_the_same_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let template = "apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata: {name: gpu-claim, namespace: ml}
+spec:
+  spec:
+    devices:
+      requests:
+      - name: gpu
+        exactly: {deviceClassName: gpu.nvidia.com, count: 2}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata: {name: fast-disk, namespace: ml}
+spec:
+  spec:
+    devices:
+      requests:
+      - name: disk
+        exactly: {deviceClassName: nvme.example.com}
+";
+    let pods = "apiVersion: v1
+kind: Pod
+metadata: {name: trainer, namespace: ml}
+spec:
+  resourceClaims:
+  - {name: accel, resourceClaimTemplateName: gpu-claim}
+  containers:
+  - name: sidecar
+    image: busybox
+  - name: main
+    image: ghcr.io/example/train:1
+    resources:
+      claims:
+      - name: accel
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: indexer, namespace: ml}
+spec:
+  resourceClaims:
+  - {name: scratch, resourceClaimTemplateName: fast-disk}
+  containers:
+  - name: main
+    image: ghcr.io/example/index:1
+    resources:
+      claims: [{name: scratch}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: elsewhere, namespace: other}
+spec:
+  resourceClaims:
+  - {name: accel, resourceClaimTemplateName: gpu-claim}
+  containers:
+  - name: main
+    image: ghcr.io/example/train:1
+";
+    // the pods come first, the claim templates in another file after them
+    std::fs::write(dir.path().join("a-pods.yaml"), pods).expect("write");
+    std::fs::write(dir.path().join("b-claims.yaml"), template).expect("write");
+    let path = dir.path().to_string_lossy().to_string();
+    let out = scan(&[&path, "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_contract(&report);
+    let gpu: Vec<&Value> = findings(&report)
+        .iter()
+        .filter(|f| f["category"] == "gpu-unapproved")
+        .collect();
+    assert_eq!(gpu.len(), 1, "{gpu:?}");
+    assert_eq!(gpu[0]["name"], "trainer");
+    assert_eq!(gpu[0]["container"], "main");
+    assert_eq!(gpu[0]["field"], "spec.containers[1].resources.claims[0]");
+    assert_eq!(gpu[0]["line"], 14, "the line of the claim reference");
+    assert!(
+        gpu[0]["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("gpu.nvidia.com") && e.contains("gpu-claim")),
+        "{}",
+        gpu[0]["evidence"]
+    );
+    assert_eq!(report["summary"]["objects"], 3);
+    assert_eq!(report["summary"]["skipped"], 2, "the claim templates");
+    // the same in one JSON List, claims after the pods
+    let pods_json: Vec<Value> = pods
+        .split("---\n")
+        .map(|d| serde_saphyr::from_str::<Value>(d).expect("yaml"))
+        .collect();
+    let claims_json: Vec<Value> = template
+        .split("---\n")
+        .map(|d| serde_saphyr::from_str::<Value>(d).expect("yaml"))
+        .collect();
+    let list = json!({"apiVersion": "v1", "kind": "List",
+        "items": pods_json.into_iter().chain(claims_json).collect::<Vec<_>>()});
+    let out = scan_with_stdin(
+        &["-", "--format", "json"],
+        Some(&serde_json::to_string_pretty(&list).expect("json")),
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    let gpu: Vec<&Value> = findings(&report)
+        .iter()
+        .filter(|f| f["category"] == "gpu-unapproved")
+        .collect();
+    assert_eq!(gpu.len(), 1);
+    assert_eq!(gpu[0]["item"], 0);
+}
+
+#[test]
+fn the_fast_yaml_path_agrees_with_the_full_parser() {
+    // every example workload, read once by the block-YAML fast path and once by the full
+    // YAML parser (an anchor, which the fast path leaves to it, appended): the same findings
+    // at the same lines
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut compared = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(root().join("examples/workloads"))
+        .expect("examples")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let text = std::fs::read_to_string(&p).expect("read");
+        if text.matches("\n---").count() > 0 {
+            continue;
+        }
+        let name = p.file_name().expect("name").to_string_lossy().to_string();
+        let fast = dir.path().join(format!("fast-{name}"));
+        let full = dir.path().join(format!("full-{name}"));
+        std::fs::write(&fast, &text).expect("write");
+        std::fs::write(
+            &full,
+            format!("{}\nxAnchored: &anchor 1\n", text.trim_end()),
+        )
+        .expect("write");
+        let a = scan(&[&fast.to_string_lossy(), "--format", "json"]).json();
+        let b = scan(&[&full.to_string_lossy(), "--format", "json"]).json();
+        let key = |r: &Value| {
+            findings(r)
+                .iter()
+                .map(|f| {
+                    (
+                        f["rule"].to_string(),
+                        f["field"].to_string(),
+                        f["line"].to_string(),
+                        f["severity"].to_string(),
+                        f["evidence"].to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&a), key(&b), "{name}");
+        assert_eq!(a["summary"]["errors"], b["summary"]["errors"], "{name}");
+        compared += 1;
+    }
+    assert!(compared >= 15, "{compared}");
 }

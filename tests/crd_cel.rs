@@ -3,6 +3,11 @@
 //! mean them to. Evaluated client-side with kube-cel (the kube-rs port of the
 //! Kubernetes CEL libraries), with schema defaults applied first, as the API
 //! server does.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use cryptojack::api::{CryptojackIncident, CryptojackPolicy};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -1,6 +1,11 @@
 //! The committed CRD YAML (crds/ and the Helm chart's crds/) is exactly what the
 //! Rust types generate, `cryptojack crdgen --check` notices drift, and the types
 //! accept what users and the operator write.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 

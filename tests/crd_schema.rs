@@ -3,6 +3,11 @@
 //! (types, enums, ranges, lengths, patterns) accepts the examples and rejects
 //! nonsense. CEL rules (`x-kubernetes-validations`) are checked for shape here;
 //! their evaluation needs an API server (or kube-cel) and is not done here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,5 +1,10 @@
 //! Labelled manifests under tests/fixtures/detect/ (labels.tsv: miner, gpu, miner+gpu, benign),
 //! evaluated with the built-in default policy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod detect_common;
 

@@ -1,4 +1,9 @@
 //! Behaviour of the detection engine, one test per indicator family and false-positive trap.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod detect_common;
 
@@ -27,6 +32,7 @@ fn container(name: &str, image: &str, command: &[&str], args: &[&str]) -> Contai
         ports: vec![],
         requests: BTreeMap::new(),
         limits: BTreeMap::new(),
+        claims: Vec::new(),
     }
 }
 
@@ -35,7 +41,7 @@ fn pod(containers: Vec<ContainerView>) -> PodView {
         kind: "Pod".into(),
         name: "p".into(),
         namespace: Some("default".into()),
-        spec_path: "spec".into(),
+        spec_path: cryptojack::detect::FieldPath::fields(&["spec"]),
         containers,
         ..Default::default()
     }
@@ -447,14 +453,26 @@ fn monero_addresses_count_anywhere_and_are_shortened() {
             value: XMR.into(),
         },
     ];
-    let f = run(c);
+    // alone in an env value (a donation address) it is at most medium
+    let f = run(c.clone());
     let hit = f
         .iter()
         .find(|f| f.rule == "builtin/wallet/monero")
         .unwrap();
     assert_eq!(hit.field, "spec.containers[0].env[1].value");
     assert_eq!(hit.evidence, "44K7L8BU…MUp");
+    assert_eq!(hit.severity, Severity::Medium);
+    // next to another signal it is high
+    c.command = vec!["/app/run".into(), "--donate-level".into(), "1".into()];
+    let f = run(c);
+    let hit = f
+        .iter()
+        .find(|f| f.rule == "builtin/wallet/monero")
+        .unwrap();
     assert_eq!(hit.severity, Severity::High);
+    // as an argument it is high on its own
+    let f = run(container("c", "alpine", &["/app/run"], &[XMR]));
+    assert_eq!(max_severity(&f), Some(Severity::High));
 }
 
 #[test]
@@ -491,7 +509,8 @@ fn other_wallet_shapes_need_pool_context() {
         value: "stratum+tcp://etc.2miners.com:1010".into(),
     });
     assert!(rules(&run(c)).contains(&"builtin/wallet/ethereum"));
-    // Ravencoin and Bitcoin addresses as --user values
+    // Ravencoin and Bitcoin addresses as --user values: a pool login (wallet.worker) or
+    // next to a pool counts, a bare address (an exporter's --address) does not
     for w in [
         "RXLdrSHoatFf8hvERYHfcAV1Bchtq65JZu",
         "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
@@ -500,7 +519,25 @@ fn other_wallet_shapes_need_pool_context() {
             "c",
             "alpine",
             &["/bin/w"],
-            &[&format!("--user={w}")],
+            &[&format!("--user={w}.worker1")],
+        ));
+        assert!(f.iter().any(|f| f.category == Category::Wallet), "{w}");
+        let f = run(container(
+            "c",
+            "alpine",
+            &["/bin/w"],
+            &[&format!("--address={w}")],
+        ));
+        assert!(f.is_empty(), "{w}: {f:#?}");
+        let f = run(container(
+            "c",
+            "alpine",
+            &["/bin/w"],
+            &[
+                &format!("--user={w}"),
+                "-o",
+                "stratum+tcp://rvn.example.org:3333",
+            ],
         ));
         assert!(f.iter().any(|f| f.category == Category::Wallet), "{w}");
     }
@@ -1682,7 +1719,9 @@ fn hostile_input_is_bounded() {
     let binary: Vec<u8> = (0..=255u8).cycle().take(48 << 10).collect();
     let junk = base64::engine::general_purpose::STANDARD.encode(&binary);
     let many = format!("echo {junk} | base64 -d | sh;").repeat(64);
-    assert!(run(container("c", "alpine", &["sh", "-c", &many], &[])).is_empty());
+    let f = run(container("c", "alpine", &["sh", "-c", &many], &[]));
+    assert_eq!(rules(&f), ["builtin/obfuscation/uninspected"], "{f:#?}");
+    assert_eq!(f[0].severity, Severity::Medium);
     // deeply nested command substitutions and unbalanced quotes
     let nested = format!("{}xmrig{}", "$(".repeat(5_000), ")".repeat(5_000));
     let _ = run(container("c", "alpine", &["sh", "-c", &nested], &[]));

@@ -1,6 +1,8 @@
 //! The operator against kubesim: containment of each kind of workload, asserted on the
 //! resulting cluster state (not on the calls made).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod operator_common;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! stops working), binding quarantine, the GPU spending limit, evidence and the
 //! investigation — each action, each restore, asserted on the cluster's state.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod operator_common;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! -A` shows it Contained with its columns, `kubectl describe` shows the Events,
 //! `cryptojack report` prints the post-incident report, `/metrics` passes promtool.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

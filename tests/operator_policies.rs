@@ -1,6 +1,8 @@
 //! Policies as the operator sees them: compiled one by one with their status, several
 //! policies giving one incident, edits re-evaluating running pods, the rate limit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod operator_common;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! lost responses, API errors, dropped watches, a restarted API server, and a leader
 //! killed mid-flight.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod operator_common;
 
 use std::time::Duration;

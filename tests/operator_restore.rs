@@ -3,6 +3,8 @@
 //! incident; deleting an unresolved incident does not lose it; a namespace being
 //! deleted is never held up.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod operator_common;
 
 use std::time::Duration;

@@ -1,5 +1,10 @@
 //! The bundled examples: every workload shows the finding it is named after, every
 //! false-positive trap stays quiet, every example policy compiles.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -139,7 +144,12 @@ fn false_positive_traps_stay_quiet() {
 
 #[test]
 fn example_policies_compile_and_are_skipped_as_workloads() {
-    for policy in ["default-audit", "strict-contain", "gpu-approval"] {
+    for policy in [
+        "default-audit",
+        "strict-contain",
+        "gpu-approval",
+        "iocs-from-a-report",
+    ] {
         let path = format!("examples/policies/{policy}.yaml");
         let (code, report, stderr) = scan(&[
             "examples/workloads/miner-image-deployment.yaml",
@@ -152,10 +162,38 @@ fn example_policies_compile_and_are_skipped_as_workloads() {
     }
     let (_, report, _) = scan(&["examples/policies"]);
     assert_eq!(
-        report["summary"]["skipped"], 3,
+        report["summary"]["skipped"], 4,
         "policies are not workloads"
     );
     assert_eq!(report["summary"]["objects"], 0);
+}
+
+#[test]
+fn ioc_policy_catches_what_the_default_does_not() {
+    let file = "examples/workloads/report-ioc-cronjob.yaml";
+    let (code, report, stderr) = scan(&[file]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(report["findings"].as_array().is_some_and(Vec::is_empty));
+    let (code, report, stderr) = scan(&[
+        file,
+        "--policy",
+        "examples/policies/iocs-from-a-report.yaml",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let findings = report["findings"].as_array().expect("findings");
+    let rules: Vec<&str> = findings.iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(
+        rules.contains(&"policy/iocs-from-a-report/iocs.domains[0]")
+            && rules.contains(&"policy/iocs-from-a-report/iocs.ipRanges[0]"),
+        "{rules:?}"
+    );
+    assert!(findings.iter().all(|f| f["category"] == "known-ioc"));
+    assert!(
+        findings.iter().all(|f| f["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("Example Threat Report"))),
+        "{findings:?}"
+    );
 }
 
 #[test]

@@ -4,11 +4,24 @@
 //! segment of a URL or file path — never as a bare substring. Pool domains need domain
 //! boundaries. Options are matched as whole options, and option values (algorithm, coin,
 //! pool, wallet) are judged by the option they follow.
+//!
+//! Context decides in both directions:
+//! - a blockchain node's peer options, a DNS sinkhole or blocklist, a firewall drop rule
+//!   name pool hosts without connecting to them;
+//! - a program or image whose name collides with a miner's in unrelated software (the
+//!   T-Rex tile server, Cisco TRex) is not a miner unless miner evidence sits beside it;
+//! - other coins' addresses count only next to miner evidence, a lone Monero address in
+//!   an env value is at most medium;
+//! - miner configuration given only through env variables counts when two of pool,
+//!   wallet, algorithm and coin (or one and a worker/donation setting) say so.
+
+use std::sync::Arc;
 
 use aho_corasick::Match;
 
-use super::extract::{Cmd, Extracted, Field, basename, program_index};
-use super::signatures::{Builtin, ImagePat, WordPat};
+use super::extract::{Cmd, Extracted, Field, LimitKind, basename};
+use super::ioc::{find_ips, host_use};
+use super::signatures::{Builtin, EnvRole, WordPat, get_ci, has_ci, normalized};
 use super::view::ContainerView;
 use super::wallet::{
     MAX_EVIDENCE_CHARS, WalletKind, evidence, find_wallets, shorten_wallets, truncate_chars,
@@ -28,6 +41,42 @@ pub(crate) struct Scanner<'b> {
     pub b: &'b Builtin,
     /// Indexed by rule index.
     pub disabled: &'b [bool],
+    /// What images said before (the same policy, so the same rules).
+    pub images: &'b ImageCache,
+}
+
+/// Image analyses by image reference: the pods of a cluster share few images (replicas,
+/// DaemonSets, the same base images), and an image's findings depend only on the reference
+/// and the policy. Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub(crate) struct ImageCache {
+    map: std::sync::Mutex<rustc_hash::FxHashMap<Box<str>, ImageResult>>,
+}
+
+/// What an image said: its info and its findings.
+type ImageResult = Arc<(ImageInfo, Vec<Hit>)>;
+
+impl ImageCache {
+    const MAX_ENTRIES: usize = 4096;
+    /// Longer references are analysed each time (they are rare and would crowd the cache).
+    const MAX_KEY: usize = 512;
+
+    fn get(&self, image: &str) -> Option<ImageResult> {
+        // a poisoned lock (a panic elsewhere) only means no caching
+        self.map.lock().ok()?.get(image).cloned()
+    }
+
+    fn put(&self, image: &str, value: ImageResult) {
+        if image.len() > Self::MAX_KEY {
+            return;
+        }
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= Self::MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert(image.into(), value);
+        }
+    }
 }
 
 /// An image reference split into registry and repository path.
@@ -78,7 +127,7 @@ impl<'a> ImageRef<'a> {
     }
 }
 
-fn is_host_char(b: u8) -> bool {
+pub(crate) fn is_host_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-'
 }
 
@@ -100,6 +149,17 @@ pub(crate) fn is_host_port(v: &str) -> bool {
         && host.bytes().all(|b| is_host_char(b) || b == b'.')
         && host.bytes().any(|b| b.is_ascii_alphanumeric());
     port_ok && host_ok
+}
+
+/// Whether `a` and `b` differ by exactly one edit (ASCII case aside): an insertion, a
+/// deletion, a substitution, or two adjacent letters swapped.
+#[cfg(test)]
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    if a.len() > 64 || b.len() > 64 {
+        return false;
+    }
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    super::signatures::one_edit_apart_lower(a.as_bytes(), b.as_bytes())
 }
 
 /// Keep only matches not contained in a longer match (e.g. `cpuminer` inside `cpuminer-multi`).
@@ -139,18 +199,34 @@ impl Joined {
     }
 }
 
+/// Why a word (or part of it) names hosts without connecting to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Naming {
+    /// A node daemon's peer option value.
+    Peer,
+    /// A blocklist option's value, or any word of a blocking command.
+    Block,
+}
+
 struct CmdScan<'c, 'a> {
     cmd: &'c Cmd<'a>,
     joined: Option<Joined>,
+    /// Miner evidence in this command other than the program's own name.
     miner_like: bool,
     pending_pools: Vec<(usize, usize, usize)>,
     /// Values of algorithm options that are miner algorithms only in a miner-like command.
     pending_algos: Vec<(usize, usize, usize)>,
+    /// Non-Monero wallets given to a user option: they count on a miner-like command line.
+    pending_wallets: Vec<(WalletKind, usize, usize, usize)>,
     /// Words that already named a known pool or a stratum URL (ascending: pushed in word order).
     pool_words: Vec<usize>,
-    /// The container runs a known non-miner image whose name looks like a miner's (Cisco
-    /// TRex): miner names in its paths and URLs (`/var/trex/v2.41`) are its own files.
+    /// Word ranges that name hosts without connecting (word, from byte, why).
+    naming: Vec<(usize, usize, Naming)>,
+    /// The container's image is a known non-miner whose name looks like a miner's: miner
+    /// names in its paths and URLs (`/var/trex/v2.41`) are its own files.
     known_not_miner: bool,
+    /// The command's env variable name, for env values.
+    env_name: Option<&'c str>,
 }
 
 impl CmdScan<'_, '_> {
@@ -160,6 +236,78 @@ impl CmdScan<'_, '_> {
         let base = j.offsets[i];
         evidence(&j.text, base + start, base + end, cmd.words[i].decoded)
     }
+
+    fn naming(&self, i: usize, at: usize) -> Option<Naming> {
+        self.naming
+            .iter()
+            .rev()
+            .find(|(w, from, _)| *w == i && *from <= at)
+            .map(|(_, _, n)| *n)
+    }
+}
+
+/// What the image says about the container.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ImageInfo {
+    /// A known non-miner image whose name looks like a miner's.
+    known_not_miner: bool,
+    /// Miner names found in the image (decided once the commands are known).
+    miner_names: Vec<u32>,
+    /// The image is a known miner (IOC) or carries a miner keyword.
+    miner: bool,
+    /// The image account gives contextual miner names their context (nicehash/excavator).
+    contextual: bool,
+    /// The image runs a blockchain node.
+    node: bool,
+}
+
+/// An env variable's part in miner configuration given through the environment.
+struct EnvSignal {
+    role: EnvRole,
+    field: Field,
+    strong: bool,
+    wallet: Option<WalletKind>,
+    evidence: String,
+}
+
+/// Words that follow a program's name in release file names (`xmrig-6.21.0-linux-static-x64`).
+const RELEASE_WORDS: &[&str] = &[
+    "linux", "static", "x64", "x86", "amd64", "arm64", "aarch64", "armv7", "armv8", "cuda",
+    "opencl", "gcc", "msvc", "win", "win64", "windows", "mac", "macos", "freebsd", "bionic",
+    "focal", "jammy", "noble", "xenial", "bin", "release", "latest", "cpu", "gpu", "nvidia", "amd",
+    "hiveos", "mmpos", "musl", "glibc",
+];
+
+/// Whether `rest` (what follows `name-`) starts a version or platform suffix.
+fn release_suffix(rest: &str) -> bool {
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let b = word.as_bytes();
+    b.first().is_some_and(u8::is_ascii_digit)
+        || (b.len() > 1 && b[0] == b'v' && b[1].is_ascii_digit())
+        || RELEASE_WORDS.contains(&word.as_str())
+}
+
+/// Name parts that make a variable a quantity, not a name (`WORKER_COUNT`, `POOL_SIZE`).
+const COUNT_TOKENS: &[&str] = &[
+    "count",
+    "size",
+    "num",
+    "number",
+    "max",
+    "min",
+    "threads",
+    "concurrency",
+    "replicas",
+    "timeout",
+    "limit",
+];
+
+fn tokens(name: &str) -> impl Iterator<Item = &str> + '_ {
+    name.split(['_', '-', '.']).filter(|t| !t.is_empty())
 }
 
 impl Scanner<'_> {
@@ -185,21 +333,45 @@ impl Scanner<'_> {
         }
     }
 
+    fn is_miner_evidence(&self, h: &Hit) -> bool {
+        matches!(
+            self.b.rules[h.rule as usize].category,
+            Category::Pool
+                | Category::MinerBinary
+                | Category::MinerImage
+                | Category::KnownIoc
+                | Category::MinerFlags
+                | Category::Wallet
+        ) && h.rule != self.b.uninspected_rule
+            && h.rule != self.b.embedded_binary_rule
+            && !self.b.rules[h.rule as usize]
+                .id
+                .starts_with(super::signatures::LOOKALIKE_RULE_PREFIX)
+            && h.severity >= Severity::High
+    }
+
     /// All built-in findings of one container.
     pub(crate) fn container(&self, c: &ContainerView, x: &Extracted<'_>, hits: &mut Vec<Hit>) {
+        let b = self.b;
         let first = hits.len();
-        let known_not_miner = self.image(&c.image, hits);
-        let image_is_miner = hits[first..].iter().any(|h| {
-            matches!(
-                self.b.rules[h.rule as usize].category,
-                Category::MinerImage | Category::KnownIoc
-            )
-        });
+        let img = match self.images.get(&c.image) {
+            Some(cached) => {
+                hits.extend(cached.1.iter().cloned());
+                cached.0.clone()
+            }
+            None => {
+                let mut own = Vec::new();
+                let info = self.image(&c.image, &mut own);
+                hits.extend(own.iter().cloned());
+                self.images.put(&c.image, Arc::new((info.clone(), own)));
+                info
+            }
+        };
         for p in &c.ports {
-            if u16::try_from(p.container_port).is_ok_and(|port| self.b.ports.contains(&port)) {
+            if u16::try_from(p.container_port).is_ok_and(|port| b.ports.contains(&port)) {
                 self.hit(
                     hits,
-                    self.b.port_rule,
+                    b.port_rule,
                     Severity::Low,
                     Field::Port(p.index),
                     || {
@@ -211,54 +383,198 @@ impl Scanner<'_> {
                 );
             }
         }
-        let mut contextual: Vec<(WalletKind, Field, String)> = Vec::new();
-        for cmd in &x.cmds {
-            self.command(cmd, image_is_miner, known_not_miner, hits, &mut contextual);
-        }
-        if !contextual.is_empty() {
-            let evidence_here = hits[first..].iter().any(|h| {
-                matches!(
-                    self.b.rules[h.rule as usize].category,
-                    Category::Pool
-                        | Category::MinerBinary
-                        | Category::MinerImage
-                        | Category::KnownIoc
-                )
+        for l in &x.limits {
+            let rule = match l.kind {
+                LimitKind::Uninspected => b.uninspected_rule,
+                LimitKind::EmbeddedBinary => b.embedded_binary_rule,
+            };
+            self.hit(hits, rule, Severity::Medium, l.field, || {
+                truncate_chars(&l.evidence, MAX_EVIDENCE_CHARS)
             });
-            if evidence_here {
-                for (kind, field, ev) in contextual {
-                    self.hit(hits, self.b.wallet_rule(kind), Severity::High, field, || ev);
+        }
+        let mut contextual: Vec<(WalletKind, Field, String)> = Vec::new();
+        let mut env_monero: Vec<(Field, String)> = Vec::new();
+        let mut program_candidates: Vec<(u32, Field, String, bool, String)> = Vec::new();
+
+        let mut miner_evidence = img.miner;
+        for cmd in &x.cmds {
+            let env_name = match cmd.words.first().map(|w| w.field) {
+                Some(Field::Env(i)) if cmd.data => {
+                    x.env.iter().find(|e| e.index == i).map(|e| e.name)
                 }
+                _ => None,
+            };
+            let r = self.command(cmd, &img, env_name, hits, &mut contextual, &mut env_monero);
+            miner_evidence |= r.miner_like;
+            if let Some(p) = r.program {
+                program_candidates.push(p);
             }
+        }
+        // env-only configuration
+        let env = self.env_signals(x);
+        let strong: Vec<&EnvSignal> = env.iter().filter(|s| s.strong).collect();
+        let mut kinds: Vec<EnvRole> = strong.iter().map(|s| s.role).collect();
+        kinds.sort_by_key(|r| *r as u8);
+        kinds.dedup();
+        let weak = env.iter().any(|s| !s.strong);
+        let configured = kinds.len() >= 2 || (!kinds.is_empty() && weak);
+        miner_evidence |= configured;
+        miner_evidence |= hits[first..].iter().any(|h| self.is_miner_evidence(h));
+        if configured || (miner_evidence && !strong.is_empty()) {
+            for s in &strong {
+                let rule = match s.role {
+                    EnvRole::Pool => b.pool_arg_rule,
+                    EnvRole::Wallet => b.wallet_rule(s.wallet.unwrap_or(WalletKind::Monero)),
+                    EnvRole::Algo => b.algo_rule,
+                    EnvRole::Coin => b.coin_rule,
+                    EnvRole::Worker | EnvRole::Donate => continue,
+                };
+                self.hit(hits, rule, Severity::High, s.field, || s.evidence.clone());
+            }
+        } else if let Some(s) = strong.iter().find(|s| s.role == EnvRole::Algo) {
+            // a miner algorithm named in an ALGO variable: suspicious on its own
+            self.hit(hits, b.algo_rule, Severity::Medium, s.field, || {
+                s.evidence.clone()
+            });
+        }
+        // the subcommands/options or program names of software whose name collides with a
+        // miner's, looked for only when such a name is here
+        let collision_miner = |n: &u32| b.collisions.iter().any(|col| col.miners.contains(n));
+        let collision_words = (program_candidates.iter().any(|p| collision_miner(&p.0))
+            || img.miner_names.iter().any(collision_miner))
+            && x.cmds.iter().filter(|c| !c.data).any(|cmd| {
+                let base = cmd.program.map(|p| basename(cmd.words[p].text.as_ref()));
+                b.collisions.iter().any(|col| {
+                    base.is_some_and(|b| has_ci(&col.programs, b))
+                        || cmd.words.iter().any(|w| {
+                            col.context
+                                .contains(w.text.split('=').next().unwrap_or_default())
+                        })
+                })
+            });
+        // programs and image names that collide with other software are decided now
+        for (n, field, ev, contextual_name, base) in program_candidates {
+            if contextual_name && !(miner_evidence || img.contextual) {
+                continue;
+            }
+            if self.collides(n, &base, &img, &c.image, collision_words) && !miner_evidence {
+                continue;
+            }
+            self.hit(
+                hits,
+                b.miner_binary_rule[n as usize],
+                Severity::Critical,
+                field,
+                || ev,
+            );
+        }
+        for &n in &img.miner_names {
+            if b.contextual.contains(&n) && !(miner_evidence || img.contextual) {
+                continue;
+            }
+            if self.collides(n, "", &img, &c.image, collision_words) && !miner_evidence {
+                continue;
+            }
+            self.hit(
+                hits,
+                b.miner_image_rule[n as usize],
+                Severity::Critical,
+                Field::Image,
+                || truncate_chars(&shorten_wallets(&c.image), MAX_EVIDENCE_CHARS),
+            );
+        }
+        let evidence_here =
+            miner_evidence || hits[first..].iter().any(|h| self.is_miner_evidence(h));
+        if evidence_here {
+            for (kind, field, ev) in contextual {
+                self.hit(hits, b.wallet_rule(kind), Severity::High, field, || ev);
+            }
+        }
+        // a lone Monero address in an env value (a donation address) is at most medium
+        let other_signal = evidence_here
+            || hits[first..].iter().any(|h| {
+                h.severity >= Severity::Medium && h.rule != b.wallet_rule(WalletKind::Monero)
+            });
+        for (field, ev) in env_monero {
+            let sev = if other_signal {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            self.hit(hits, b.wallet_rule(WalletKind::Monero), sev, field, || ev);
         }
     }
 
-    /// Image findings; returns whether the image is a known non-miner (`not_miners.images`).
-    fn image(&self, image: &str, hits: &mut Vec<Hit>) -> bool {
+    /// Whether miner name `n` (run as `base`, or in the image) is another program's name
+    /// here: the image is that program's, or the commands use its subcommands/options.
+    fn collides(
+        &self,
+        n: u32,
+        base: &str,
+        img: &ImageInfo,
+        image: &str,
+        context_words: bool,
+    ) -> bool {
+        if img.known_not_miner {
+            return true;
+        }
+        let r = ImageRef::parse(image);
+        let path = r.path();
+        self.b.collisions.iter().any(|col| {
+            col.miners.contains(&n)
+                && (has_ci(&col.programs, base)
+                    || col
+                        .images
+                        .as_ref()
+                        .is_some_and(|g| g.is_match(&path) || g.is_match(image))
+                    || context_words)
+        })
+    }
+
+    /// Image findings (IOCs, keywords, look-alike accounts); miner names are returned for a
+    /// decision once the commands are known.
+    fn image(&self, image: &str, hits: &mut Vec<Hit>) -> ImageInfo {
+        let b = self.b;
+        let mut info = ImageInfo::default();
         if image.is_empty() {
-            return false;
+            return info;
         }
         let r = ImageRef::parse(image);
         let ev = || truncate_chars(&shorten_wallets(image), MAX_EVIDENCE_CHARS);
+        let path = r.path();
         if r.is_docker_hub() {
-            let path = r.path();
-            let ioc = self.b.ioc_exact.get(&path).or_else(|| {
+            let ioc = b.ioc_exact.get(&path).or_else(|| {
                 path.split('/')
                     .next()
                     .filter(|_| path.contains('/'))
-                    .and_then(|acct| self.b.ioc_account.get(acct))
+                    .and_then(|acct| b.ioc_account.get(acct))
             });
             if let Some(&rule) = ioc {
                 self.hit(hits, rule, Severity::Critical, Field::Image, ev);
+                info.miner = true;
             }
         }
-        if self.b.not_miner_images.contains(&r.path()) {
-            return true;
+        self.lookalike(&r, image, hits);
+        info.contextual = r.components.len() > 1
+            && b.contextual_images
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(r.components[0]));
+        let collision_image = b.image_ac.is_match(&path)
+            && b.collisions.iter().any(|c| {
+                c.images
+                    .as_ref()
+                    .is_some_and(|g| g.is_match(&path) || g.is_match(image))
+            });
+        if b.not_miner_images.contains(&path) || collision_image {
+            info.known_not_miner = true;
+            return info;
         }
         for comp in &r.components {
+            if !info.node && self.node_image_component(comp) {
+                info.node = true;
+            }
             let bytes = comp.as_bytes();
-            let ms: Vec<(Match, u32)> = self
-                .b
+            let ms: Vec<(Match, u32)> = b
                 .image_ac
                 .find_overlapping_iter(*comp)
                 .filter(|m| {
@@ -268,35 +584,86 @@ impl Scanner<'_> {
                 })
                 .map(|m| (m, m.pattern().as_u32()))
                 .collect();
-            for (_, p) in outermost(ms) {
-                match self.b.image_pats[p as usize] {
-                    ImagePat::Miner(n) => self.hit(
+            for (_, n) in outermost(ms) {
+                if !info.miner_names.contains(&n) {
+                    info.miner_names.push(n);
+                }
+            }
+            let mut buf = [0u8; 128];
+            let norm: std::borrow::Cow<'_, [u8]> = if comp.len() <= buf.len() {
+                let mut n = 0;
+                for &c in comp.as_bytes() {
+                    if !matches!(c, b'-' | b'_' | b'.') {
+                        buf[n] = c.to_ascii_lowercase();
+                        n += 1;
+                    }
+                }
+                std::borrow::Cow::Borrowed(&buf[..n])
+            } else {
+                std::borrow::Cow::Owned(normalized(comp).into_bytes())
+            };
+            if let Some(m) = b.keyword_ac.find(&*norm) {
+                let excluded = comp
+                    .split(['-', '_', '.'])
+                    .any(|t| has_ci(&b.keyword_exclude, t));
+                if !excluded {
+                    self.hit(
                         hits,
-                        self.b.miner_image_rule[n as usize],
-                        Severity::Critical,
-                        Field::Image,
-                        ev,
-                    ),
-                    ImagePat::Keyword(k) => self.hit(
-                        hits,
-                        self.b.keyword_rule[k as usize],
+                        b.keyword_rule[m.pattern().as_usize()],
                         Severity::High,
                         Field::Image,
                         ev,
-                    ),
+                    );
+                    info.miner = true;
                 }
             }
         }
-        false
+        info
+    }
+
+    /// An image path component naming a node daemon (`monerod`, `bitcoin-core`,
+    /// `simple-monerod-docker`).
+    fn node_image_component(&self, comp: &str) -> bool {
+        let set = &self.b.node_images;
+        has_ci(set, comp) || comp.split(['-', '_']).any(|t| has_ci(set, t))
+    }
+
+    /// A registry host or account one edit away from a well-known one.
+    fn lookalike(&self, r: &ImageRef<'_>, image: &str, hits: &mut Vec<Hit>) {
+        let b = self.b;
+        let mut found: Option<(String, &str, &str)> = None;
+        if let Some(reg) = r.registry {
+            let host = reg.split(':').next().unwrap_or(reg);
+            if let Some(t) = b.lookalike_registries.near(host) {
+                found = Some((host.to_ascii_lowercase(), t, "registry"));
+            }
+        }
+        if found.is_none() && r.components.len() > 1 {
+            let account = r.components[0];
+            if !has_ci(&b.lookalike_allow, account)
+                && let Some(t) = b.lookalike_accounts.near(account)
+            {
+                found = Some((account.to_ascii_lowercase(), t, "account"));
+            }
+        }
+        if let Some((name, target, what)) = found
+            && let Some(&rule) = b.lookalike_rule.get(target)
+        {
+            self.hit(hits, rule, Severity::Medium, Field::Image, || {
+                truncate_chars(
+                    &format!(
+                        "{what} {name:?} is one edit away from {target:?}: {}",
+                        shorten_wallets(image)
+                    ),
+                    MAX_EVIDENCE_CHARS,
+                )
+            });
+        }
     }
 
     /// Miner name at the start of a program basename (`xmrig`, `xmrig-6.21`, `t-rex.exe`).
     fn program_miner(&self, base: &str) -> Option<u32> {
-        if self
-            .b
-            .not_miners
-            .contains(base.to_ascii_lowercase().as_str())
-        {
+        if has_ci(&self.b.not_miners, base) {
             return None;
         }
         let bytes = base.as_bytes();
@@ -314,45 +681,100 @@ impl Scanner<'_> {
             .map(|(_, n)| n)
     }
 
+    /// Miner configuration in env variables: what each variable's name and value say.
+    fn env_signals(&self, x: &Extracted<'_>) -> Vec<EnvSignal> {
+        let b = self.b;
+        let mut out = Vec::new();
+        for e in &x.env {
+            let v = e.value.trim();
+            if v.is_empty() {
+                continue;
+            }
+            // one pass over the name's parts: which role words it has
+            let mut mask = 0u16;
+            for t in tokens(e.name) {
+                mask |= get_ci(&b.env_token_mask, t).copied().unwrap_or(0);
+            }
+            if mask & 0xff == 0 && mask != (1 << 8 | 1 << 9) {
+                continue;
+            }
+            let field = Field::Env(e.index);
+            let ev = || {
+                truncate_chars(
+                    &shorten_wallets(&format!("{}={}", e.name, v)),
+                    MAX_EVIDENCE_CHARS,
+                )
+            };
+            for (k, (role, _)) in b.env_roles.iter().enumerate() {
+                let named = match role {
+                    EnvRole::Pool => mask & 1 != 0 || mask & (1 << 8 | 1 << 9) == (1 << 8 | 1 << 9),
+                    _ => mask & (1 << k) != 0,
+                };
+                if !named {
+                    continue;
+                }
+                let lower = v.to_ascii_lowercase();
+                let signal = match role {
+                    EnvRole::Pool => {
+                        (is_host_port(v) || lower.contains("stratum")).then_some((true, None))
+                    }
+                    EnvRole::Wallet => find_wallets(v).next().map(|(k, _, _)| (true, Some(k))),
+                    EnvRole::Algo => {
+                        if b.shared_algos.contains(&lower) {
+                            Some((false, None))
+                        } else {
+                            b.algos.contains(&lower).then_some((true, None))
+                        }
+                    }
+                    EnvRole::Coin => b.coins.contains(&lower).then_some((true, None)),
+                    // a worker's name, not a worker count or pool size
+                    EnvRole::Worker => (!v.bytes().all(|c| c.is_ascii_digit())
+                        && !tokens(e.name)
+                            .any(|t| COUNT_TOKENS.iter().any(|c| c.eq_ignore_ascii_case(t))))
+                    .then_some((false, None)),
+                    EnvRole::Donate => Some((false, None)),
+                };
+                if let Some((strong, wallet)) = signal {
+                    out.push(EnvSignal {
+                        role: *role,
+                        field,
+                        strong,
+                        wallet,
+                        evidence: ev(),
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+
     fn command(
         &self,
         cmd: &Cmd<'_>,
-        image_is_miner: bool,
-        known_not_miner: bool,
+        img: &ImageInfo,
+        env_name: Option<&str>,
         hits: &mut Vec<Hit>,
         contextual: &mut Vec<(WalletKind, Field, String)>,
-    ) {
+        env_monero: &mut Vec<(Field, String)>,
+    ) -> CmdResult {
         let b = self.b;
         let words = &cmd.words;
+        let prog = if cmd.data { None } else { cmd.program };
+        let (node, blocking, env_block) = self.cmd_context(cmd, img.node, env_name);
+        let naming = self.naming(cmd, node, blocking || env_block);
         let mut s = CmdScan {
             cmd,
             joined: None,
-            miner_like: image_is_miner,
-            known_not_miner,
+            miner_like: img.miner,
+            known_not_miner: img.known_not_miner,
             pending_pools: Vec::new(),
             pending_algos: Vec::new(),
+            pending_wallets: Vec::new(),
             pool_words: Vec::new(),
+            naming,
+            env_name,
         };
-        let prog = if cmd.no_program {
-            None
-        } else {
-            program_index(words)
-        };
-        if let Some(p) = prog.filter(|&p| !words[p].skip) {
-            let text = words[p].text.as_ref();
-            let base = basename(text);
-            if let Some(n) = self.program_miner(base) {
-                let start = text.len() - base.len();
-                self.hit(
-                    hits,
-                    b.miner_binary_rule[n as usize],
-                    Severity::Critical,
-                    words[p].field,
-                    || s.evidence(p, start, text.len()),
-                );
-                s.miner_like = true;
-            }
-        }
         let mut i = 0;
         while i < words.len() {
             let w = &words[i];
@@ -367,11 +789,20 @@ impl Scanner<'_> {
             self.word_content(&mut s, i, Some(i) == prog, hits);
             for (kind, ws, we) in find_wallets(t) {
                 if kind.unambiguous() {
-                    self.hit(hits, b.wallet_rule(kind), Severity::High, w.field, || {
-                        s.evidence(i, ws, we)
-                    });
-                    s.miner_like = true;
-                } else if self.on(b.wallet_rule(kind)) {
+                    if cmd.data && s.env_name.is_some() {
+                        let ev = s.evidence(i, ws, we);
+                        if !env_monero.iter().any(|(f, _)| *f == w.field) {
+                            env_monero.push((w.field, ev));
+                        }
+                    } else {
+                        self.hit(hits, b.wallet_rule(kind), Severity::High, w.field, || {
+                            s.evidence(i, ws, we)
+                        });
+                        s.miner_like = true;
+                    }
+                } else if self.on(b.wallet_rule(kind))
+                    && !s.pending_wallets.iter().any(|p| p.1 == i)
+                {
                     contextual.push((kind, w.field, s.evidence(i, ws, we)));
                 }
             }
@@ -397,11 +828,46 @@ impl Scanner<'_> {
                     || s.evidence(wi, vs, ve),
                 );
             }
+            for (kind, wi, vs, ve) in std::mem::take(&mut s.pending_wallets) {
+                self.hit(
+                    hits,
+                    b.wallet_rule(kind),
+                    Severity::High,
+                    words[wi].field,
+                    || s.evidence(wi, vs, ve),
+                );
+            }
+        } else {
+            for (kind, wi, vs, ve) in std::mem::take(&mut s.pending_wallets) {
+                let ev = s.evidence(wi, vs, ve);
+                contextual.push((kind, words[wi].field, ev));
+            }
+        }
+        // the program's own name, decided by the container once every command is known
+        let mut program = None;
+        if let Some(p) = prog.filter(|&p| !words[p].skip) {
+            let text = words[p].text.as_ref();
+            let base = basename(text);
+            if let Some(n) = self.program_miner(base) {
+                let start = text.len() - base.len();
+                let ev = s.evidence(p, start, text.len());
+                program = Some((
+                    n,
+                    words[p].field,
+                    ev,
+                    b.contextual.contains(&n),
+                    base.to_string(),
+                ));
+            }
+        }
+        CmdResult {
+            miner_like: s.miner_like,
+            program,
         }
     }
 
-    /// An option word at `i`: strong miner options, and the values of algorithm, coin, pool and
-    /// wallet options.
+    /// An option word at `i`: strong miner options, and the values of algorithm, coin, pool,
+    /// wallet, peer and blocklist options.
     fn option(&self, s: &mut CmdScan<'_, '_>, i: usize, hits: &mut Vec<Hit>) {
         let b = self.b;
         let cmd = s.cmd;
@@ -410,6 +876,14 @@ impl Scanner<'_> {
         let (name, inline) = match t.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (t, None),
+        };
+        // (word index, start, end) of the option's value
+        let value = match inline {
+            Some(v) => Some((i, name.len() + 1, name.len() + 1 + v.len())),
+            None => words
+                .get(i + 1)
+                .filter(|n| !(n.skip || n.text.starts_with('-') && n.text.len() > 1))
+                .map(|n| (i + 1, 0, n.text.len())),
         };
         let Some(info) = b.flags.get(name) else {
             return;
@@ -420,29 +894,20 @@ impl Scanner<'_> {
             });
             s.miner_like = true;
         }
-        // (word index, start, end) of the option's value
-        let value = match inline {
-            Some(v) => Some((i, name.len() + 1, name.len() + 1 + v.len())),
-            None => words
-                .get(i + 1)
-                .filter(|n| !(n.skip || n.text.starts_with('-') && n.text.len() > 1))
-                .map(|n| (i + 1, 0, n.text.len())),
-        };
         let Some((vi, vs, ve)) = value else { return };
         let v = &words[vi].text[vs..ve];
         let field = words[vi].field;
         if info.algo {
-            let algo = v.to_ascii_lowercase();
-            if b.shared_algos.contains(algo.as_str()) {
+            if has_ci(&b.shared_algos, v) {
                 s.pending_algos.push((vi, vs, ve));
-            } else if b.algos.contains(algo.as_str()) {
+            } else if has_ci(&b.algos, v) {
                 self.hit(hits, b.algo_rule, Severity::High, field, || {
                     s.evidence(vi, vs, ve)
                 });
                 s.miner_like = true;
             }
         }
-        if info.coin && b.coins.contains(v.to_ascii_lowercase().as_str()) {
+        if info.coin && has_ci(&b.coins, v) {
             self.hit(hits, b.coin_rule, Severity::High, field, || {
                 s.evidence(vi, vs, ve)
             });
@@ -450,18 +915,186 @@ impl Scanner<'_> {
         }
         if info.user {
             for (kind, ws, we) in find_wallets(v) {
-                self.hit(hits, b.wallet_rule(kind), Severity::High, field, || {
-                    s.evidence(vi, vs + ws, vs + we)
-                });
-                s.miner_like = true;
+                // `WALLET.worker` / `WALLET/worker`: a pool login, whatever the coin
+                let worker = v
+                    .as_bytes()
+                    .get(we)
+                    .is_some_and(|c| matches!(c, b'.' | b'/'))
+                    && v.as_bytes()
+                        .get(we + 1)
+                        .is_some_and(u8::is_ascii_alphanumeric);
+                if kind.unambiguous() || worker {
+                    self.hit(hits, b.wallet_rule(kind), Severity::High, field, || {
+                        s.evidence(vi, vs + ws, vs + we)
+                    });
+                    s.miner_like = true;
+                } else {
+                    s.pending_wallets.push((kind, vi, vs + ws, vs + we));
+                }
             }
         }
-        if info.pool && is_host_port(v) {
+        if info.pool && is_host_port(v) && s.naming(vi, vs).is_none() {
             s.pending_pools.push((vi, vs, ve));
         }
     }
 
-    /// Stratum URLs, known pool domains and miner names inside URLs or paths, in word `i`.
+    /// (node daemon, blocking command, blocklist variable) of a command.
+    fn cmd_context(
+        &self,
+        cmd: &Cmd<'_>,
+        node_image: bool,
+        env_name: Option<&str>,
+    ) -> (bool, bool, bool) {
+        let b = self.b;
+        let words = &cmd.words;
+        let prog = if cmd.data { None } else { cmd.program };
+        let prog_base = prog.map(|p| basename(words[p].text.as_ref()));
+        let node = prog_base.is_some_and(|p| has_ci(&b.node_programs, p))
+            || (prog.is_none() && !cmd.data && !cmd.nested && node_image);
+        let blocking = prog_base.is_some_and(|p| has_ci(&b.sink_programs, p))
+            && words.iter().any(|w| has_ci(&b.sink_drop_words, &w.text));
+        let env_block = env_name.is_some_and(|n| tokens(n).any(|t| has_ci(&b.sink_name_tokens, t)));
+        (node, blocking, env_block)
+    }
+
+    /// Word ranges of a command that name hosts without connecting to them: every word of a
+    /// blocking command or blocklist variable, the values of a node daemon's peer options
+    /// and of blocklist options.
+    fn naming(&self, cmd: &Cmd<'_>, node: bool, block_all: bool) -> Vec<(usize, usize, Naming)> {
+        let b = self.b;
+        let words = &cmd.words;
+        let mut out = Vec::new();
+        if block_all {
+            for i in 0..words.len() {
+                out.push((i, 0, Naming::Block));
+            }
+            return out;
+        }
+        for (i, w) in words.iter().enumerate() {
+            let t = w.text.as_ref();
+            if !(t.len() > 1 && t.starts_with('-')) || w.skip {
+                continue;
+            }
+            let (name, inline) = match t.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (t, false),
+            };
+            let peer = node && b.peer_options.contains(name);
+            let block = !peer
+                && tokens(name.trim_start_matches('-')).any(|t| has_ci(&b.sink_name_tokens, t));
+            if !(peer || block) {
+                continue;
+            }
+            let why = if peer { Naming::Peer } else { Naming::Block };
+            if inline {
+                out.push((i, name.len() + 1, why));
+            } else if i + 1 < words.len() {
+                out.push((i + 1, 0, why));
+            }
+        }
+        out
+    }
+
+    /// Policy indicators (`spec.detect.iocs`) in a container: the image, and domains and IP
+    /// addresses in every word, with the same context rules as the built-in pool domains.
+    pub(crate) fn policy_iocs(
+        &self,
+        set: &super::ioc::IocSet,
+        c: &ContainerView,
+        x: &Extracted<'_>,
+        out: &mut Vec<(u32, Severity, Field, String)>,
+    ) {
+        if !c.image.is_empty() {
+            for e in set.image_matches(&c.image) {
+                let entry = &set.entries[e as usize];
+                out.push((
+                    e,
+                    entry.severity,
+                    Field::Image,
+                    truncate_chars(&shorten_wallets(&c.image), MAX_EVIDENCE_CHARS),
+                ));
+            }
+        }
+        if !set.has_words() {
+            return;
+        }
+        let node_image = ImageRef::parse(&c.image)
+            .components
+            .iter()
+            .any(|comp| self.node_image_component(comp));
+        for cmd in &x.cmds {
+            let env_name = match cmd.words.first().map(|w| w.field) {
+                Some(Field::Env(i)) if cmd.data => {
+                    x.env.iter().find(|e| e.index == i).map(|e| e.name)
+                }
+                _ => None,
+            };
+            let (node, blocking, env_block) = self.cmd_context(cmd, node_image, env_name);
+            let naming = self.naming(cmd, node, blocking || env_block);
+            let mut joined: Option<Joined> = None;
+            for (i, w) in cmd.words.iter().enumerate() {
+                if w.skip {
+                    continue;
+                }
+                let t = w.text.as_ref();
+                for (e, sev, u) in set.word_matches(t) {
+                    let named = naming
+                        .iter()
+                        .any(|(wi, from, _)| *wi == i && *from <= u.start);
+                    if named || self.sinkholed(cmd, i, t, u.start, u.target) {
+                        continue;
+                    }
+                    let j = joined.get_or_insert_with(|| Joined::of(cmd));
+                    let base = j.offsets[i];
+                    out.push((
+                        e,
+                        sev,
+                        w.field,
+                        evidence(&j.text, base + u.start, base + u.end, w.decoded),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Whether a host at `start` of word `t` is named by a hosts file line, a dnsmasq or
+    /// unbound rule, an RPZ zone: a sinkhole, not a connection.
+    fn sinkholed(&self, cmd: &Cmd<'_>, i: usize, t: &str, start: usize, target: bool) -> bool {
+        let b = self.b;
+        let line_start = t[..start].rfind('\n').map_or(0, |p| p + 1);
+        let line_end = t[start..].find('\n').map_or(t.len(), |p| start + p);
+        let before = &t[line_start..start];
+        let lower_before = before.to_ascii_lowercase();
+        // dnsmasq: address=/a.example/b.example/0.0.0.0, server=/a.example/
+        if b.sink_dnsmasq.iter().any(|p| {
+            lower_before.rfind(p.as_str()).is_some_and(|k| {
+                lower_before[k + p.len()..]
+                    .bytes()
+                    .all(|c| is_host_char(c) || c == b'.' || c == b'/' || c == b'*')
+            })
+        }) {
+            return true;
+        }
+        if target {
+            return false;
+        }
+        // hosts files: 0.0.0.0 a.example b.example
+        let sink_word = |w: &str| b.sink_addresses.contains(w);
+        if before
+            .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .any(sink_word)
+        {
+            return true;
+        }
+        if cmd.words[..i].iter().any(|w| sink_word(w.text.trim())) {
+            return true;
+        }
+        let line = t[line_start..line_end].to_ascii_lowercase();
+        b.sink_keywords.iter().any(|k| line.contains(k.as_str()))
+    }
+
+    /// Stratum URLs, known pool and IOC domains and IPs, installers and miner names inside
+    /// URLs or paths, in word `i`.
     fn word_content(
         &self,
         s: &mut CmdScan<'_, '_>,
@@ -474,70 +1107,110 @@ impl Scanner<'_> {
         let w = &cmd.words[i];
         let t = w.text.as_ref();
         let bytes = t.as_bytes();
-        let path_like = t.contains('/') || t.contains('.');
+        let path_like = t.contains(['/', '.']);
+        // every pattern but an installer repository name needs a '.' or a '/': URLs,
+        // hosts, and miner names as path segments
+        if !path_like && !t.contains('_') {
+            return;
+        }
         let mut miners: Vec<(Match, u32)> = Vec::new();
         for m in b.word_ac.find_overlapping_iter(t) {
             let (st, en) = (m.start(), m.end());
             match b.word_pats[m.pattern().as_usize()] {
-                WordPat::Stratum => {
-                    if st == 0 || !bytes[st - 1].is_ascii_alphanumeric() {
-                        let end = t[st..]
-                            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-                            .map_or(t.len(), |e| st + e);
-                        self.hit(hits, b.stratum_rule, Severity::Critical, w.field, || {
-                            s.evidence(i, st, end)
-                        });
-                        s.miner_like = true;
+                WordPat::Scheme => {
+                    let scheme_start = t[..st]
+                        .char_indices()
+                        .rev()
+                        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')))
+                        .map_or(0, |(p, c)| p + c.len_utf8());
+                    let scheme = t[scheme_start..st].to_ascii_lowercase();
+                    let proto = scheme.split('+').next().unwrap_or_default();
+                    if !b
+                        .stratum_protocols
+                        .iter()
+                        .any(|p| proto.starts_with(p.as_str()))
+                    {
+                        continue;
+                    }
+                    let end = t[st..]
+                        .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                        .map_or(t.len(), |e| st + e);
+                    self.hit(hits, b.stratum_rule, Severity::Critical, w.field, || {
+                        s.evidence(i, scheme_start, end)
+                    });
+                    s.miner_like = true;
+                    s.pool_words.push(i);
+                }
+                WordPat::Pool | WordPat::IocDomain(_) => {
+                    let Some(u) = host_use(t, st, en) else {
+                        continue;
+                    };
+                    if s.naming(i, st).is_some() || self.sinkholed(cmd, i, t, u.start, u.target) {
+                        continue;
+                    }
+                    let sev = if u.target {
+                        Severity::Critical
+                    } else {
+                        Severity::High
+                    };
+                    let rule = match b.word_pats[m.pattern().as_usize()] {
+                        WordPat::IocDomain(r) => r,
+                        _ => b.pool_domain_rule,
+                    };
+                    self.hit(hits, rule, sev, w.field, || s.evidence(i, u.start, u.end));
+                    s.miner_like = true;
+                    if rule == b.pool_domain_rule {
                         s.pool_words.push(i);
                     }
                 }
-                WordPat::Pool => {
-                    let left = st == 0 || !is_host_char(bytes[st - 1]);
+                WordPat::Installer(k) => {
+                    let left = st == 0
+                        || !(bytes[st - 1].is_ascii_alphanumeric()
+                            || matches!(bytes[st - 1], b'_' | b'-' | b'.'));
                     let right = en == bytes.len()
-                        || !(is_host_char(bytes[en])
-                            || (bytes[en] == b'.'
-                                && bytes.get(en + 1).is_some_and(|c| c.is_ascii_alphanumeric())));
+                        || !(bytes[en].is_ascii_alphanumeric() || bytes[en] == b'_');
                     if left && right {
-                        let with_port = bytes.get(en) == Some(&b':')
-                            && bytes.get(en + 1).is_some_and(u8::is_ascii_digit);
-                        let host_start = t[..st]
-                            .char_indices()
-                            .rev()
-                            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
-                            .map_or(0, |(p, c)| p + c.len_utf8());
-                        let in_url =
-                            t[..host_start].ends_with("://") || t[..host_start].ends_with('@');
-                        let sev = if with_port || in_url {
+                        self.hit(
+                            hits,
+                            b.installer_rule[k as usize],
+                            Severity::Critical,
+                            w.field,
+                            || s.evidence(i, st, en),
+                        );
+                        s.miner_like = true;
+                    }
+                }
+                WordPat::Miner(n) => {
+                    if is_program || !path_like || s.known_not_miner || b.contextual.contains(&n) {
+                        continue;
+                    }
+                    let left = st == 0
+                        || !(bytes[st - 1].is_ascii_alphanumeric() || bytes[st - 1] == b'-');
+                    // a path/URL segment: `xmrig`, `xmrig-6.21`, `xmrig-linux-x64`,
+                    // `xmrig.tar.gz`, `t-rex/`
+                    let right = en == bytes.len()
+                        || matches!(bytes[en], b'/' | b'.' | b'?' | b'#' | b'0'..=b'9')
+                        || (bytes[en] == b'-' && release_suffix(&t[en + 1..]));
+                    if left && right {
+                        miners.push((m, n));
+                    }
+                }
+            }
+        }
+        if !b.ioc_ips.is_empty()
+            && t.bytes().filter(|&c| c == b'.').count() >= 3
+            && s.naming(i, 0).is_none()
+        {
+            for (ip, u) in find_ips(t) {
+                for (cidr, rule) in &b.ioc_ips {
+                    if cidr.contains(&ip) && !self.sinkholed(cmd, i, t, u.start, u.target) {
+                        let sev = if u.target {
                             Severity::Critical
                         } else {
                             Severity::High
                         };
-                        let end = if with_port {
-                            en + 1
-                                + bytes[en + 1..]
-                                    .iter()
-                                    .take_while(|c| c.is_ascii_digit())
-                                    .count()
-                        } else {
-                            en
-                        };
-                        self.hit(hits, b.pool_domain_rule, sev, w.field, || {
-                            s.evidence(i, host_start, end)
-                        });
+                        self.hit(hits, *rule, sev, w.field, || s.evidence(i, u.start, u.end));
                         s.miner_like = true;
-                        s.pool_words.push(i);
-                    }
-                }
-                WordPat::Miner(n) => {
-                    if is_program || !path_like || s.known_not_miner {
-                        continue;
-                    }
-                    let left = st == 0 || !bytes[st - 1].is_ascii_alphanumeric();
-                    // a path/URL segment: `xmrig`, `xmrig-6.21`, `xmrig.tar.gz`, `t-rex/`
-                    let right = en == bytes.len()
-                        || matches!(bytes[en], b'/' | b'.' | b'-' | b'?' | b'#' | b'0'..=b'9');
-                    if left && right {
-                        miners.push((m, n));
                     }
                 }
             }
@@ -555,6 +1228,14 @@ impl Scanner<'_> {
             }
         }
     }
+}
+
+/// What one command contributed beyond its hits.
+struct CmdResult {
+    /// Miner evidence in the command (not the program's own name).
+    miner_like: bool,
+    /// A miner name as the program: (miner, field, evidence, contextual name, basename).
+    program: Option<(u32, Field, String, bool, String)>,
 }
 
 #[cfg(test)]
@@ -598,6 +1279,30 @@ mod tests {
             "x:80",
         ] {
             assert!(!is_host_port(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn edits() {
+        for (a, b) in [
+            ("nvidla", "nvidia"),
+            ("nvdiia", "nvidia"),
+            ("bitnam", "bitnami"),
+            ("bitnamii", "bitnami"),
+            ("kuberntesio", "kubernetesio"),
+            ("libary", "library"),
+            ("grafnaa", "grafana"),
+        ] {
+            assert!(one_edit_apart(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("nvidia", "nvidia"),
+            ("nvdiai", "nvidia"),
+            ("bitnamicharts", "bitnami"),
+            ("graf", "grafana"),
+            ("gpu", "nvidia"),
+        ] {
+            assert!(!one_edit_apart(a, b), "{a} {b}");
         }
     }
 }

@@ -3,38 +3,67 @@
 //! `CompiledPolicy::compile` turns a `CryptojackPolicy` into multi-pattern automata once;
 //! `CompiledPolicy::evaluate` runs a `PodView` through them and returns the findings.
 //!
-//! Per container the strings are tokenised once ([`extract`]: argv, `sh -c` scripts split
-//! into words, base64 payloads decoded, env values), then every matcher reads that:
-//! the built-in signatures (one Aho-Corasick automaton for words, one for image components,
-//! hash lookups for options), the policy's own patterns (one automaton + one `RegexSet` per
-//! list) and its Sigma rules (one automaton + one `RegexSet` per Sigma field).
+//! Per container the strings are read once (`extract`) the way the container will run
+//! them: the kubelet's `$(VAR)` expansion (`$$` escapes) over env and argv; wrappers looked
+//! through (`env`, `nohup`, `nice`, `timeout`, `nsenter`, `chroot`, `su -c`, `screen`,
+//! `tmux`, `busybox`, `xargs`, the dynamic loader...); `sh -c` scripts split into simple
+//! commands with shell variables (`$VAR`, `${VAR:-x}`, `$0`..`$9`, `$@`) resolved from
+//! literal env and script assignments; interpreter one-liners (`python -c`, `perl -e`,
+//! `ruby -e`, `node -e`, `php -r`, `lua -e`, `Rscript -e`, `awk`) read for the command lines
+//! and URLs they build; payloads decoded (base64/base32/hex/escapes/rev/ROT13, gzip, zlib and
+//! raw deflate) through nested layers within a budget (16 levels, 8 decoding layers, 1 MiB
+//! decoded per container, 256 KiB per script, ratio 100). What exceeds a bound is a finding
+//! (`builtin/obfuscation/uninspected`), never a silent cut-off. Every matcher then reads
+//! that: the built-in signatures (one Aho-Corasick automaton for words, one for image
+//! components, hash lookups for options, CIDR tables for IPs), the policy's indicators
+//! (`spec.detect.iocs`) with the same context rules, its own patterns (one automaton + one
+//! `RegexSet` per list) and its Sigma rules (one automaton + one `RegexSet` per Sigma field).
+//! All wildcards are [`glob`]s (globset syntax).
+//!
+//! Context decides what a name means: a pool domain in a node daemon's peer option, a DNS
+//! sinkhole or blocklist line or a `*BLOCKLIST*` variable is named, not used; a program
+//! whose name collides with a miner's (`t-rex` the tile server, nicehash's `excavator`) is a
+//! miner only with miner evidence; a non-Monero address counts only next to a miner
+//! (or as `WALLET.worker` pool login); a lone Monero address in an env value is medium;
+//! env-only miner configuration (pool + wallet, algorithm + pool...) is high.
 //!
 //! Rule ids in findings (and in `spec.detect.disabledRules`, where a family prefix such as
 //! `builtin/miner-flags` names all its rules):
 //!
 //! | id | category | severity |
 //! |---|---|---|
-//! | `builtin/miner-binary/<name>` | miner-binary | critical when run; high inside a URL or path |
+//! | `builtin/miner-binary/<name>` | miner-binary | critical when run (contextual names only with miner evidence); high inside a URL or path |
+//! | `builtin/miner-installer/<name>` | miner-binary | critical |
 //! | `builtin/miner-image/<name or keyword>` | miner-image | critical (name), high (keyword) |
-//! | `builtin/known-ioc/<repository>` | known-ioc | critical |
+//! | `builtin/known-ioc/<image, domain or CIDR>` (campaign IOCs, each with its source) | known-ioc | critical |
+//! | `builtin/lookalike-registry/<account or registry>` | known-ioc | medium alone; high next to any other medium+ signal |
 //! | `builtin/pool/stratum-url` | pool | critical |
 //! | `builtin/pool/known-pool` | pool | critical with a port or in a URL, else high |
-//! | `builtin/pool/pool-argument` (host:port after a pool option, miner-like line only) | pool | high |
-//! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high (`scrypt`, `yescrypt`, `x11`, `mtp` only on a miner-like line) |
-//! | `builtin/wallet/<coin>` | wallet | high |
+//! | `builtin/pool/pool-argument` (host:port after a pool option or in a POOL variable, miner-like only) | pool | high |
+//! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high (shared algorithms only on a miner-like line; an ALGO variable alone: medium) |
+//! | `builtin/wallet/<coin>` | wallet | high (Monero in an env value with no other signal: medium) |
+//! | `builtin/obfuscation/uninspected`, `builtin/obfuscation/embedded-binary` | miner-binary | medium |
 //! | `builtin/port/stratum-port` | port | low |
-//! | `builtin/gpu/unapproved` | gpu-unapproved | high (one per pod) |
-//! | `builtin/node/gpu-instance-type`, `builtin/node/region` / `builtin/node/spot` | node | medium / low |
+//! | `builtin/gpu/unapproved` (resources, globs, DRA claims) | gpu-unapproved | high (one per pod) |
+//! | `builtin/node/gpu-instance-type` (not when the GPU request is approved), `builtin/node/region` / `builtin/node/spot` | node | medium / low |
+//! | `policy/<policy>/iocs.images[i]`, `.domains[i]`, `.ipRanges[i]` | known-ioc | the entry's (default critical) |
 //! | `policy/<policy>/images[i]` (or the pattern's `id`) | miner-image | the pattern's |
 //! | `policy/<policy>/commands[i]` (or the pattern's `id`) | known-ioc | the pattern's |
 //! | `sigma/<id>` or `policy/<policy>/sigma[i]` | known-ioc | from the Sigma `level` |
 //!
 //! Pod-level findings: the GPU finding names the first container that requests a GPU (its
-//! field is that container's resource quantity); node findings have no container.
+//! field is that container's resource quantity, or its `resources.claims` entry for a DRA
+//! claim); node findings have no container. The look-alike raise is applied by
+//! [`CompiledPolicy::evaluate`]; [`Verdict::incident_severity`] and [`is_lookalike`] expose it.
 
 mod builtin;
+mod decode;
 pub mod error;
 mod extract;
+pub mod glob;
+mod interp;
+mod ioc;
+pub mod path;
 mod patterns;
 mod policyset;
 mod resources;
@@ -50,20 +79,23 @@ use std::sync::Arc;
 
 pub use crate::api::{Category, Finding, Severity};
 pub use error::{FieldError, PolicyError};
-pub use patterns::glob_to_regex;
+pub use path::{FieldPath, Segment};
 pub use policyset::{PolicySet, Verdict};
 pub use resources::{INSTANCE_TYPE_KEYS, REGION_KEYS, SPOT_LABELS};
 pub use selector::{LabelSelectorMatcher, WorkloadMatcher, label_selector_matches};
-pub use signatures::{RuleInfo, SIGNATURES_YAML, builtin_rules};
+pub use signatures::{
+    KnownIoc, LOOKALIKE_RULE_PREFIX, RuleInfo, SIGNATURES_YAML, builtin_rules, known_iocs,
+};
 pub use view::{
-    ContainerKind, ContainerView, EnvView, EvalContext, NamespaceLabels, NodeRequirement, PodView,
-    PortView, TolerationView, Workload,
+    ClaimSource, ClaimView, ContainerKind, ContainerView, DeviceRequestView, EnvView, EvalContext,
+    NamespaceLabels, NodeRequirement, PodView, PortView, TolerationView, Workload, device_requests,
 };
 pub use wallet::MAX_EVIDENCE_CHARS;
 
 use crate::api::{CryptojackPolicySpec, Mode};
-use builtin::{Hit, Scanner};
-use extract::{Extracted, Field, program_index};
+use builtin::{Hit, ImageCache, Scanner};
+use extract::{Extracted, Field};
+use ioc::IocSet;
 use patterns::PatternSet;
 use resources::{GpuCheck, NodeCheck, NodeSignal};
 use sigma::{SigmaField, SigmaScratch, SigmaSet, SigmaValue};
@@ -93,9 +125,11 @@ struct Inner {
     images: PatternSet,
     commands: PatternSet,
     sigma: SigmaSet,
+    iocs: IocSet,
     scope: Scope,
     rule_count: u32,
     spec: CryptojackPolicySpec,
+    image_cache: ImageCache,
 }
 
 /// A policy compiled for evaluation. `Send + Sync`; cloning shares the compiled automata.
@@ -148,6 +182,7 @@ impl CompiledPolicy {
             &mut errors,
         );
         let sigma = SigmaSet::compile(&d.sigma, name, &mut errors);
+        let iocs = IocSet::compile(&d.iocs, name, &mut errors);
 
         let m = &spec.match_;
         let mut selector =
@@ -204,7 +239,9 @@ impl CompiledPolicy {
                 rule_count += 1;
             }
         }
-        rule_count += (images.rules.len() + commands.rules.len() + sigma.rules.len()) as u32;
+        rule_count +=
+            (images.rules.len() + commands.rules.len() + sigma.rules.len() + iocs.entries.len())
+                as u32;
 
         Ok(CompiledPolicy {
             inner: Arc::new(Inner {
@@ -218,6 +255,7 @@ impl CompiledPolicy {
                 images,
                 commands,
                 sigma,
+                iocs,
                 scope: Scope {
                     namespace_selector,
                     pod_selector,
@@ -226,11 +264,16 @@ impl CompiledPolicy {
                 },
                 rule_count,
                 spec: spec.clone(),
+                image_cache: ImageCache::default(),
             }),
         })
     }
 
     /// The built-in default policy (Audit, builtin signatures, default GPU rule and node signals).
+    #[allow(
+        clippy::expect_used,
+        reason = "the default spec is a constant of the program, compiled by every test run"
+    )]
     pub fn builtin_default() -> CompiledPolicy {
         // The default spec has no user input to get wrong; a failure here is a defect caught by tests.
         CompiledPolicy::compile(DEFAULT_POLICY_NAME, &CryptojackPolicySpec::default())
@@ -317,19 +360,24 @@ impl CompiledPolicy {
     pub fn evaluate(&self, view: &PodView, ctx: &EvalContext<'_>) -> Vec<Finding> {
         let p = &*self.inner;
         let mut out: Vec<Finding> = Vec::new();
-        let needs_text = p.signatures || !p.commands.is_empty() || !p.sigma.is_empty();
+        let needs_text =
+            p.signatures || !p.commands.is_empty() || !p.sigma.is_empty() || !p.iocs.is_empty();
+        let want_texts = !p.commands.is_empty() || !p.sigma.is_empty();
         let scanner = Scanner {
             b: &p.table,
             disabled: &p.disabled,
+            images: &p.image_cache,
         };
         let mut hits: Vec<Hit> = Vec::new();
+        let mut ioc_hits: Vec<(u32, Severity, Field, String)> = Vec::new();
         let mut seen = vec![false; p.images.rules.len().max(p.commands.rules.len())];
         let mut sigma_scratch = SigmaScratch::default();
 
         for c in &view.containers {
-            let base = c.path(&view.spec_path);
+            // the container's field path, built only for findings
+            let base = || c.path(&view.spec_path);
             let x = if needs_text {
-                Extracted::of(c)
+                Extracted::of(c, want_texts)
             } else {
                 Extracted::default()
             };
@@ -343,8 +391,28 @@ impl CompiledPolicy {
                         category: info.category,
                         severity: h.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, h.field),
+                        field: field_path(&base(), c, h.field).to_string(),
                         evidence: h.evidence,
+                        policies: Vec::new(),
+                    });
+                }
+            }
+            if !p.iocs.is_empty() {
+                ioc_hits.clear();
+                scanner.policy_iocs(&p.iocs, c, &x, &mut ioc_hits);
+                for (e, severity, field, evidence) in ioc_hits.drain(..) {
+                    let entry = &p.iocs.entries[e as usize];
+                    let evidence = match &entry.source {
+                        Some(src) => format!("{evidence} (IOC {}: {src})", entry.value),
+                        None => format!("{evidence} (IOC {})", entry.value),
+                    };
+                    out.push(Finding {
+                        rule: entry.id.clone(),
+                        category: Category::KnownIoc,
+                        severity,
+                        container: Some(c.name.clone()),
+                        field: field_path(&base(), c, field).to_string(),
+                        evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
                         policies: Vec::new(),
                     });
                 }
@@ -357,7 +425,7 @@ impl CompiledPolicy {
                         category: Category::MinerImage,
                         severity: rule.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, Field::Image),
+                        field: field_path(&base(), c, Field::Image).to_string(),
                         evidence: wallet::evidence(&c.image, s, e, false),
                         policies: Vec::new(),
                     });
@@ -382,7 +450,7 @@ impl CompiledPolicy {
                             category: Category::KnownIoc,
                             severity: rule.severity,
                             container: Some(c.name.clone()),
-                            field: field_path(&base, c, field),
+                            field: field_path(&base(), c, field).to_string(),
                             evidence: wallet::evidence(text, s, e, decoded),
                             policies: Vec::new(),
                         });
@@ -409,7 +477,7 @@ impl CompiledPolicy {
                         category: Category::KnownIoc,
                         severity: rule.severity,
                         container: Some(c.name.clone()),
-                        field: field_path(&base, c, field),
+                        field: field_path(&base(), c, field).to_string(),
                         evidence,
                         policies: Vec::new(),
                     });
@@ -417,9 +485,19 @@ impl CompiledPolicy {
             }
         }
 
+        // the approval labels are read only for a pod that requests a GPU or runs on a node
+        // with a GPU-instance signal
+        let gpu_approved = std::cell::OnceCell::new();
+        let approved = || {
+            *gpu_approved.get_or_init(|| {
+                p.gpu
+                    .as_ref()
+                    .is_some_and(|g| g.approved(view, ctx.namespace_labels))
+            })
+        };
         if let Some(gpu) = &p.gpu
             && !p.disabled[p.table.gpu_rule as usize]
-            && let Some((ci, suffix, evidence)) = gpu.check(view, ctx.namespace_labels)
+            && let Some((ci, field, evidence)) = gpu.check(view, approved)
         {
             let c = &view.containers[ci];
             out.push(Finding {
@@ -427,13 +505,15 @@ impl CompiledPolicy {
                 category: Category::GpuUnapproved,
                 severity: Severity::High,
                 container: Some(c.name.clone()),
-                field: format!("{}.{suffix}", c.path(&view.spec_path)),
+                field: field.to_string(),
                 evidence: wallet::truncate_chars(&evidence, MAX_EVIDENCE_CHARS),
                 policies: Vec::new(),
             });
         }
         for (sig, field, evidence) in p.node.check(view) {
             let rule = match sig {
+                // a GPU instance is what an approved GPU workload is meant to run on
+                NodeSignal::InstanceType if approved() => continue,
                 NodeSignal::InstanceType => p.table.node_instance_rule,
                 NodeSignal::Region => p.table.node_region_rule,
                 NodeSignal::Spot => p.table.node_spot_rule,
@@ -447,31 +527,61 @@ impl CompiledPolicy {
                 category: Category::Node,
                 severity: info.severity,
                 container: None,
-                field,
+                field: field.to_string(),
                 evidence,
                 policies: Vec::new(),
             });
         }
 
+        raise_lookalikes(&mut out);
         // most severe first (stable: discovery order within a severity), then drop repeats of
         // the same rule and field, keeping the most severe one
-        out.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        let mut keys: HashSet<(String, String)> = HashSet::with_capacity(out.len());
-        out.retain(|f| keys.insert((f.rule.clone(), f.field.clone())));
+        if out.len() > 1 {
+            out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            let mut keys: HashSet<(&str, &str)> = HashSet::with_capacity(out.len());
+            let keep: Vec<bool> = out
+                .iter()
+                .map(|f| keys.insert((f.rule.as_str(), f.field.as_str())))
+                .collect();
+            let mut k = keep.into_iter();
+            out.retain(|_| k.next().unwrap_or(true));
+        }
         out
     }
 }
 
+/// Whether a finding is a look-alike registry account or host.
+pub fn is_lookalike(f: &Finding) -> bool {
+    f.rule.starts_with(LOOKALIKE_RULE_PREFIX)
+}
+
+/// A look-alike registry raises the pod's severity by one level, at most to High, when any
+/// other signal is there: its findings are reported at `High` then (alone they are `Medium`).
+pub(crate) fn raise_lookalikes(findings: &mut [Finding]) {
+    let others = findings
+        .iter()
+        .filter(|f| !is_lookalike(f))
+        .map(|f| f.severity)
+        .max();
+    let Some(others) = others else { return };
+    let incident = others.max(Severity::Medium).raised(Severity::High);
+    for f in findings.iter_mut().filter(|f| is_lookalike(f)) {
+        if f.severity < incident && incident <= Severity::High {
+            f.severity = incident;
+        }
+    }
+}
+
 /// Field path of a container field, e.g. `spec.containers[0].args[3]`.
-fn field_path(base: &str, c: &ContainerView, f: Field) -> String {
+fn field_path(base: &FieldPath, c: &ContainerView, f: Field) -> FieldPath {
     match f {
-        Field::Image => format!("{base}.image"),
-        Field::Command(i) => format!("{base}.command[{i}]"),
-        Field::Args(i) => format!("{base}.args[{i}]"),
-        Field::Env(i) => format!("{base}.env[{i}].value"),
-        Field::CommandLine if c.command.is_empty() => format!("{base}.args"),
-        Field::CommandLine => format!("{base}.command"),
-        Field::Port(i) => format!("{base}.ports[{i}].containerPort"),
+        Field::Image => base.field("image"),
+        Field::Command(i) => base.field("command").index(i),
+        Field::Args(i) => base.field("args").index(i),
+        Field::Env(i) => base.field("env").index(i).field("value"),
+        Field::CommandLine if c.command.is_empty() => base.field("args"),
+        Field::CommandLine => base.field("command"),
+        Field::Port(i) => base.field("ports").index(i).field("containerPort"),
     }
 }
 
@@ -492,10 +602,10 @@ fn sigma_values<'x>(
         });
     }
     for cmd in &x.cmds {
-        if cmd.no_program {
+        if cmd.data {
             continue;
         }
-        if let Some(p) = program_index(&cmd.words) {
+        if let Some(p) = cmd.program {
             let w = &cmd.words[p];
             v.push(SigmaValue {
                 field: SigmaField::Image,

@@ -29,9 +29,36 @@ impl Verdict {
         self.findings.is_empty()
     }
 
-    /// Highest severity, if any finding.
+    /// Highest severity, if any finding. Look-alike registry findings are already raised
+    /// (see [`incident_severity`](Self::incident_severity)), so this is the incident's
+    /// severity for verdicts made by [`PolicySet::evaluate`].
     pub fn severity(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// The incident's severity with the look-alike registry rule applied to whatever
+    /// findings the verdict holds (also ones merged from elsewhere): a look-alike registry
+    /// account or host (`builtin/lookalike-registry/...`, medium on its own) raises the
+    /// severity of the other signals by one level, at most to High.
+    pub fn incident_severity(&self) -> Option<Severity> {
+        let others = self
+            .findings
+            .iter()
+            .filter(|f| !super::is_lookalike(f))
+            .map(|f| f.severity)
+            .max();
+        let lookalike = self.findings.iter().any(super::is_lookalike);
+        match (others, lookalike) {
+            (Some(o), true) => Some(o.max(Severity::Medium).raised(Severity::High).max(o)),
+            (Some(o), false) => Some(o),
+            (None, true) => Some(Severity::Medium),
+            (None, false) => None,
+        }
+    }
+
+    /// Whether the verdict holds a look-alike registry finding.
+    pub fn has_lookalike(&self) -> bool {
+        self.findings.iter().any(super::is_lookalike)
     }
 }
 
@@ -92,6 +119,7 @@ impl PolicySet {
                 }
             }
         }
+        super::raise_lookalikes(&mut verdict.findings);
         verdict
             .findings
             .sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -116,7 +144,7 @@ mod tests {
             kind: "Pod".into(),
             name: "p".into(),
             namespace: Some(ns.into()),
-            spec_path: "spec".into(),
+            spec_path: crate::detect::FieldPath::fields(&["spec"]),
             containers: vec![ContainerView {
                 kind: ContainerKind::Regular,
                 index: 0,
@@ -128,6 +156,7 @@ mod tests {
                 ports: vec![],
                 requests: BTreeMap::new(),
                 limits: BTreeMap::new(),
+                claims: Vec::new(),
             }],
             ..Default::default()
         }

@@ -1,11 +1,10 @@
 //! Pod-level signals: GPU requests without the approval label, and node signals (GPU
 //! instance types, regions outside the allowed list, spot capacity).
 
-use regex::{RegexSet, RegexSetBuilder};
-
 use super::error::FieldError;
-use super::patterns::{glob_to_regex, one_line};
-use super::view::{NamespaceLabels, PodView};
+use super::glob::{Case, Globs};
+use super::path::FieldPath;
+use super::view::{DeviceRequestView, NamespaceLabels, PodView};
 use crate::api::{ApprovalFrom, GpuRule, NodeSignals};
 
 /// Node labels naming the instance type.
@@ -50,14 +49,17 @@ pub(crate) struct GpuCheck {
     /// Exact resource names (looked up directly) and globs (matched against every
     /// resource the container names).
     exact: Vec<String>,
-    globs: Option<globset::GlobSet>,
+    globs: Option<Globs>,
     label: String,
     value: String,
     from: ApprovalFrom,
 }
 
-/// A GPU request without approval: (container index, field suffix, evidence).
-pub(crate) type GpuHit = (usize, String, String);
+/// A GPU request without approval: (container index, field, evidence).
+pub(crate) type GpuHit = (usize, FieldPath, String);
+
+/// Words in a DRA device class name (or a selector's driver) that mean a GPU.
+const GPU_CLASS_TOKENS: &[&str] = &["gpu", "gpus", "vgpu", "mig", "igpu", "dgpu"];
 
 impl GpuCheck {
     pub(crate) fn new(rule: &GpuRule, errors: &mut Vec<FieldError>) -> Option<GpuCheck> {
@@ -71,45 +73,35 @@ impl GpuCheck {
             ));
         }
         let mut exact = Vec::new();
-        let mut globs = globset::GlobSetBuilder::new();
-        let mut any_glob = false;
+        let mut patterns: Vec<(usize, &str)> = Vec::new();
         for (i, r) in rule.resources.iter().enumerate() {
             if r.trim().is_empty() {
                 errors.push(FieldError::new(
                     format!("spec.detect.gpu.resources[{i}]"),
                     "empty resource name",
                 ));
-            } else if r.contains(['*', '?', '[']) {
-                match globset::GlobBuilder::new(r)
-                    .literal_separator(false)
-                    .build()
-                {
-                    Ok(g) => {
-                        globs.add(g);
-                        any_glob = true;
-                    }
-                    Err(e) => errors.push(FieldError::new(
-                        format!("spec.detect.gpu.resources[{i}]"),
-                        format!("invalid glob: {}", e.kind()),
-                    )),
-                }
+            } else if r.contains(['*', '?', '[', '\\']) {
+                patterns.push((i, r));
             } else {
                 exact.push(r.clone());
             }
         }
-        let globs = if any_glob {
-            match globs.build() {
-                Ok(set) => Some(set),
-                Err(e) => {
-                    errors.push(FieldError::new(
-                        "spec.detect.gpu.resources",
-                        format!("invalid glob: {}", e.kind()),
-                    ));
+        let globs = if patterns.is_empty() {
+            None
+        } else {
+            let list: Vec<&str> = patterns.iter().map(|(_, p)| *p).collect();
+            match Globs::new(&list, Case::Sensitive) {
+                Ok(g) => Some(g),
+                Err(bad) => {
+                    for e in bad {
+                        errors.push(FieldError::new(
+                            format!("spec.detect.gpu.resources[{}]", patterns[e.index].0),
+                            format!("invalid glob: {}", e.message),
+                        ));
+                    }
                     None
                 }
             }
-        } else {
-            None
         };
         Some(GpuCheck {
             exact,
@@ -126,7 +118,22 @@ impl GpuCheck {
             || self.globs.as_ref().is_some_and(|g| g.is_match(resource))
     }
 
-    fn approved(&self, view: &PodView, ns: NamespaceLabels<'_>) -> bool {
+    /// Whether a DRA device request asks for a GPU: its device class is one of the policy's
+    /// GPU resources (name or glob), or the class or a selector names a GPU (`gpu.nvidia.com`,
+    /// `mig.nvidia.com`, `gpu.amd.com`, `device.driver == "gpu.intel.com"`).
+    pub(crate) fn is_gpu_request(&self, d: &DeviceRequestView) -> bool {
+        let gpu_word = |s: &str| {
+            s.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|t| GPU_CLASS_TOKENS.iter().any(|g| g.eq_ignore_ascii_case(t)))
+        };
+        self.is_gpu(&d.device_class)
+            || gpu_word(&d.device_class)
+            || d.selectors
+                .iter()
+                .any(|e| e.split('"').skip(1).step_by(2).any(gpu_word))
+    }
+
+    pub(crate) fn approved(&self, view: &PodView, ns: NamespaceLabels<'_>) -> bool {
         let pod = view.labels.get(&self.label) == Some(&self.value);
         let namespace = match ns {
             NamespaceLabels::Known(l) => l.get(&self.label) == Some(&self.value),
@@ -139,26 +146,77 @@ impl GpuCheck {
         }
     }
 
-    pub(crate) fn check(&self, view: &PodView, ns: NamespaceLabels<'_>) -> Option<GpuHit> {
-        if self.approved(view, ns) {
-            return None;
-        }
-        let whose = match self.from {
-            ApprovalFrom::Pod => "label",
-            ApprovalFrom::Namespace => "namespace label",
-            ApprovalFrom::PodAndNamespace => "pod and namespace label",
+    /// The first GPU request of a pod, unless `approved` (asked only when there is one).
+    pub(crate) fn check(&self, view: &PodView, approved: impl Fn() -> bool) -> Option<GpuHit> {
+        let without = || {
+            let whose = match self.from {
+                ApprovalFrom::Pod => "label",
+                ApprovalFrom::Namespace => "namespace label",
+                ApprovalFrom::PodAndNamespace => "pod and namespace label",
+            };
+            format!("without {whose} {}={}", self.label, self.value)
         };
         for (ci, c) in view.containers.iter().enumerate() {
             for (what, map) in [("requests", &c.requests), ("limits", &c.limits)] {
                 for (r, q) in map {
                     if self.is_gpu(r) && quantity_positive(q) {
-                        let field = format!("resources.{what}[\"{r}\"]");
-                        let evidence =
-                            format!("{r}: {q} without {whose} {}={}", self.label, self.value);
-                        return Some((ci, field, evidence));
+                        if approved() {
+                            return None;
+                        }
+                        let field = c
+                            .path(&view.spec_path)
+                            .field("resources")
+                            .field(what)
+                            .key(r.as_str());
+                        return Some((ci, field, format!("{r}: {q} {}", without())));
                     }
                 }
             }
+        }
+        // Dynamic Resource Allocation: a claim whose device class is a GPU
+        for claim in &view.resource_claims {
+            let Some(d) = claim
+                .devices
+                .iter()
+                .find(|d| self.is_gpu_request(d) && d.count.is_none_or(|n| n > 0))
+            else {
+                continue;
+            };
+            if approved() {
+                return None;
+            }
+            let count = d.count.map_or("all".to_string(), |n| n.to_string());
+            let source = match &claim.source {
+                super::view::ClaimSource::Claim(n) => format!("ResourceClaim {n}"),
+                super::view::ClaimSource::Template(n) => format!("ResourceClaimTemplate {n}"),
+                super::view::ClaimSource::Unknown => "a claim".to_string(),
+            };
+            let evidence = format!(
+                "resourceClaims {} ({source}): {count} x {} {}",
+                claim.name,
+                d.device_class,
+                without()
+            );
+            // the first container using the claim, else the first container
+            let user = view.containers.iter().enumerate().find_map(|(ci, c)| {
+                c.claims.iter().position(|n| *n == claim.name).map(|j| {
+                    (
+                        ci,
+                        c.path(&view.spec_path)
+                            .field("resources")
+                            .field("claims")
+                            .index(j),
+                    )
+                })
+            });
+            let (ci, field) = match user {
+                Some(u) => u,
+                None if !view.containers.is_empty() => {
+                    (0, view.spec_path.field("resourceClaims").index(claim.index))
+                }
+                None => continue,
+            };
+            return Some((ci, field, evidence));
         }
         None
     }
@@ -173,33 +231,25 @@ pub(crate) enum NodeSignal {
 
 #[derive(Clone, Debug)]
 pub(crate) struct NodeCheck {
-    instance_types: Option<RegexSet>,
+    instance_types: Option<Globs>,
     allowed_regions: Vec<String>,
     flag_spot: bool,
 }
 
 impl NodeCheck {
     pub(crate) fn new(n: &NodeSignals, errors: &mut Vec<FieldError>) -> NodeCheck {
-        let mut sources = Vec::new();
-        for (i, g) in n.gpu_instance_types.iter().enumerate() {
-            match glob_to_regex(g) {
-                Ok(r) => sources.push(r),
-                Err(e) => errors.push(FieldError::new(
-                    format!("spec.detect.node.gpuInstanceTypes[{i}]"),
-                    format!("invalid glob: {e}"),
-                )),
-            }
-        }
-        let instance_types = if sources.is_empty() {
+        let instance_types = if n.gpu_instance_types.is_empty() {
             None
         } else {
-            match RegexSetBuilder::new(&sources).build() {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    errors.push(FieldError::new(
-                        "spec.detect.node.gpuInstanceTypes",
-                        one_line(&e.to_string()),
-                    ));
+            match Globs::new(&n.gpu_instance_types, Case::Insensitive) {
+                Ok(g) => Some(g),
+                Err(bad) => {
+                    for e in bad {
+                        errors.push(FieldError::new(
+                            format!("spec.detect.node.gpuInstanceTypes[{}]", e.index),
+                            format!("invalid glob: {}", e.message),
+                        ));
+                    }
                     None
                 }
             }
@@ -248,14 +298,14 @@ impl NodeCheck {
     }
 
     /// Node signals of a pod: (signal, field path, evidence).
-    pub(crate) fn check(&self, view: &PodView) -> Vec<(NodeSignal, String, String)> {
+    pub(crate) fn check(&self, view: &PodView) -> Vec<(NodeSignal, FieldPath, String)> {
         let sp = &view.spec_path;
         let mut out = Vec::new();
         for (k, v) in &view.node_selector {
             if let Some(s) = self.judge(k, std::slice::from_ref(v)) {
                 out.push((
                     s,
-                    format!("{sp}.nodeSelector[\"{k}\"]"),
+                    sp.field("nodeSelector").key(k.as_str()),
                     format!("nodeSelector {k}={v}"),
                 ));
             }
@@ -266,7 +316,7 @@ impl NodeCheck {
             {
                 out.push((
                     s,
-                    format!("{sp}.affinity.nodeAffinity"),
+                    sp.field("affinity").field("nodeAffinity"),
                     format!("nodeAffinity {} In [{}]", r.key, r.values.join(", ")),
                 ));
             }
@@ -284,7 +334,7 @@ impl NodeCheck {
                 if exists || value.eq_ignore_ascii_case(want) {
                     out.push((
                         NodeSignal::Spot,
-                        format!("{sp}.tolerations[{i}]"),
+                        sp.field("tolerations").index(i),
                         format!("toleration {key}={value}"),
                     ));
                 }

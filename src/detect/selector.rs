@@ -1,78 +1,55 @@
 //! Kubernetes `LabelSelector` matching (`matchLabels` + `matchExpressions` with `In`, `NotIn`,
-//! `Exists`, `DoesNotExist`), validated once and then matched without allocation.
+//! `Exists`, `DoesNotExist`): validated once with errors that name the field, then matched
+//! by kube's own [`Selector`].
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
 
 use super::error::FieldError;
+use super::glob::{Case, Glob};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Requirement {
-    Equals(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    DoesNotExist(String),
-}
-
-/// A validated label selector. An empty selector matches every label set (as in Kubernetes).
+/// A validated label selector, matched by [`kube::core::Selector`]. An empty selector matches
+/// every label set (as in Kubernetes).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelSelectorMatcher {
-    requirements: Vec<Requirement>,
+    selector: Selector,
 }
 
 impl LabelSelectorMatcher {
-    /// Validate `selector`; `field` is its path in the enclosing object (used in errors, e.g.
+    /// Validate `selector` as the API server does (kube's conversion alone accepts `In`
+    /// without values); `field` is its path in the enclosing object (used in errors, e.g.
     /// `spec.match.podSelector`). Every problem is reported, each naming its field.
     pub fn new(
         selector: &LabelSelector,
         field: &str,
     ) -> Result<LabelSelectorMatcher, Vec<FieldError>> {
-        let mut requirements = Vec::new();
         let mut errors = Vec::new();
-        for (k, v) in selector.match_labels.iter().flatten() {
+        for (k, _) in selector.match_labels.iter().flatten() {
             if k.is_empty() {
                 errors.push(FieldError::new(
                     format!("{field}.matchLabels"),
                     "empty label key",
                 ));
             }
-            requirements.push(Requirement::Equals(k.clone(), v.clone()));
         }
         for (i, e) in selector.match_expressions.iter().flatten().enumerate() {
             let at = format!("{field}.matchExpressions[{i}]");
             if e.key.is_empty() {
                 errors.push(FieldError::new(format!("{at}.key"), "empty label key"));
             }
-            let values = e.values.clone().unwrap_or_default();
+            let n = e.values.as_ref().map_or(0, Vec::len);
             match e.operator.as_str() {
-                "In" | "NotIn" => {
-                    if values.is_empty() {
-                        errors.push(FieldError::new(
-                            format!("{at}.values"),
-                            format!("operator {} needs at least one value", e.operator),
-                        ));
-                    }
-                    requirements.push(if e.operator == "In" {
-                        Requirement::In(e.key.clone(), values)
-                    } else {
-                        Requirement::NotIn(e.key.clone(), values)
-                    });
-                }
-                "Exists" | "DoesNotExist" => {
-                    if !values.is_empty() {
-                        errors.push(FieldError::new(
-                            format!("{at}.values"),
-                            format!("operator {} takes no values", e.operator),
-                        ));
-                    }
-                    requirements.push(if e.operator == "Exists" {
-                        Requirement::Exists(e.key.clone())
-                    } else {
-                        Requirement::DoesNotExist(e.key.clone())
-                    });
-                }
+                "In" | "NotIn" if n == 0 => errors.push(FieldError::new(
+                    format!("{at}.values"),
+                    format!("operator {} needs at least one value", e.operator),
+                )),
+                "Exists" | "DoesNotExist" if n > 0 => errors.push(FieldError::new(
+                    format!("{at}.values"),
+                    format!("operator {} takes no values", e.operator),
+                )),
+                "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
                 other => errors.push(FieldError::new(
                     format!("{at}.operator"),
                     format!(
@@ -81,22 +58,17 @@ impl LabelSelectorMatcher {
                 )),
             }
         }
-        if errors.is_empty() {
-            Ok(LabelSelectorMatcher { requirements })
-        } else {
-            Err(errors)
+        if !errors.is_empty() {
+            return Err(errors);
         }
+        Selector::try_from(selector.clone())
+            .map(|selector| LabelSelectorMatcher { selector })
+            .map_err(|e| vec![FieldError::new(field, e.to_string())])
     }
 
     /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
-        })
+        self.selector.matches(labels)
     }
 }
 
@@ -115,7 +87,7 @@ pub fn label_selector_matches(
 pub struct WorkloadMatcher {
     namespace: String,
     kind: Option<String>,
-    name: Option<globset::GlobMatcher>,
+    name: Option<Glob>,
     pods: Option<LabelSelectorMatcher>,
 }
 
@@ -134,15 +106,12 @@ impl WorkloadMatcher {
         }
         let name = match sel.name.as_deref() {
             None => None,
-            Some(glob) => match globset::GlobBuilder::new(glob)
-                .literal_separator(false)
-                .build()
-            {
-                Ok(g) => Some(g.compile_matcher()),
+            Some(glob) => match Glob::new(glob, Case::Sensitive) {
+                Ok(g) => Some(g),
                 Err(e) => {
                     errors.push(FieldError::new(
                         format!("{field}.name"),
-                        format!("invalid glob: {}", e.kind()),
+                        format!("invalid glob: {e}"),
                     ));
                     None
                 }

@@ -14,10 +14,10 @@
 use std::collections::BTreeMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::{RegexSet, RegexSetBuilder};
 use serde_json::Value;
 
 use super::error::FieldError;
+use super::glob::{self, Case, Glob, Globs};
 use super::patterns::one_line;
 use crate::api::{Severity, SigmaRule};
 
@@ -71,7 +71,8 @@ struct FieldMatcher {
     regexes: Vec<String>,
     re_atoms: Vec<u32>,
     ac: Option<AhoCorasick>,
-    set: Option<RegexSet>,
+    /// Wildcard values (as globs) and `|re` regexes, matched together.
+    set: Option<Globs>,
 }
 
 impl FieldMatcher {
@@ -87,9 +88,9 @@ impl FieldMatcher {
             }
         }
         if !self.regexes.is_empty() {
-            match RegexSetBuilder::new(&self.regexes).build() {
+            match Globs::from_regexes(&self.regexes) {
                 Ok(s) => self.set = Some(s),
-                Err(e) => errors.push(FieldError::new(field, one_line(&e.to_string()))),
+                Err(e) => errors.push(FieldError::new(field, e)),
             }
         }
     }
@@ -110,7 +111,7 @@ impl FieldMatcher {
             }
         }
         if let Some(set) = &self.set {
-            for k in set.matches(text).iter() {
+            for k in set.matches(text) {
                 hit(self.re_atoms[k]);
             }
         }
@@ -155,30 +156,27 @@ fn level_severity(level: Option<&str>) -> Result<Severity, String> {
     }
 }
 
-/// Sigma wildcard value (`*`, `?`, `\` escapes) → regex body; `None` when it has no wildcard.
-fn wildcard_regex(v: &str) -> Option<String> {
+/// Sigma wildcard value (`*`, `?`; `\*`, `\?`, `\\` escapes; any other `\x` is a backslash
+/// and `x`) → the same value as a glob; `None` when it has no wildcard.
+fn wildcard_glob(v: &str) -> Option<String> {
     let mut has_wild = false;
     let mut out = String::new();
     let mut chars = v.chars();
     while let Some(c) = chars.next() {
         match c {
-            '*' => {
+            '*' | '?' => {
                 has_wild = true;
-                out.push_str(".*");
-            }
-            '?' => {
-                has_wild = true;
-                out.push('.');
+                out.push(c);
             }
             '\\' => match chars.next() {
-                Some(n @ ('*' | '?' | '\\')) => out.push_str(&regex::escape(&n.to_string())),
+                Some(n @ ('*' | '?' | '\\')) => out.push_str(&glob::escape(&n.to_string())),
                 Some(n) => {
-                    out.push_str(&regex::escape("\\"));
-                    out.push_str(&regex::escape(&n.to_string()));
+                    out.push_str(&glob::escape("\\"));
+                    out.push_str(&glob::escape(&n.to_string()));
                 }
-                None => out.push_str(&regex::escape("\\")),
+                None => out.push_str(&glob::escape("\\")),
             },
-            c => out.push_str(&regex::escape(&c.to_string())),
+            c => out.push_str(&glob::escape(&c.to_string())),
         }
     }
     has_wild.then_some(out)
@@ -260,19 +258,24 @@ impl Builder<'_> {
             return None;
         }
         let atom = self.new_atom();
-        if let Some(body) = wildcard_regex(&s) {
-            let re = match pos {
-                Pos::Contains => format!("(?is){body}"),
-                Pos::Starts => format!("(?is)^{body}"),
-                Pos::Ends => format!("(?is){body}$"),
-                Pos::Exact => format!("(?is)^{body}$"),
+        let wild = wildcard_glob(&s).or_else(|| s.is_empty().then(String::new));
+        if let Some(body) = wild {
+            let pattern = match pos {
+                Pos::Contains => format!("*{body}*"),
+                Pos::Starts => format!("{body}*"),
+                Pos::Ends => format!("*{body}"),
+                Pos::Exact => body,
+            };
+            let re = match glob::glob_regex(&pattern, Case::Insensitive) {
+                Ok(re) => re,
+                Err(e) => {
+                    self.errors
+                        .push(FieldError::new(at, format!("invalid wildcard value: {e}")));
+                    return None;
+                }
             };
             let m = self.matcher(field);
             m.regexes.push(re);
-            m.re_atoms.push(atom);
-        } else if s.is_empty() {
-            let m = self.matcher(field);
-            m.regexes.push("^$".into());
             m.re_atoms.push(atom);
         } else {
             let m = self.matcher(field);
@@ -436,19 +439,21 @@ struct CondParser<'a> {
     toks: Vec<Tok>,
     i: usize,
     names: &'a [String],
+    /// Current nesting of parentheses and `not`s.
+    depth: usize,
 }
 
-fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((pre, rest)) => {
-            // only simple `prefix*suffix` patterns (Sigma uses `selection*`, `filter_*`)
-            name.starts_with(pre) && name.len() >= pre.len() + rest.replace('*', "").len() && {
-                let tail = rest.replace('*', "");
-                name.ends_with(&tail)
-            }
-        }
-    }
+/// Deepest nesting of a condition (parentheses and `not`s): user input, parsed by recursion.
+const MAX_CONDITION_DEPTH: usize = 64;
+
+/// `1 of sel*_x*`: a selection-name pattern in which only `*` is special.
+fn name_pattern(pattern: &str) -> Result<Glob, String> {
+    let glob: String = pattern
+        .split('*')
+        .map(glob::escape)
+        .collect::<Vec<_>>()
+        .join("*");
+    Glob::new(&glob, Case::Sensitive)
 }
 
 impl CondParser<'_> {
@@ -485,16 +490,27 @@ impl CondParser<'_> {
         })
     }
     fn not(&mut self) -> Result<Cond, String> {
+        if self.depth >= MAX_CONDITION_DEPTH {
+            return Err(format!(
+                "condition nested more than {MAX_CONDITION_DEPTH} levels deep"
+            ));
+        }
         if self.peek() == Some(&Tok::Not) {
             self.i += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            self.depth += 1;
+            let c = self.not();
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(c?)));
         }
         self.primary()
     }
     fn primary(&mut self) -> Result<Cond, String> {
         match self.next() {
             Some(Tok::LParen) => {
-                let c = self.or()?;
+                self.depth += 1;
+                let c = self.or();
+                self.depth -= 1;
+                let c = c?;
                 match self.next() {
                     Some(Tok::RParen) => Ok(c),
                     _ => Err("missing ')'".into()),
@@ -509,8 +525,9 @@ impl CondParser<'_> {
                         .filter(|&k| !self.names[k].starts_with('_'))
                         .collect(),
                     Some(Tok::Ident(p)) => {
+                        let g = name_pattern(&p)?;
                         let s: Vec<usize> = (0..self.names.len())
-                            .filter(|&k| name_matches(&p, &self.names[k]))
+                            .filter(|&k| g.is_match(&self.names[k]))
                             .collect();
                         if s.is_empty() {
                             return Err(format!("no selection matches {p:?}"));
@@ -545,7 +562,12 @@ fn parse_condition(s: &str, names: &[String]) -> Result<Cond, String> {
     if toks.is_empty() {
         return Err("empty condition".into());
     }
-    let mut p = CondParser { toks, i: 0, names };
+    let mut p = CondParser {
+        toks,
+        i: 0,
+        names,
+        depth: 0,
+    };
     let c = p.or()?;
     if p.i < p.toks.len() {
         return Err(format!("unexpected {:?}", p.toks[p.i]));
@@ -832,6 +854,57 @@ detection:
     }
 
     #[test]
+    fn selection_patterns_with_several_stars() {
+        let (set, errors) = compile(&[r#"
+title: several stars
+detection:
+  sel_img_a:
+    Image|endswith: '/xmrig'
+  sel_cmd_b:
+    CommandLine|contains: 'rx/0'
+  selection_other:
+    CommandLine|contains: 'never'
+  condition: 1 of sel*_*_a or all of sel_*_b
+"#]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(fired(&set, &["/opt/xmrig"], &[]).len(), 1);
+        assert_eq!(fired(&set, &["alpine"], &["-a rx/0"]).len(), 1);
+        assert!(fired(&set, &["alpine"], &["never"]).is_empty());
+        let (_, errors) = compile(&[
+            "title: t\ndetection:\n  sel:\n    Image: x\n  condition: 1 of nothing*here*\n",
+        ]);
+        assert!(
+            errors[0].message.contains("no selection matches"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn wildcard_values_are_globs_with_sigma_escapes() {
+        let (set, errors) = compile(&[r#"title: w
+detection:
+  s:
+    CommandLine|contains: 'a[b]*c\*d'
+  condition: s
+"#]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(fired(&set, &[], &["x a[b] zz c*d y"]).len(), 1);
+        assert!(
+            fired(&set, &[], &["x ab zz c*d y"]).is_empty(),
+            "[ ] are literal"
+        );
+        assert!(
+            fired(&set, &[], &["x a[b] zz cxd y"]).is_empty(),
+            "\\* is literal"
+        );
+        assert_eq!(
+            fired(&set, &[], &["line1 a[b]\nzz c*d"]).len(),
+            1,
+            "crosses lines"
+        );
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let (_, errors) = compile(&[
             "title: t\ndetection:\n  selection:\n    Image|re: ['ok', '(']\n  condition: selection\n",
@@ -859,5 +932,93 @@ detection:
         );
         assert!(errors[0].message.starts_with("invalid regex"));
         assert!(errors[4].message.contains("unknown selection"));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 5] = ["selection", "sel_img", "sel_cmd", "filter_a", "filter_b"];
+
+    /// A random condition tree over the five selection names.
+    fn cond() -> impl Strategy<Value = Cond> {
+        let leaf = prop_oneof![
+            (0usize..5).prop_map(Cond::Sel),
+            Just(Cond::OneOf(vec![1, 2])),
+            Just(Cond::AllOf(vec![3, 4])),
+            Just(Cond::OneOf(vec![0, 1, 2, 3, 4])),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|c| Cond::Not(Box::new(c))),
+                proptest::collection::vec(inner.clone(), 2..4).prop_map(Cond::And),
+                proptest::collection::vec(inner, 2..4).prop_map(Cond::Or),
+            ]
+        })
+    }
+
+    /// The condition as Sigma text (fully parenthesised).
+    fn render(c: &Cond) -> String {
+        match c {
+            Cond::Sel(k) => NAMES[*k].to_string(),
+            Cond::Not(x) => format!("not ({})", render(x)),
+            Cond::And(v) => format!(
+                "({})",
+                v.iter().map(render).collect::<Vec<_>>().join(" and ")
+            ),
+            Cond::Or(v) => format!(
+                "({})",
+                v.iter().map(render).collect::<Vec<_>>().join(" or ")
+            ),
+            Cond::OneOf(v) if v.len() == 5 => "1 of them".to_string(),
+            Cond::OneOf(_) => "1 of sel_*".to_string(),
+            Cond::AllOf(_) => "all of filter_*".to_string(),
+        }
+    }
+
+    proptest! {
+        /// Rendering a condition and parsing it back gives a condition that decides every
+        /// assignment of the selections the same way.
+        #[test]
+        fn prop_round_trips(c in cond(), truth in proptest::collection::vec(any::<bool>(), 5)) {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let text = render(&c);
+            let parsed = parse_condition(&text, &names).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            let sel = |k: usize| truth[k];
+            prop_assert_eq!(eval(&parsed, &sel), eval(&c, &sel), "{}", text);
+        }
+
+        /// Any token soup is parsed or refused with a message, never a panic, quickly.
+        #[test]
+        fn prop_token_soup(parts in proptest::collection::vec(prop_oneof![
+            Just("and"), Just("or"), Just("not"), Just("("), Just(")"), Just("1 of"), Just("all of"),
+            Just("them"), Just("sel_*"), Just("selection"), Just("filter_a"), Just("x*y*z"),
+            Just("|"), Just("count()"), Just(">"), Just("any of"), Just("*"),
+        ], 0..40)) {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let text = parts.join(" ");
+            let start = std::time::Instant::now();
+            let _ = parse_condition(&text, &names);
+            prop_assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        }
+
+        /// Deep nesting is refused, not a stack overflow.
+        #[test]
+        fn prop_deep_nesting_is_refused(n in 65usize..20_000) {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let text = format!("{}selection{}", "(".repeat(n), ")".repeat(n));
+            prop_assert!(parse_condition(&text, &names).is_err());
+            let text = format!("{}selection", "not ".repeat(n));
+            prop_assert!(parse_condition(&text, &names).is_err());
+        }
+
+        /// Arbitrary text as a condition: no panic.
+        #[test]
+        fn prop_arbitrary_text(s in "\\PC{0,80}") {
+            let names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+            let _ = parse_condition(&s, &names);
+        }
     }
 }

@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+
+use super::path::FieldPath;
 
 /// Where a container sits in the pod spec.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ContainerKind {
     Init,
+    #[default]
     Regular,
     Ephemeral,
 }
@@ -45,7 +49,7 @@ pub struct PortView {
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContainerView {
     pub kind: ContainerKind,
     /// Index within its list (`initContainers`, `containers` or `ephemeralContainers`).
@@ -59,13 +63,120 @@ pub struct ContainerView {
     /// Resource requests as written (quantity strings).
     pub requests: BTreeMap<String, String>,
     pub limits: BTreeMap<String, String>,
+    /// Names of the pod's resource claims this container uses (`resources.claims[].name`),
+    /// in order.
+    pub claims: Vec<String>,
 }
 
 impl ContainerView {
     /// Field path of this container, e.g. `spec.initContainers[0]`.
-    pub fn path(&self, spec_path: &str) -> String {
-        format!("{spec_path}.{}[{}]", self.kind.field(), self.index)
+    pub fn path(&self, spec_path: &FieldPath) -> FieldPath {
+        spec_path.field(self.kind.field()).index(self.index)
     }
+}
+
+/// What a pod's resource claim refers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimSource {
+    /// `resourceClaimName`: an existing ResourceClaim in the pod's namespace.
+    Claim(String),
+    /// `resourceClaimTemplateName`: a ResourceClaimTemplate the claim is generated from.
+    Template(String),
+    /// Neither is set (the API server would not accept it).
+    Unknown,
+}
+
+/// One device request of a ResourceClaim (or of a ResourceClaimTemplate's claim spec).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceRequestView {
+    /// The request's name (for `firstAvailable` alternatives: `request/subrequest`).
+    pub request: String,
+    pub device_class: String,
+    /// Devices asked for; `None` for `allocationMode: All`.
+    pub count: Option<i64>,
+    /// The CEL selector expressions (they may pin a driver: `device.driver == "gpu.nvidia.com"`).
+    pub selectors: Vec<String>,
+}
+
+/// A pod's claim on devices through Dynamic Resource Allocation (`spec.resourceClaims[i]`),
+/// with what it asks for once the ResourceClaim or ResourceClaimTemplate is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimView {
+    /// Index in `spec.resourceClaims`.
+    pub index: usize,
+    /// The pod's name for the claim (what containers list in `resources.claims`).
+    pub name: String,
+    pub source: ClaimSource,
+    /// The device requests, once resolved (see [`PodView::resolve_claims`]).
+    pub devices: Vec<DeviceRequestView>,
+    /// Whether `devices` was filled from the claim object (false: not looked up or not found).
+    pub resolved: bool,
+}
+
+/// The device requests of a `resource.k8s.io` ResourceClaim or ResourceClaimTemplate given
+/// as JSON (v1, v1beta2: `exactly` and `firstAvailable`; v1beta1: fields on the request);
+/// empty for other objects.
+pub fn device_requests(object: &Value) -> Vec<DeviceRequestView> {
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let spec = match kind {
+        "ResourceClaimTemplate" => object.pointer("/spec/spec"),
+        _ => object.get("spec"),
+    };
+    let Some(requests) = spec
+        .and_then(|s| s.pointer("/devices/requests"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let one = |name: String, r: &Value| -> Option<DeviceRequestView> {
+        let class = r.get("deviceClassName").and_then(Value::as_str)?;
+        let all = r.get("allocationMode").and_then(Value::as_str) == Some("All");
+        let count = if all {
+            None
+        } else {
+            Some(r.get("count").and_then(Value::as_i64).unwrap_or(1))
+        };
+        let selectors = r
+            .get("selectors")
+            .and_then(Value::as_array)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| s.pointer("/cel/expression").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(DeviceRequestView {
+            request: name,
+            device_class: class.to_string(),
+            count,
+            selectors,
+        })
+    };
+    let mut out = Vec::new();
+    for r in requests {
+        let name = r
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let Some(ex) = r.get("exactly") {
+            out.extend(one(name.clone(), ex));
+        }
+        if let Some(alts) = r.get("firstAvailable").and_then(Value::as_array) {
+            for a in alts {
+                let sub = a.get("name").and_then(Value::as_str).unwrap_or_default();
+                out.extend(one(format!("{name}/{sub}"), a));
+            }
+        }
+        if r.get("exactly").is_none() && r.get("firstAvailable").is_none() {
+            out.extend(one(name, r));
+        }
+    }
+    out
 }
 
 /// A node affinity requirement (`requiredDuringScheduling...` and `preferred...` alike).
@@ -137,8 +248,10 @@ pub struct PodView {
     pub service_account: Option<String>,
     /// Path of the PodSpec in the source object: `spec`, `spec.template.spec`,
     /// `spec.jobTemplate.spec.template.spec`, `template.spec`.
-    pub spec_path: String,
+    pub spec_path: FieldPath,
     pub containers: Vec<ContainerView>,
+    /// The pod's resource claims (Dynamic Resource Allocation).
+    pub resource_claims: Vec<ClaimView>,
     pub node_name: Option<String>,
     pub node_selector: BTreeMap<String, String>,
     pub node_affinity: Vec<NodeRequirement>,
@@ -146,11 +259,27 @@ pub struct PodView {
 }
 
 impl PodView {
+    /// Fills in what each resource claim asks for: `lookup` returns the device requests of
+    /// the named ResourceClaim or ResourceClaimTemplate in the pod's namespace (from the
+    /// API in the operator, from the other documents of the input in `scan`), `None` when
+    /// it is not known.
+    pub fn resolve_claims(
+        &mut self,
+        mut lookup: impl FnMut(&ClaimSource) -> Option<Vec<DeviceRequestView>>,
+    ) {
+        for c in &mut self.resource_claims {
+            if let Some(devices) = lookup(&c.source) {
+                c.devices = devices;
+                c.resolved = true;
+            }
+        }
+    }
+
     /// A view of a Pod.
     pub fn from_pod(pod: &Pod) -> PodView {
         let empty = PodSpec::default();
         let spec = pod.spec.as_ref().unwrap_or(&empty);
-        let mut view = PodView::from_spec("Pod", &pod.metadata, spec, "spec");
+        let mut view = PodView::from_spec("Pod", &pod.metadata, spec, FieldPath::fields(&["spec"]));
         view.labels = pod.metadata.labels.clone().unwrap_or_default();
         view.annotations = pod.metadata.annotations.clone().unwrap_or_default();
         view
@@ -162,7 +291,7 @@ impl PodView {
         kind: &str,
         owner: &ObjectMeta,
         template: &PodTemplateSpec,
-        spec_path: &str,
+        spec_path: FieldPath,
     ) -> PodView {
         let empty = PodSpec::default();
         let spec = template.spec.as_ref().unwrap_or(&empty);
@@ -175,7 +304,12 @@ impl PodView {
     }
 
     /// A view from any PodSpec; labels and annotations start empty.
-    pub fn from_spec(kind: &str, meta: &ObjectMeta, spec: &PodSpec, spec_path: &str) -> PodView {
+    pub fn from_spec(
+        kind: &str,
+        meta: &ObjectMeta,
+        spec: &PodSpec,
+        spec_path: FieldPath,
+    ) -> PodView {
         let mut containers = Vec::new();
         for (i, c) in spec.init_containers.iter().flatten().enumerate() {
             containers.push(container_view(ContainerKind::Init, i, c));
@@ -222,8 +356,25 @@ impl PodView {
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             service_account: spec.service_account_name.clone(),
-            spec_path: spec_path.to_string(),
+            spec_path,
             containers,
+            resource_claims: spec
+                .resource_claims
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(index, c)| ClaimView {
+                    index,
+                    name: c.name.clone(),
+                    source: match (&c.resource_claim_name, &c.resource_claim_template_name) {
+                        (Some(n), _) => ClaimSource::Claim(n.clone()),
+                        (None, Some(t)) => ClaimSource::Template(t.clone()),
+                        (None, None) => ClaimSource::Unknown,
+                    },
+                    devices: Vec::new(),
+                    resolved: false,
+                })
+                .collect(),
             node_name: spec.node_name.clone(),
             node_selector: spec.node_selector.clone().unwrap_or_default(),
             node_affinity,
@@ -293,6 +444,10 @@ fn build_container(
             .collect(),
         requests: quantities(resources.and_then(|r| r.requests.as_ref())),
         limits: quantities(resources.and_then(|r| r.limits.as_ref())),
+        claims: resources
+            .and_then(|r| r.claims.as_ref())
+            .map(|c| c.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default(),
     }
 }
 

@@ -80,6 +80,7 @@ pub fn scan(args: &ScanArgs) -> ScanReport {
     for part in scan_files(&scanner, &files) {
         report.merge(part);
     }
+    scanner.finish(&mut report);
     report
 }
 

@@ -217,7 +217,7 @@ pub fn documents(source: &Source) -> DocumentIter<'_> {
 /// The documents of a source, in order.
 pub type DocumentIter<'a> = Box<dyn Iterator<Item = Result<Document<'a>, SyntaxError>> + 'a>;
 
-fn yaml_options() -> serde_saphyr::Options {
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
     options
@@ -343,7 +343,7 @@ fn json_documents(text: &str) -> impl Iterator<Item = Result<Document<'_>, Synta
     })
 }
 
-fn plain_json_message(err: &serde_json::Error) -> String {
+pub(crate) fn plain_json_message(err: &serde_json::Error) -> String {
     let rendered = err.to_string();
     match rendered.rfind(" at line ") {
         Some(i) => rendered[..i].to_string(),

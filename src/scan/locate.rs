@@ -9,6 +9,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use crate::detect::{FieldPath, Segment};
+
 /// A YAML node with the positions of its children.
 enum Node {
     Scalar,
@@ -120,60 +122,6 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-/// One step of a field path.
-#[derive(Debug, PartialEq, Eq)]
-enum Step<'a> {
-    Key(std::borrow::Cow<'a, str>),
-    Index(usize),
-}
-
-/// Parses `a.b[0].c["x.y/z"]` (also `['x']`) into steps. Unparseable tails are dropped.
-fn steps(path: &str) -> Vec<Step<'_>> {
-    let mut out = Vec::new();
-    let bytes = path.as_bytes();
-    let mut i = 0;
-    let mut key_start = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'.' => {
-                if i > key_start {
-                    out.push(Step::Key(path[key_start..i].into()));
-                }
-                i += 1;
-                key_start = i;
-            }
-            b'[' => {
-                if i > key_start {
-                    out.push(Step::Key(path[key_start..i].into()));
-                }
-                let Some(close) = path[i..].find(']').map(|c| c + i) else {
-                    return out;
-                };
-                let inner = &path[i + 1..close];
-                if let Ok(n) = inner.parse::<usize>() {
-                    out.push(Step::Index(n));
-                } else {
-                    let quoted = inner
-                        .strip_prefix('"')
-                        .and_then(|s| s.strip_suffix('"'))
-                        .or_else(|| inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')));
-                    match quoted {
-                        Some(k) => out.push(Step::Key(k.into())),
-                        None => return out,
-                    }
-                }
-                i = close + 1;
-                key_start = i;
-            }
-            _ => i += 1,
-        }
-    }
-    if key_start < bytes.len() {
-        out.push(Step::Key(path[key_start..].into()));
-    }
-    out
-}
-
 /// A parsed document that answers "where is this field?".
 pub struct Locator {
     root: Spanned<Node>,
@@ -191,14 +139,18 @@ impl Locator {
     /// Line and column (1-based, relative to the text) of the deepest node of `path` that
     /// exists; `None` when not even the first step exists.
     pub fn find(&self, path: &str) -> Option<(u64, u64)> {
+        let path = FieldPath::parse(path).ok()?;
         let mut node = &self.root;
         let mut found = None;
-        for step in steps(path) {
-            let next = match (&node.value, &step) {
-                (Node::Map(entries), Step::Key(k)) => {
+        for step in path.segments() {
+            let next = match (&node.value, step) {
+                (Node::Map(entries), Segment::Field(k)) => {
                     entries.iter().find(|(key, _)| key == k).map(|(_, v)| v)
                 }
-                (Node::Seq(items), Step::Index(n)) => items.get(*n),
+                (Node::Map(entries), Segment::Key(k)) => {
+                    entries.iter().find(|(key, _)| key == k).map(|(_, v)| v)
+                }
+                (Node::Seq(items), Segment::Index(n)) => items.get(*n),
                 _ => None,
             };
             match next {
@@ -221,21 +173,6 @@ pub fn locate(text: &str, path: &str) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_paths() {
-        assert_eq!(
-            steps("spec.containers[0].resources.limits[\"nvidia.com/gpu\"]"),
-            vec![
-                Step::Key("spec".into()),
-                Step::Key("containers".into()),
-                Step::Index(0),
-                Step::Key("resources".into()),
-                Step::Key("limits".into()),
-                Step::Key("nvidia.com/gpu".into()),
-            ]
-        );
-    }
 
     #[test]
     fn locates_a_nested_field() {

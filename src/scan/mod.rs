@@ -3,6 +3,25 @@
 //! Inputs → documents ([`load`]) → pod views ([`objects`]) → detection (the compiled
 //! policies, [`report::Scanner`]) → table, JSON or SARIF.
 //!
+//! # Reading at parse speed
+//!
+//! Only what detection reads is decoded ([`lean`]): kind, metadata, the pod spec's
+//! containers (image, command, args, env, ports, resources, claims), node selection, and
+//! DRA objects; everything else is skipped without building a value tree or typed objects.
+//! A single JSON value is decoded straight from the text and a `kind: List` streams its
+//! `items` one by one from borrowed slices (memory per item, not per List). Block-style YAML
+//! is transcoded to JSON text with a line map ([`fast`]) and read the same way; YAML the
+//! transcoder does not take (anchors, tags, flow collections spanning lines, YAML 1.1
+//! booleans...) goes through the full YAML parser. When the lean reading fails, the typed
+//! decoder runs to produce the same error message as before (field path and expected type).
+//! Findings are placed on lines by walking the JSON text (or the YAML for the fallback).
+//!
+//! Pods and templates that use DRA `resourceClaims` are judged at the end of the input, once
+//! every `ResourceClaim` and `ResourceClaimTemplate` (`resource.k8s.io`, any version) in the
+//! same input is known: a claim asking for a GPU device class needs the GPU approval like a
+//! `nvidia.com/gpu` request. A claim whose object is not in the input cannot be judged offline
+//! (scan it together with the claims; the operator resolves them from the API).
+//!
 //! # JSON output contract (`--format json`)
 //!
 //! ```json
@@ -52,6 +71,8 @@
 
 pub mod cli;
 pub mod error;
+pub mod fast;
+pub mod lean;
 pub mod load;
 pub mod locate;
 pub mod objects;

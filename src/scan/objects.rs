@@ -130,6 +130,11 @@ fn is_list_kind(kind: &str) -> bool {
     kind == "List" || (kind.ends_with("List") && kind.len() > 4)
 }
 
+/// Whether a document is a List (`kind: List` or `*List`, with `items`).
+pub fn is_list(value: &Value) -> bool {
+    list_items_ref(value)
+}
+
 fn list_items_ref(value: &Value) -> bool {
     value
         .get("kind")
@@ -268,7 +273,8 @@ fn view(
     spec_path: &str,
 ) -> PodView {
     let template = template.unwrap_or_default();
-    PodView::from_template(kind, meta, &template, spec_path)
+    let path = crate::detect::FieldPath::parse(spec_path).unwrap_or_default();
+    PodView::from_template(kind, meta, &template, path)
 }
 
 /// Decodes with the failing field's path: `("spec.containers[0].command", "invalid type: ...")`.
@@ -301,7 +307,7 @@ mod tests {
         match &e[0].object {
             Object::Target(v) => {
                 assert_eq!(v.name, "p");
-                assert_eq!(v.spec_path, "spec");
+                assert_eq!(v.spec_path.to_string(), "spec");
                 assert_eq!(v.containers.len(), 1);
             }
             other => panic!("unexpected {other:?}"),
@@ -316,7 +322,10 @@ mod tests {
         match &entries(cj)[0].object {
             Object::Target(v) => {
                 assert_eq!(v.kind, "CronJob");
-                assert_eq!(v.spec_path, "spec.jobTemplate.spec.template.spec");
+                assert_eq!(
+                    v.spec_path.to_string(),
+                    "spec.jobTemplate.spec.template.spec"
+                );
                 assert_eq!(v.containers[0].image, "xmrig/xmrig");
             }
             other => panic!("unexpected {other:?}"),
