@@ -89,6 +89,8 @@ async fn start(values: &str) -> (Env, Rendered, kube::Config) {
         .crds_dir(repo().join("tests/fixtures/thirdparty-crds/network-policy-api-v1alpha1"))
         .crds_dir(repo().join("tests/fixtures/thirdparty-crds/cilium"))
         .crds_dir(repo().join("tests/fixtures/thirdparty-crds/calico-crd"))
+        // Dynamic Resource Allocation (GPUs claimed through ResourceClaims)
+        .crds_dir(repo().join("tests/fixtures/thirdparty-crds/dra-v1"))
         .nodes(3)
         .gpu_nodes(1)
         .tick(Duration::from_millis(50))
@@ -496,6 +498,60 @@ async fn gpu_quota_and_restore(env: &Env) {
     .await;
 }
 
+/// A GPU claimed through DRA (a ResourceClaim and a ResourceClaimTemplate): the operator
+/// reads both to see the device class.
+async fn dra_claims(env: &Env) {
+    let ns = "rbac-dra";
+    labelled_namespace(env, ns, "contain").await;
+    let devices = json!({"devices": {"requests": [
+        {"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]}});
+    env.apply(
+        json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+        "metadata": {"name": "shared-gpu", "namespace": ns}, "spec": devices.clone()}),
+    )
+    .await;
+    env.apply(
+        json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
+        "metadata": {"name": "gpu", "namespace": ns}, "spec": {"spec": devices}}),
+    )
+    .await;
+    for (name, claim) in [
+        (
+            "from-claim",
+            json!({"name": "gpu", "resourceClaimName": "shared-gpu"}),
+        ),
+        (
+            "from-template",
+            json!({"name": "gpu", "resourceClaimTemplateName": "gpu"}),
+        ),
+    ] {
+        let mut pod = workload(
+            "Pod",
+            ns,
+            name,
+            "nvcr.io/nvidia/cuda:12.4.0-base-ubuntu22.04",
+            &["python", "train.py"],
+        );
+        pod["spec"]["resourceClaims"] = json!([claim]);
+        pod["spec"]["containers"][0]["resources"] = json!({"claims": [{"name": "gpu"}]});
+        env.apply(pod).await;
+    }
+    eventually("both DRA pods contained", T, || async {
+        let contained = env
+            .incidents(ns)
+            .await
+            .into_iter()
+            .filter(|i| {
+                i.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == IncidentPhase::Contained)
+            })
+            .count();
+        (contained == 2).then_some(())
+    })
+    .await;
+}
+
 /// The ServiceAccount of the miner is bound to a role: the investigation reads what the role
 /// grants; with the opt-in role, the binding is quarantined and restored and the legacy token
 /// Secret deleted.
@@ -594,6 +650,7 @@ async fn run_scenarios(env: &mut Env, config: &kube::Config) {
         network_flavour(env, "Cilium", true),
         network_flavour(env, "Calico", true),
         gpu_quota_and_restore(env),
+        dra_claims(env),
         credential_revocation(env),
     );
     tokio::join!(

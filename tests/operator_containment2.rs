@@ -840,3 +840,86 @@ async fn injected_errors_on_part_two_actions_still_end_contained_and_nothing_twi
         "created once"
     );
 }
+
+/// A pod whose GPU comes from a DRA claim (no `nvidia.com/gpu` in its resources): detected
+/// from the ResourceClaimTemplate it names, and the spending limit caps that device class the
+/// way ResourceQuota counts DRA devices. An approved pod and a pod claiming a non-GPU device
+/// class are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpu_claimed_through_dra_is_detected_and_its_device_class_capped() {
+    let env = Env::start_on(
+        sim_builder().crds_dir(thirdparty("dra-v1")),
+        options("op-1"),
+    )
+    .await;
+    env.policy("contain", json!({"mode": "Contain"})).await;
+    for ns in ["dra", "dra-approved", "dra-fpga"] {
+        env.namespace(ns).await;
+    }
+    let template = |ns: &str, class: &str| {
+        json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "accel", "namespace": ns},
+            "spec": {"spec": {"devices": {"requests": [
+                {"name": "accel", "exactly": {"deviceClassName": class, "count": 2}}]}}}})
+    };
+    let claimed = |ns: &str, labels: Value| {
+        let mut p = workload(
+            "Pod",
+            ns,
+            "trainer",
+            "nvcr.io/nvidia/cuda:12.4.0-base-ubuntu22.04",
+            &["python", "train.py"],
+        );
+        p["metadata"]["labels"] = labels;
+        p["spec"]["resourceClaims"] =
+            json!([{"name": "accel", "resourceClaimTemplateName": "accel"}]);
+        p["spec"]["containers"][0]["resources"] = json!({"claims": [{"name": "accel"}]});
+        p
+    };
+    env.apply(template("dra-approved", "gpu.nvidia.com")).await;
+    env.apply(claimed(
+        "dra-approved",
+        json!({"app": "trainer", "cryptojack.dev/gpu-approved": "true"}),
+    ))
+    .await;
+    env.apply(template("dra-fpga", "fpga.example.com")).await;
+    env.apply(claimed("dra-fpga", json!({"app": "trainer"})))
+        .await;
+    env.apply(template("dra", "gpu.nvidia.com")).await;
+    env.apply(claimed("dra", json!({"app": "trainer"}))).await;
+
+    let i = env.incident_in("dra", &[IncidentPhase::Contained], T).await;
+    let name = i.metadata.name.clone().expect("name");
+    assert!(
+        i.spec
+            .findings
+            .iter()
+            .any(|f| f.rule.contains("gpu") && f.evidence.contains("gpu.nvidia.com")),
+        "{:?}",
+        i.spec.findings
+    );
+    let quotas: Api<ResourceQuota> = Api::namespaced(env.client.clone(), "dra");
+    let q = quotas
+        .get(&format!("cryptojack-gpu-cap-{name}"))
+        .await
+        .expect("the GPU quota");
+    let hard = q.spec.and_then(|s| s.hard).unwrap_or_default();
+    assert_eq!(
+        hard.get("gpu.nvidia.com.deviceclass.resource.k8s.io/devices")
+            .map(|q| q.0.as_str()),
+        Some("0"),
+        "{hard:?}"
+    );
+    // the same operator saw the other two pods (they were created first) and left them alone
+    for ns in ["dra-approved", "dra-fpga"] {
+        assert!(env.incidents(ns).await.is_empty(), "{ns}");
+    }
+    resolve_false_positive(&env, "dra", &name).await;
+    assert!(
+        quotas
+            .get_opt(&format!("cryptojack-gpu-cap-{name}"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+}

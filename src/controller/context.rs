@@ -89,6 +89,8 @@ pub struct Context {
     pub hooks: Hooks,
     /// Which deny-capable network APIs the cluster serves (refreshed while leading).
     pub served: RwLock<crate::respond::network::Served>,
+    /// The `resource.k8s.io` version serving ResourceClaims, if any (refreshed with `served`).
+    pub dra: RwLock<Option<String>>,
     /// Per-incident error backoff (attempts), for `error_policy`.
     pub backoff: Mutex<HashMap<String, u32>>,
 }

@@ -37,3 +37,20 @@ pub async fn network_apis(client: &Client) -> Served {
         calico_crd: serves(client, "crd.projectcalico.org/v1", "networkpolicies").await,
     }
 }
+
+/// The `resource.k8s.io` version the cluster serves ResourceClaims at (DRA is `v1` from
+/// Kubernetes 1.34; 1.32 and 1.33 serve `v1beta1`/`v1beta2`); None when DRA is not served.
+pub async fn dra_version(client: &Client) -> Option<String> {
+    for version in ["v1", "v1beta2", "v1beta1"] {
+        if serves(
+            client,
+            &format!("resource.k8s.io/{version}"),
+            "resourceclaims",
+        )
+        .await
+        {
+            return Some(version.to_string());
+        }
+    }
+    None
+}

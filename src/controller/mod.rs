@@ -422,6 +422,7 @@ async fn controllers(s: Settings, token: CancellationToken) {
         },
         backoff: Mutex::new(Default::default()),
         served: RwLock::new(discovery::network_apis(&s.client).await),
+        dra: RwLock::new(discovery::dra_version(&s.client).await),
     });
     {
         // CRDs come and go: look again every minute
@@ -435,6 +436,10 @@ async fn controllers(s: Settings, token: CancellationToken) {
                 let served = discovery::network_apis(&ctx.client).await;
                 if let Ok(mut s) = ctx.served.write() {
                     *s = served;
+                }
+                let dra = discovery::dra_version(&ctx.client).await;
+                if let Ok(mut d) = ctx.dra.write() {
+                    *d = dra;
                 }
             }
         });

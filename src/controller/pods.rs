@@ -226,7 +226,10 @@ async fn on_pod(
     let Some(labels) = namespace_labels(ctx, &ns).await else {
         return;
     };
-    let view = PodView::from_pod(&pod);
+    let mut view = PodView::from_pod(&pod);
+    if !view.resource_claims.is_empty() {
+        resolve_claims(ctx, &ns, &mut view).await;
+    }
     let verdict = set.evaluate(
         &view,
         &EvalContext {
@@ -282,6 +285,66 @@ async fn on_pod(
     });
 }
 
+/// Fills in what a pod's DRA claims ask for, from the ResourceClaims and
+/// ResourceClaimTemplates they name (read as dynamic objects: DRA is newer than the
+/// Kubernetes version the typed client is built for).
+async fn resolve_claims(ctx: &Context, ns: &str, view: &mut PodView) {
+    use crate::detect::{ClaimSource, DeviceRequestView, device_requests};
+    let Some(version) = ctx.dra.read().ok().and_then(|d| d.clone()) else {
+        tracing::debug!(
+            "pod claims DRA devices but the cluster serves no resource.k8s.io ResourceClaims"
+        );
+        return;
+    };
+    let mut found: BTreeMap<(bool, String), Vec<DeviceRequestView>> = BTreeMap::new();
+    for c in &view.resource_claims {
+        let (template, name) = match &c.source {
+            ClaimSource::Claim(n) => (false, n.clone()),
+            ClaimSource::Template(n) => (true, n.clone()),
+            ClaimSource::Unknown => continue,
+        };
+        let kind = if template {
+            "ResourceClaimTemplate"
+        } else {
+            "ResourceClaim"
+        };
+        let ar = kube::api::ApiResource {
+            group: "resource.k8s.io".into(),
+            version: version.clone(),
+            api_version: format!("resource.k8s.io/{version}"),
+            kind: kind.into(),
+            plural: if template {
+                "resourceclaimtemplates"
+            } else {
+                "resourceclaims"
+            }
+            .into(),
+        };
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
+        match api.get_opt(&name).await {
+            Ok(Some(o)) => {
+                let mut v = serde_json::to_value(&o).unwrap_or_default();
+                v["kind"] = serde_json::json!(kind);
+                found.insert((template, name), device_requests(&v));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %super::error::describe(&e), "reading {kind} {ns}/{name}")
+            }
+        }
+    }
+    view.resolve_claims(|source| match source {
+        ClaimSource::Claim(n) => found.get(&(false, n.clone())).cloned(),
+        ClaimSource::Template(n) => found.get(&(true, n.clone())).cloned(),
+        ClaimSource::Unknown => None,
+    });
+}
+
+/// The ResourceQuota resource name that counts a device class's devices.
+pub fn device_class_quota(class: &str) -> String {
+    format!("{class}.deviceclass.resource.k8s.io/devices")
+}
+
 fn forged_finding(ownership: &Ownership) -> Option<Finding> {
     let (claimed, reason) = ownership.forged.as_ref()?;
     Some(Finding {
@@ -298,8 +361,18 @@ fn forged_finding(ownership: &Ownership) -> Option<Finding> {
     })
 }
 
-fn requested(pod: &Pod, set: &crate::detect::PolicySet) -> RequestedResources {
+fn requested(pod: &Pod, view: &PodView, set: &crate::detect::PolicySet) -> RequestedResources {
     let mut out = RequestedResources::default();
+    // DRA: devices of GPU classes, counted as the quota counts them
+    for claim in &view.resource_claims {
+        for d in &claim.devices {
+            if set.policies().iter().any(|p| p.is_gpu_request(d)) {
+                *out.gpus
+                    .entry(device_class_quota(&d.device_class))
+                    .or_default() += d.count.unwrap_or(1).max(1);
+            }
+        }
+    }
     let Some(spec) = &pod.spec else { return out };
     for c in &spec.containers {
         let Some(res) = &c.resources else { continue };
@@ -514,7 +587,7 @@ async fn record(
     let _guard = lock.lock().await;
     let api: Api<CryptojackIncident> = Api::namespaced(ctx.client.clone(), &ns);
     let existing = incidents_of(&api, &owner_uid).await?;
-    let req = requested(pod, &set);
+    let req = requested(pod, &view, &set);
 
     let mut previous: Option<String> = None;
     let mut next_n = 1;

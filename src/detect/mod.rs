@@ -299,6 +299,15 @@ impl CompiledPolicy {
         self.inner.gpu.as_ref().is_some_and(|g| g.is_gpu(resource))
     }
 
+    /// Whether a DRA device request asks for a GPU under this policy's GPU rule (false when
+    /// the rule is off).
+    pub fn is_gpu_request(&self, request: &DeviceRequestView) -> bool {
+        self.inner
+            .gpu
+            .as_ref()
+            .is_some_and(|g| g.is_gpu_request(request))
+    }
+
     /// The policy's `protect` selectors, compiled (they compiled when the policy did).
     pub fn protect(&self) -> Vec<WorkloadMatcher> {
         self.inner

@@ -605,7 +605,15 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
             let hard: serde_json::Map<String, serde_json::Value> = facts
                 .gpu_resources
                 .iter()
-                .map(|r| (format!("requests.{r}"), serde_json::json!("0")))
+                .map(|r| {
+                    // DRA device classes are counted under their own name (no `requests.`)
+                    let key = if r.ends_with(".deviceclass.resource.k8s.io/devices") {
+                        r.clone()
+                    } else {
+                        format!("requests.{r}")
+                    };
+                    (key, serde_json::json!("0"))
+                })
                 .collect();
             a.object = Some(serde_json::json!({
                 "apiVersion": "v1", "kind": "ResourceQuota",

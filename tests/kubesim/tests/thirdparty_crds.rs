@@ -1,4 +1,4 @@
-//! The third-party network-policy CRDs of tests/fixtures/thirdparty-crds: each flavour loads into
+//! The third-party CRDs of tests/fixtures/thirdparty-crds (network flavours, DRA claims): each loads into
 //! kubesim, is served with its group, version, kind and scope, accepts the deny policy cryptojack
 //! writes for it and refuses an invalid one with 422. kubesim only (CRDs loaded from files).
 
@@ -203,7 +203,28 @@ const FLAVOURS: &[Flavour] = &[
             (v, "spec.egress[0].destination.ports[0]")
         },
     },
+    Flavour {
+        // not a network API: the DRA claim the operator reads (GPUs claimed through DRA)
+        dir: "dra-v1",
+        group: "resource.k8s.io",
+        version: "v1",
+        kind: "ResourceClaim",
+        plural: "resourceclaims",
+        namespaced: true,
+        valid: |_| dra_claim(),
+        invalid: |_| {
+            let mut v = dra_claim();
+            v["devices"]["requests"][0]["firstAvailable"] =
+                json!([{"name": "a", "deviceClassName": "gpu.nvidia.com"}]);
+            (v, "spec.devices.requests[0]")
+        },
+    },
 ];
+
+fn dra_claim() -> Value {
+    json!({"devices": {"requests": [{"name": "gpu",
+        "exactly": {"deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 2}}]}})
+}
 
 fn api_for(client: &kube::Client, f: &Flavour, ns: &str) -> Api<DynamicObject> {
     let ar = ApiResource::from_gvk_with_plural(
