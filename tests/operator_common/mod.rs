@@ -27,6 +27,27 @@ pub struct Env {
     pub operators: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
+/// Runs a request again when the connection failed (not on an API answer): a test's own
+/// client meets the connections `Sim::restart` drops the way any client would.
+pub async fn retry_transport<T, F, Fut>(mut f: F) -> kube::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Err(kube::Error::Api(s)) => return Err(kube::Error::Api(s)),
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                eprintln!("retrying after a connection error: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub fn sim_builder() -> kubesim::SimBuilder {
     Sim::builder()
         .crds_dir(repo().join("crds"))
@@ -104,7 +125,8 @@ impl Env {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let ns: Namespace =
             serde_json::from_value(json!({"metadata": {"name": name}})).expect("ns");
-        match api.create(&PostParams::default(), &ns).await {
+        let pp = PostParams::default();
+        match retry_transport(|| api.create(&pp, &ns)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => panic!("creating namespace {name}: {e}"),
@@ -119,19 +141,15 @@ impl Env {
         let ns = obj["metadata"]["namespace"].as_str().map(String::from);
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
         let gvk = kube::api::GroupVersionKind::gvk(group, version, &kind);
-        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+        let (ar, _) = retry_transport(|| kube::discovery::pinned_kind(&self.client, &gvk))
             .await
             .expect("discovery");
         let api: Api<kube::api::DynamicObject> = match &ns {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
             None => Api::all_with(self.client.clone(), &ar),
         };
-        let out = api
-            .patch(
-                &name,
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&obj),
-            )
+        let (params, patch) = (PatchParams::apply("test").force(), Patch::Apply(&obj));
+        let out = retry_transport(|| api.patch(&name, &params, &patch))
             .await
             .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
         serde_json::to_value(out).expect("json")
@@ -352,7 +370,7 @@ impl Env {
     pub async fn get(&self, api_version: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+        let (ar, _) = retry_transport(|| kube::discovery::pinned_kind(&self.client, &gvk))
             .await
             .expect("discovery");
         let api: Api<kube::api::DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
