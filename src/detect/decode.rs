@@ -296,8 +296,9 @@ pub(crate) fn classify(bytes: Vec<u8>) -> Decoded {
 }
 
 /// Decodes `input` through `steps`, then undoes gzip/zlib found by its header (at most
-/// twice), all within `budget` output bytes (decremented). `Ok(None)` when a step does
-/// not apply (the input is not encoded that way).
+/// twice; bytes that only start like a header are kept as they are), all within `budget`
+/// output bytes (decremented). `Ok(None)` when a step does not apply (the input is not
+/// encoded that way).
 pub(crate) fn decode_chain(
     input: &[u8],
     steps: &[Step],
@@ -316,7 +317,9 @@ pub(crate) fn decode_chain(
             Some(step) => {
                 cur = match apply(step, &cur, *budget) {
                     Ok(v) => v,
-                    Err(Refused::Invalid) => return Ok(None),
+                    // a header by coincidence (decoded bytes that merely start like zlib):
+                    // the layer decoded so far stands
+                    Err(Refused::Invalid) => break,
                     Err(e) => return Err(e),
                 };
             }
