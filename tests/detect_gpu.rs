@@ -209,6 +209,7 @@ fn class6_namespace_approval() {
             kind: "Pod",
             name: "p",
         }),
+        node_labels: None,
     };
     let gpu =
         |f: &[cryptojack::detect::Finding]| f.iter().any(|f| f.rule == "builtin/gpu/unapproved");
@@ -438,4 +439,174 @@ fn fp_gpu_instance_signal_on_an_approved_gpu_pod() {
         ));
     }
     check(&cases);
+}
+
+/// Node signals from the node a pod runs on (the operator reads the node's labels): each
+/// signal from its label, for a pod that did not select that node itself; context for the
+/// pod's other findings, never a case alone; the GPU-instance signal dropped for an approved
+/// GPU request; a signal the spec already shows not repeated.
+#[test]
+fn node_labels_are_context_for_other_findings_never_a_case_alone() {
+    use cryptojack::detect::PolicySet;
+    let mut spec = CryptojackPolicySpec::default();
+    spec.detect.node.allowed_regions = vec!["eu-west-1".into()];
+    let set = PolicySet::new(vec![CompiledPolicy::compile("p", &spec).unwrap()]);
+    let nodes: Vec<(&str, &str, &str)> = vec![
+        (
+            "node.kubernetes.io/instance-type",
+            "p4d.24xlarge",
+            "builtin/node/gpu-instance-type",
+        ),
+        (
+            "beta.kubernetes.io/instance-type",
+            "g5.2xlarge",
+            "builtin/node/gpu-instance-type",
+        ),
+        (
+            "topology.kubernetes.io/region",
+            "ap-southeast-3",
+            "builtin/node/region",
+        ),
+        (
+            "failure-domain.beta.kubernetes.io/region",
+            "sa-east-1",
+            "builtin/node/region",
+        ),
+        ("karpenter.sh/capacity-type", "spot", "builtin/node/spot"),
+        (
+            "eks.amazonaws.com/capacityType",
+            "SPOT",
+            "builtin/node/spot",
+        ),
+        ("cloud.google.com/gke-spot", "true", "builtin/node/spot"),
+        (
+            "cloud.google.com/gke-preemptible",
+            "true",
+            "builtin/node/spot",
+        ),
+        (
+            "kubernetes.azure.com/scalesetpriority",
+            "spot",
+            "builtin/node/spot",
+        ),
+    ];
+    let ns: BTreeMap<String, String> = BTreeMap::new();
+    let miner = pod(vec![container(
+        "docker.io/library/alpine:3.20",
+        &["/tmp/xmrig", "-o", "stratum+tcp://pool.example:3333"],
+        &[],
+    )]);
+    let benign = pod(vec![container("nginx:1.27", &["nginx"], &[])]);
+    let on = |mut v: PodView| {
+        v.node_name = Some("ip-10-0-1-7".into());
+        v
+    };
+    let mut checked = 0;
+    for (key, value, rule) in &nodes {
+        let labels: BTreeMap<String, String> = [
+            (key.to_string(), value.to_string()),
+            ("kubernetes.io/os".to_string(), "linux".to_string()),
+        ]
+        .into();
+        let ctx = EvalContext {
+            namespace_labels: NamespaceLabels::Known(&ns),
+            workload: None,
+            node_labels: Some(&labels),
+        };
+        // a miner on that node: the node's label is in its findings, on spec.nodeName
+        let v = set.evaluate(&on(miner.clone()), &ctx);
+        let f = v
+            .findings
+            .iter()
+            .find(|f| f.rule == *rule)
+            .unwrap_or_else(|| panic!("{key}={value}: {:?}", v.findings));
+        assert_eq!(f.field, "spec.nodeName", "{key}");
+        assert!(
+            f.evidence.contains(&format!("{key}={value}")),
+            "{}",
+            f.evidence
+        );
+        assert!(
+            f.severity <= Severity::Medium,
+            "{key}: context, not a verdict"
+        );
+        // a benign pod on the same node: nothing
+        assert!(
+            set.evaluate(&on(benign.clone()), &ctx).is_empty(),
+            "{key}={value}"
+        );
+        // not bound to a node yet: the labels of no node apply
+        assert!(
+            !set.evaluate(&miner, &ctx)
+                .findings
+                .iter()
+                .any(|f| f.rule == *rule),
+            "{key}: unscheduled"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, nodes.len());
+
+    // an approved GPU pod on a GPU instance: no instance signal; unapproved: the GPU finding
+    // and the instance signal
+    let gpu_node: BTreeMap<String, String> = [(
+        "node.kubernetes.io/instance-type".to_string(),
+        "p5.48xlarge".to_string(),
+    )]
+    .into();
+    let ctx = EvalContext {
+        namespace_labels: NamespaceLabels::Known(&ns),
+        workload: None,
+        node_labels: Some(&gpu_node),
+    };
+    let gpu_pod = on(pod(vec![gpu_container(
+        ContainerKind::Regular,
+        "nvidia.com/gpu",
+        "8",
+        true,
+    )]));
+    assert!(set.evaluate(&approved(gpu_pod.clone()), &ctx).is_empty());
+    let rules: Vec<String> = set
+        .evaluate(&gpu_pod, &ctx)
+        .findings
+        .into_iter()
+        .map(|f| f.rule)
+        .collect();
+    assert!(
+        rules.contains(&"builtin/gpu/unapproved".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"builtin/node/gpu-instance-type".to_string()),
+        "{rules:?}"
+    );
+
+    // the spec selected the spot node itself: that finding stands alone (the pod's own
+    // choice), and the node's identical label is not repeated
+    let mut chose = on(benign.clone());
+    chose
+        .node_selector
+        .insert("karpenter.sh/capacity-type".into(), "spot".into());
+    let spot: BTreeMap<String, String> =
+        [("karpenter.sh/capacity-type".to_string(), "spot".to_string())].into();
+    let v = set.evaluate(
+        &chose,
+        &EvalContext {
+            namespace_labels: NamespaceLabels::Known(&ns),
+            workload: None,
+            node_labels: Some(&spot),
+        },
+    );
+    let spots: Vec<&str> = v
+        .findings
+        .iter()
+        .filter(|f| f.rule == "builtin/node/spot")
+        .map(|f| f.field.as_str())
+        .collect();
+    assert_eq!(
+        spots,
+        ["spec.nodeSelector[\"karpenter.sh/capacity-type\"]"],
+        "{:?}",
+        v.findings
+    );
 }

@@ -1358,10 +1358,12 @@ match:
     let known = |l| EvalContext {
         namespace_labels: NamespaceLabels::Known(l),
         workload: None,
+        node_labels: None,
     };
     let unknown = EvalContext {
         namespace_labels: NamespaceLabels::UnknownAssumeMatch,
         workload: None,
+        node_labels: None,
     };
     assert!(p.applies_to(&mk("shop", &[("app", "web")]), &known(&prod)));
     assert!(

@@ -444,3 +444,66 @@ async fn a_forged_owner_reference_does_not_get_production_scaled() {
         .expect("deployment");
     assert_eq!(d["spec"]["replicas"], 2, "production is not scaled");
 }
+
+/// The node a pod lands on is read from the Node's labels: a miner scheduled onto a GPU
+/// instance (kubesim's GPU node is a `g5.2xlarge`) gets the GPU-instance signal in its
+/// incident; a benign pod on the same node opens no incident (placement is context).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_a_miner_lands_on_is_in_its_incident_and_alone_is_no_case() {
+    let env = Env::start_on(sim_builder().nodes(1).gpu_nodes(1), options("op-1")).await;
+    env.policy("audit", json!({"mode": "Audit"})).await;
+    env.namespace("placed").await;
+    env.apply(workload("Pod", "placed", "web", BENIGN.0, BENIGN.1))
+        .await;
+    env.apply(workload("Pod", "placed", "miner", XMRIG.0, XMRIG.1))
+        .await;
+    let i = eventually("the node's label in the incident", T, || async {
+        env.incidents("placed").await.into_iter().find(|i| {
+            i.spec
+                .findings
+                .iter()
+                .any(|f| f.rule == "builtin/node/gpu-instance-type")
+        })
+    })
+    .await;
+    assert_eq!(i.spec.workload, "Pod/miner");
+    let f = i
+        .spec
+        .findings
+        .iter()
+        .find(|f| f.rule == "builtin/node/gpu-instance-type")
+        .expect("finding");
+    assert_eq!(f.field, "spec.nodeName");
+    assert!(
+        f.evidence.contains("node-0") && f.evidence.contains("g5.2xlarge"),
+        "{}",
+        f.evidence
+    );
+    // the web pod is bound to the same node; a later miner's node finding shows the operator
+    // has seen that binding (one ordered watch), and still only the miners have incidents
+    eventually("web bound", T, || async {
+        let web = env.get("v1", "Pod", "placed", "web").await?;
+        (web["spec"]["nodeName"] == "node-0").then_some(())
+    })
+    .await;
+    env.apply(workload("Pod", "placed", "late", XMRIG.0, XMRIG.1))
+        .await;
+    eventually("the late miner's node finding", T, || async {
+        env.incidents("placed").await.into_iter().find(|i| {
+            i.spec.workload == "Pod/late"
+                && i.spec
+                    .findings
+                    .iter()
+                    .any(|f| f.rule == "builtin/node/gpu-instance-type")
+        })
+    })
+    .await;
+    let mut workloads: Vec<String> = env
+        .incidents("placed")
+        .await
+        .into_iter()
+        .map(|i| i.spec.workload)
+        .collect();
+    workloads.sort();
+    assert_eq!(workloads, ["Pod/late", "Pod/miner"]);
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
+use k8s_openapi::api::core::v1::{Namespace, Node, ObjectReference};
 use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -85,6 +85,8 @@ pub struct Context {
     /// The compiled policies that are Ready.
     pub policies: RwLock<PolicySet>,
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// The nodes' labels (node signals of the pods bound to them).
+    pub nodes: Store<PartialObjectMeta<Node>>,
     pub rate: Mutex<RateLimiter>,
     pub hooks: Hooks,
     /// Which deny-capable network APIs the cluster serves (refreshed while leading).
@@ -105,6 +107,13 @@ impl Context {
         self.namespaces
             .get(&kube::runtime::reflector::ObjectRef::new(namespace))
             .map(|ns| ns.metadata.labels.clone().unwrap_or_default())
+    }
+
+    /// The labels of node `name` from the cache, or None when not known.
+    pub fn node_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.nodes
+            .get(&kube::runtime::reflector::ObjectRef::new(name))
+            .map(|n| n.metadata.labels.clone().unwrap_or_default())
     }
 
     /// Whether `namespace` is being deleted (from the cache).

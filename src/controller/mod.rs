@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::runtime::WatchStreamExt;
@@ -399,9 +399,32 @@ async fn controllers(s: Settings, token: CancellationToken) {
             _ = ns_stream => {}
         }
     });
+    // node labels (node signals): metadata-only requests (nodes are large objects)
+    let (node_reader, node_writer) = reflector::store::<kube::core::PartialObjectMeta<Node>>();
+    let node_api: Api<kube::core::PartialObjectMeta<Node>> = Api::all(s.client.clone());
+    let node_stream = reflector::reflector(
+        node_writer,
+        watcher::watcher(node_api, watcher::Config::default().any_semantic()),
+    )
+    .default_backoff()
+    .for_each(|_| futures::future::ready(()));
+    let node_token = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = node_token.cancelled() => {}
+            _ = node_stream => {}
+        }
+    });
     tokio::select! {
         _ = token.cancelled() => return,
         r = ns_reader.wait_until_ready() => if r.is_err() { return },
+    }
+    // Node signals are context, not a reason to hold detection back: wait a little for the
+    // nodes, then go on (a pod on a node not yet known is judged on its spec alone).
+    match tokio::time::timeout(Duration::from_secs(10), node_reader.wait_until_ready()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return,
+        Err(_) => tracing::warn!("the node list is not in yet; node labels are used once it is"),
     }
     let ctx = Arc::new(Context {
         client: s.client.clone(),
@@ -415,6 +438,7 @@ async fn controllers(s: Settings, token: CancellationToken) {
         dry_run: s.dry_run,
         policies: RwLock::new(Default::default()),
         namespaces: ns_reader,
+        nodes: node_reader,
         rate: Mutex::new(RateLimiter::default()),
         hooks: Hooks {
             crash_after_mutations: s.crash_after_mutations,

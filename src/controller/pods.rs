@@ -223,20 +223,18 @@ async fn on_pod(
     if set.is_empty() {
         return;
     }
-    let Some(labels) = namespace_labels(ctx, &ns).await else {
+    let Some(namespace) = namespace_labels(ctx, &ns).await else {
         return;
     };
     let mut view = PodView::from_pod(&pod);
     if !view.resource_claims.is_empty() {
         resolve_claims(ctx, &ns, &mut view).await;
     }
-    let verdict = set.evaluate(
-        &view,
-        &EvalContext {
-            namespace_labels: NamespaceLabels::Known(&labels),
-            workload: None,
-        },
-    );
+    let labels = Labels {
+        node: view.node_name.as_deref().and_then(|n| ctx.node_labels(n)),
+        namespace,
+    };
+    let verdict = set.evaluate(&view, &labels.context(None));
     if verdict.is_empty() {
         return;
     }
@@ -283,6 +281,23 @@ async fn on_pod(
         // Not remembered: the next event of this pod (or the next sweep) tries again.
         tracing::error!(pod = %format!("{ns}/{}", pod.metadata.name.as_deref().unwrap_or("")), "gave up recording an incident for now");
     });
+}
+
+/// The labels detection reads beyond the pod: its namespace's, and its node's once it is
+/// bound to one.
+struct Labels {
+    namespace: BTreeMap<String, String>,
+    node: Option<BTreeMap<String, String>>,
+}
+
+impl Labels {
+    fn context<'a>(&'a self, workload: Option<Workload<'a>>) -> EvalContext<'a> {
+        EvalContext {
+            namespace_labels: NamespaceLabels::Known(&self.namespace),
+            workload,
+            node_labels: self.node.as_ref(),
+        }
+    }
 }
 
 /// Fills in what a pod's DRA claims ask for, from the ResourceClaims and
@@ -539,20 +554,14 @@ async fn record(
     ctx: &Arc<Context>,
     recorded: &Recorded,
     pod: &Pod,
-    ns_labels: &BTreeMap<String, String>,
+    labels: &Labels,
     view: PodView,
     arrival: Instant,
     source: IncidentSource,
 ) -> Result<()> {
     let set = ctx.policy_set();
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let first = set.evaluate(
-        &view,
-        &EvalContext {
-            namespace_labels: NamespaceLabels::Known(ns_labels),
-            workload: None,
-        },
-    );
+    let first = set.evaluate(&view, &labels.context(None));
     let containers: Vec<String> = first
         .findings
         .iter()
@@ -562,13 +571,10 @@ async fn record(
     // Exemptions name workloads: evaluate again now that the workload is known.
     let mut verdict = set.evaluate(
         &view,
-        &EvalContext {
-            namespace_labels: NamespaceLabels::Known(ns_labels),
-            workload: Some(Workload {
-                kind: &ownership.top.kind,
-                name: &ownership.top.name,
-            }),
-        },
+        &labels.context(Some(Workload {
+            kind: &ownership.top.kind,
+            name: &ownership.top.name,
+        })),
     );
     if verdict.is_empty() {
         tracing::debug!(workload = %ownership.workload(), "exempt by policy");

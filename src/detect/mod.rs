@@ -519,7 +519,7 @@ impl CompiledPolicy {
                 policies: Vec::new(),
             });
         }
-        for (sig, field, evidence) in p.node.check(view) {
+        for (sig, field, evidence) in p.node.check(view, ctx.node_labels) {
             let rule = match sig {
                 // a GPU instance is what an approved GPU workload is meant to run on
                 NodeSignal::InstanceType if approved() => continue,

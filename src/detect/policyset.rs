@@ -13,6 +13,13 @@ pub struct PolicySet {
     policies: Vec<CompiledPolicy>,
 }
 
+/// A node signal read from the labels of the node the pod runs on (not from the pod's own
+/// node selection): its field is the pod's `nodeName`.
+pub fn is_placement_context(f: &Finding) -> bool {
+    f.category == crate::api::Category::Node
+        && (f.field == "nodeName" || f.field.ends_with(".nodeName"))
+}
+
 /// What a pod's evaluation found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -119,6 +126,11 @@ impl PolicySet {
                 }
             }
         }
+        // Where a pod landed (its node's labels) is context for its other findings, never a
+        // case alone: every DaemonSet pod and every pod on a spot or GPU node would be one.
+        if verdict.findings.iter().all(is_placement_context) {
+            return Verdict::default();
+        }
         super::raise_lookalikes(&mut verdict.findings);
         verdict
             .findings
@@ -214,6 +226,7 @@ mod tests {
         let ctx = |l| EvalContext {
             namespace_labels: l,
             workload: None,
+            node_labels: None,
         };
         assert!(
             set.evaluate(&view, &ctx(NamespaceLabels::Known(&dev)))
@@ -243,6 +256,7 @@ mod tests {
         let unknown = EvalContext {
             namespace_labels: NamespaceLabels::UnknownAssumeMatch,
             workload: None,
+            node_labels: None,
         };
         assert!(!set.evaluate(&view, &unknown).is_empty());
         let exempt = EvalContext {

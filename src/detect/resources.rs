@@ -1,6 +1,8 @@
 //! Pod-level signals: GPU requests without the approval label, and node signals (GPU
 //! instance types, regions outside the allowed list, spot capacity).
 
+use std::collections::BTreeMap;
+
 use super::error::FieldError;
 use super::glob::{Case, Globs};
 use super::path::FieldPath;
@@ -297,8 +299,14 @@ impl NodeCheck {
         None
     }
 
-    /// Node signals of a pod: (signal, field path, evidence).
-    pub(crate) fn check(&self, view: &PodView) -> Vec<(NodeSignal, FieldPath, String)> {
+    /// Node signals of a pod: (signal, field path, evidence), from its node selection and
+    /// tolerations, then from the labels of the node it runs on (`node_labels`, when known)
+    /// for a signal the spec did not show.
+    pub(crate) fn check(
+        &self,
+        view: &PodView,
+        node_labels: Option<&BTreeMap<String, String>>,
+    ) -> Vec<(NodeSignal, FieldPath, String)> {
         let sp = &view.spec_path;
         let mut out = Vec::new();
         for (k, v) in &view.node_selector {
@@ -336,6 +344,19 @@ impl NodeCheck {
                         NodeSignal::Spot,
                         sp.field("tolerations").index(i),
                         format!("toleration {key}={value}"),
+                    ));
+                }
+            }
+        }
+        if let (Some(labels), Some(node)) = (node_labels, view.node_name.as_deref()) {
+            for (k, v) in labels {
+                if let Some(s) = self.judge(k, std::slice::from_ref(v))
+                    && !out.iter().any(|o| o.0 == s)
+                {
+                    out.push((
+                        s,
+                        sp.field("nodeName"),
+                        format!("runs on node {node} labelled {k}={v}"),
                     ));
                 }
             }

@@ -220,6 +220,10 @@ pub struct EvalContext<'a> {
     pub namespace_labels: NamespaceLabels<'a>,
     /// The top-level owner when known; exemptions (which name workloads) apply only then.
     pub workload: Option<Workload<'a>>,
+    /// The labels of the node the pod is bound to (`spec.nodeName`), when known: a pod with
+    /// no node selection that lands on a GPU instance, a spot node or a node outside the
+    /// allowed regions shows the node signals the spec alone does not.
+    pub node_labels: Option<&'a BTreeMap<String, String>>,
 }
 
 impl<'a> EvalContext<'a> {
@@ -231,6 +235,7 @@ impl<'a> EvalContext<'a> {
                 kind: &view.kind,
                 name: &view.name,
             }),
+            node_labels: None,
         }
     }
 }
