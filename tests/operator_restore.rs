@@ -129,6 +129,79 @@ async fn false_positive_restores_the_recorded_state_and_exempts_the_findings() {
     assert_eq!(d["spec"]["replicas"], 3);
 }
 
+/// Where a restored workload's pods land next is no new case: a Deployment resolved
+/// FalsePositive whose pods then run on a GPU instance (a node label its incident never saw)
+/// is not contained again; a new finding in its containers still would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_positive_that_moves_to_another_node_is_not_contained_again() {
+    // sim_builder: node-0 and node-1 are m5.2xlarge, node-2 a g5.2xlarge GPU instance
+    let env = Env::start_on(sim_builder(), options("op-1")).await;
+    env.policy("contain", contain_policy()).await;
+    env.namespace("lab").await;
+    let mut d = deployment("lab", "bench", 1, XMRIG.0, XMRIG.1);
+    d["spec"]["template"]["spec"]["nodeName"] = json!("node-0");
+    env.apply(d.clone()).await;
+    let i = eventually("contained", T, || async {
+        env.incidents("lab").await.into_iter().find(|i| {
+            i.status
+                .as_ref()
+                .is_some_and(|s| s.phase == IncidentPhase::Contained)
+        })
+    })
+    .await;
+    assert!(
+        !i.spec
+            .findings
+            .iter()
+            .any(|f| f.rule == "builtin/node/gpu-instance-type"),
+        "{:?}",
+        i.spec.findings
+    );
+    let name = i.metadata.name.clone().expect("name");
+    resolve(&env, "lab", &name, "FalsePositive", "hashrate benchmark").await;
+    eventually("restored", T, || async {
+        let api: Api<CryptojackIncident> = Api::namespaced(env.client.clone(), "lab");
+        api.get(&name).await.ok().filter(|i| restored(i).is_some())
+    })
+    .await;
+    // the same workload, moved to the GPU instance
+    d["spec"]["template"]["spec"]["nodeName"] = json!("node-2");
+    env.apply(d.clone()).await;
+    eventually("a pod on the GPU node", T, || async {
+        env.live_pods("lab")
+            .await
+            .iter()
+            .any(|p| {
+                p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-2")
+                    && p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("app"))
+                        .map(String::as_str)
+                        == Some("bench")
+            })
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        env.incidents("lab").await.len(),
+        1,
+        "no new incident for a new node"
+    );
+    // a new finding in the containers is a new case
+    d["spec"]["template"]["spec"]["containers"][0]["command"] = json!([
+        "sh",
+        "-c",
+        "./xmrig -o stratum+tcp://pool.minexmr.com:4444 --donate-level=1"
+    ]);
+    env.apply(d).await;
+    eventually("a new incident for new findings", T, || async {
+        (env.incidents("lab").await.len() == 2).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmed_closes_and_a_comeback_is_a_new_incident() {
     let env = Env::start().await;

@@ -29,7 +29,9 @@ use crate::api::{
     MAX_POLICIES, MAX_TOP_INDICATOR_CHARS, RequestedResources, ResolutionState, Severity, bounded,
     incident_name_nth,
 };
-use crate::detect::{EvalContext, NamespaceLabels, PodView, Verdict, Workload};
+use crate::detect::{
+    EvalContext, NamespaceLabels, PodView, Verdict, Workload, is_placement_context,
+};
 
 /// What was recorded per offending pod (pod UID → fingerprint of its findings).
 #[derive(Default)]
@@ -608,9 +610,12 @@ async fn record(
                     .iter()
                     .map(Finding::fingerprint)
                     .collect();
+                // where the pods land next (another node's labels) is context, not a new
+                // finding: only the others must all be exempt
                 if verdict
                     .findings
                     .iter()
+                    .filter(|f| !is_placement_context(f))
                     .all(|f| exempt.contains(&f.fingerprint()))
                 {
                     tracing::debug!(workload = %ownership.workload(), "resolved FalsePositive for these findings");

@@ -80,7 +80,7 @@ use std::sync::Arc;
 pub use crate::api::{Category, Finding, Severity};
 pub use error::{FieldError, PolicyError};
 pub use path::{FieldPath, Segment};
-pub use policyset::{PolicySet, Verdict};
+pub use policyset::{PolicySet, Verdict, is_placement_context};
 pub use resources::{INSTANCE_TYPE_KEYS, REGION_KEYS, SPOT_LABELS};
 pub use selector::{LabelSelectorMatcher, WorkloadMatcher, label_selector_matches};
 pub use signatures::{

@@ -348,7 +348,9 @@ impl NodeCheck {
                 }
             }
         }
-        if let (Some(labels), Some(node)) = (node_labels, view.node_name.as_deref()) {
+        if let (Some(labels), Some(_)) = (node_labels, view.node_name.as_deref()) {
+            // the evidence names the label, not the node: the pods of one workload on many
+            // nodes give one finding (each pod's node is in the incident's pod list)
             for (k, v) in labels {
                 if let Some(s) = self.judge(k, std::slice::from_ref(v))
                     && !out.iter().any(|o| o.0 == s)
@@ -356,7 +358,7 @@ impl NodeCheck {
                     out.push((
                         s,
                         sp.field("nodeName"),
-                        format!("runs on node {node} labelled {k}={v}"),
+                        format!("runs on a node labelled {k}={v}"),
                     ));
                 }
             }
