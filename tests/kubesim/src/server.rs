@@ -122,6 +122,7 @@ enum Route {
     Resource(ResourceReq),
     OpenApiIndex,
     OpenApi(String, String),
+    OpenApiV2,
     Health,
     Admin(Vec<String>),
     NotFound,
@@ -131,6 +132,7 @@ fn route(st: &ServerState, path: &str) -> Route {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {
         ["version"] => Route::Version,
+        ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiIndex,
         ["openapi", "v3", "api", v] => Route::OpenApi(String::new(), v.to_string()),
         ["openapi", "v3", "apis", g, v] => Route::OpenApi(g.to_string(), v.to_string()),
@@ -272,6 +274,14 @@ async fn handle_inner(st: Arc<ServerState>, req: Request) -> Result<Response, Ap
             200,
             &crate::discovery::openapi_v3_index(&st.api.registry),
         )),
+        Route::OpenApiV2 => {
+            let mut r = bytes_response(200, crate::discovery::openapi_v2_protobuf());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::discovery::OPENAPI_V2_PROTOBUF),
+            );
+            Ok(r)
+        }
         Route::OpenApi(g, v) => crate::discovery::openapi_v3_gv(&st.api.registry, &g, &v)
             .map(|v| json_response(200, &v))
             .ok_or_else(ApiError::not_found_path),
