@@ -547,6 +547,46 @@ fn node_labels_are_context_for_other_findings_never_a_case_alone() {
     }
     assert_eq!(checked, nodes.len());
 
+    // context never outranks the case: a pod whose only own finding is a low one (a pool-like
+    // port) on a GPU instance in a disallowed region stays Low, led by its own finding
+    let mut hub = container("selenium/hub:4.25", &["/opt/bin/entry_point.sh"], &[]);
+    hub = with_ports(hub, &[4444]);
+    let labels: BTreeMap<String, String> = [
+        (
+            "node.kubernetes.io/instance-type".to_string(),
+            "p4d.24xlarge".to_string(),
+        ),
+        (
+            "topology.kubernetes.io/region".to_string(),
+            "ap-southeast-3".to_string(),
+        ),
+    ]
+    .into();
+    let ctx = EvalContext {
+        namespace_labels: NamespaceLabels::Known(&ns),
+        workload: None,
+        node_labels: Some(&labels),
+    };
+    let v = set.evaluate(&on(pod(vec![hub])), &ctx);
+    assert_eq!(v.severity(), Some(Severity::Low), "{:?}", v.findings);
+    assert_eq!(
+        v.findings.first().map(|f| f.rule.as_str()),
+        Some("builtin/port/stratum-port"),
+        "{:?}",
+        v.findings
+    );
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.rule == "builtin/node/gpu-instance-type"),
+        "still recorded as context: {:?}",
+        v.findings
+    );
+    // and a look-alike registry is not raised by where its pod landed
+    let odd = container("docker.io/bitnamii/nginx:1.27", &["nginx"], &[]);
+    let v = set.evaluate(&on(pod(vec![odd])), &ctx);
+    assert_eq!(v.severity(), Some(Severity::Medium), "{:?}", v.findings);
+
     // an approved GPU pod on a GPU instance: no instance signal; unapproved: the GPU finding
     // and the instance signal
     let gpu_node: BTreeMap<String, String> = [(

@@ -81,9 +81,12 @@ impl Recorded {
     }
 }
 
-fn fingerprint(findings: &[Finding]) -> u64 {
+/// What was recorded of a pod: its findings and the node it was bound to (a pod first seen
+/// unscheduled is recorded again once bound, so that the incident names its node).
+fn fingerprint(findings: &[Finding], node: Option<&str>) -> u64 {
     let mut prints: Vec<String> = findings.iter().map(Finding::fingerprint).collect();
     prints.sort();
+    prints.push(format!("node={}", node.unwrap_or_default()));
     fnv1a64(prints.join("\n").as_bytes())
 }
 
@@ -240,7 +243,7 @@ async fn on_pod(
     if verdict.is_empty() {
         return;
     }
-    let fp = fingerprint(&verdict.findings);
+    let fp = fingerprint(&verdict.findings, view.node_name.as_deref());
     if recorded.seen(&uid, fp) {
         return;
     }
@@ -456,6 +459,19 @@ fn append(
 ) -> bool {
     let mut changed = false;
     let p = affected(pod);
+    // a listed pod that was not bound to a node when it was recorded: its node now
+    if let Some(node) = &p.node {
+        if let Some(listed) = spec.pods.iter_mut().find(|x| x.uid == p.uid)
+            && listed.node.is_none()
+        {
+            listed.node = Some(node.clone());
+            changed = true;
+        }
+        if spec.node_name.is_none() {
+            spec.node_name = Some(node.clone());
+            changed = true;
+        }
+    }
     if !spec.pods.iter().any(|x| x.uid == p.uid) && !spec.findings.is_empty() {
         // a pod not listed yet (listed only while there is room; counted always)
         spec.pod_count += 1;

@@ -569,7 +569,7 @@ pub fn is_lookalike(f: &Finding) -> bool {
 pub(crate) fn raise_lookalikes(findings: &mut [Finding]) {
     let others = findings
         .iter()
-        .filter(|f| !is_lookalike(f))
+        .filter(|f| !is_lookalike(f) && !policyset::is_placement_context(f))
         .map(|f| f.severity)
         .max();
     let Some(others) = others else { return };

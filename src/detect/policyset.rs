@@ -131,10 +131,28 @@ impl PolicySet {
         if verdict.findings.iter().all(is_placement_context) {
             return Verdict::default();
         }
+        // Context never outranks the case: a placement finding is at most as severe as the
+        // most severe finding from the pod itself (a Selenium hub's low port finding on a
+        // GPU node stays a Low case, led by its port), and comes after findings as severe.
+        let own = verdict
+            .findings
+            .iter()
+            .filter(|f| !is_placement_context(f))
+            .map(|f| f.severity)
+            .max();
+        if let Some(own) = own {
+            for f in verdict
+                .findings
+                .iter_mut()
+                .filter(|f| is_placement_context(f))
+            {
+                f.severity = f.severity.min(own);
+            }
+        }
         super::raise_lookalikes(&mut verdict.findings);
         verdict
             .findings
-            .sort_by_key(|f| std::cmp::Reverse(f.severity));
+            .sort_by_key(|f| (std::cmp::Reverse(f.severity), is_placement_context(f)));
         verdict
     }
 }
