@@ -322,6 +322,37 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
     }))
 }
 
+/// The Content-Type of `/openapi/v2` in protobuf, as kube-openapi answers it: client-go asks for
+/// `application/com.github.proto-openapi.spec.v2@v1.0+protobuf` (and reads nothing else
+/// there); the answer spells the version `.v1.0`, since Go's mime parser refuses the `@`.
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// `/openapi/v2`: a Swagger 2.0 document (gnostic's `openapi_v2.Document` in protobuf) with
+/// only `swagger: "2.0"`: no definitions. kubesim describes its types in OpenAPI v3 only; kubectl
+/// reads v2 where v3 does not settle a question (a `kind: List` file, a kind missing from the v3
+/// document) for client-side validation, and skips a kind the v2 document does not describe, as
+/// it does for a CRD without a schema — so `kubectl apply -f list.yaml` works, and the server's
+/// own validation still applies to every item.
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+        out.push((number << 3) | 2); // length-delimited
+        let mut len = bytes.len();
+        loop {
+            let b = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+        out.extend_from_slice(bytes);
+    }
+    let mut doc = Vec::new();
+    field(&mut doc, 1, b"2.0"); // Document.swagger
+    doc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,35 +388,4 @@ mod tests {
         assert!(api_group(&r, "nope").is_none());
         assert!(api_resource_list(&r, "apps", "v9").is_none());
     }
-}
-
-/// The Content-Type of `/openapi/v2` in protobuf, as kube-openapi answers it: client-go asks for
-/// `application/com.github.proto-openapi.spec.v2@v1.0+protobuf` (and reads nothing else
-/// there); the answer spells the version `.v1.0`, since Go's mime parser refuses the `@`.
-pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
-
-/// `/openapi/v2`: a Swagger 2.0 document (gnostic's `openapi_v2.Document` in protobuf) with
-/// only `swagger: "2.0"`: no definitions. kubesim describes its types in OpenAPI v3 only; kubectl
-/// reads v2 where v3 does not settle a question (a `kind: List` file, a kind missing from the v3
-/// document) for client-side validation, and skips a kind the v2 document does not describe, as
-/// it does for a CRD without a schema — so `kubectl apply -f list.yaml` works, and the server's
-/// own validation still applies to every item.
-pub fn openapi_v2_protobuf() -> Vec<u8> {
-    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
-        out.push((number << 3) | 2); // length-delimited
-        let mut len = bytes.len();
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-        out.extend_from_slice(bytes);
-    }
-    let mut doc = Vec::new();
-    field(&mut doc, 1, b"2.0"); // Document.swagger
-    doc
 }
