@@ -38,37 +38,53 @@ impl Hooks {
 /// Incidents started per minute, per policy (a sliding window).
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    starts: HashMap<String, VecDeque<Instant>>,
+    /// Per policy: when each incident (namespace/name) in the window started.
+    starts: HashMap<String, VecDeque<(Instant, String)>>,
 }
 
 impl RateLimiter {
-    /// Takes one start for every policy in `policies` if all have room under `limit`
-    /// per minute; otherwise takes nothing and says how long to wait.
+    /// Takes one start for `incident` in every policy of `policies` if all have room under
+    /// `limit` per minute; otherwise takes nothing and says how long to wait. An incident
+    /// that already holds its start in every policy's window is let through without taking
+    /// another: a reconcile repeated before the first one could record its progress (a
+    /// conflict, an API error) must not spend the budget twice and then wait for itself.
     pub fn try_start(
         &mut self,
         policies: &[String],
         limit: i32,
+        incident: &str,
         now: Instant,
     ) -> Result<(), Duration> {
         let window = Duration::from_secs(60);
         let limit = limit.max(1) as usize;
         let mut wait = Duration::ZERO;
+        let mut holds = !policies.is_empty();
         for p in policies {
             let q = self.starts.entry(p.clone()).or_default();
-            while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            while q
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) >= window)
+            {
                 q.pop_front();
             }
+            holds &= q.iter().any(|(_, i)| i == incident);
             if q.len() >= limit
-                && let Some(oldest) = q.front()
+                && let Some((oldest, _)) = q.front()
             {
                 wait = wait.max(window.saturating_sub(now.duration_since(*oldest)));
             }
+        }
+        if holds {
+            return Ok(());
         }
         if wait > Duration::ZERO {
             return Err(wait);
         }
         for p in policies {
-            self.starts.entry(p.clone()).or_default().push_back(now);
+            let q = self.starts.entry(p.clone()).or_default();
+            if !q.iter().any(|(_, i)| i == incident) {
+                q.push_back((now, incident.to_string()));
+            }
         }
         Ok(())
     }
@@ -184,18 +200,22 @@ mod tests {
     fn rate_limit_counts_incidents_per_policy_per_minute() {
         let mut r = RateLimiter::default();
         let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
         let p = vec!["strict".to_string()];
-        assert!(r.try_start(&p, 2, t0).is_ok());
-        assert!(r.try_start(&p, 2, t0 + Duration::from_secs(1)).is_ok());
-        let wait = r
-            .try_start(&p, 2, t0 + Duration::from_secs(2))
-            .expect_err("over");
+        assert!(r.try_start(&p, 2, "a/one", t0).is_ok());
+        assert!(r.try_start(&p, 2, "a/two", s(1)).is_ok());
+        let wait = r.try_start(&p, 2, "a/three", s(2)).expect_err("over");
         assert_eq!(wait, Duration::from_secs(58));
+        // an incident that already started is let through again, spending nothing
+        assert!(r.try_start(&p, 2, "a/one", s(2)).is_ok());
+        assert!(r.try_start(&p, 2, "a/three", s(2)).is_err());
         // another policy has its own budget, but an incident under both waits for both
         let q = vec!["other".to_string()];
-        assert!(r.try_start(&q, 2, t0 + Duration::from_secs(2)).is_ok());
+        assert!(r.try_start(&q, 2, "b/one", s(2)).is_ok());
         let both = vec!["strict".to_string(), "other".to_string()];
-        assert!(r.try_start(&both, 2, t0 + Duration::from_secs(3)).is_err());
-        assert!(r.try_start(&p, 2, t0 + Duration::from_secs(61)).is_ok());
+        assert!(r.try_start(&both, 2, "c/one", s(3)).is_err());
+        // holding a start in one policy only is not holding it in both
+        assert!(r.try_start(&both, 2, "a/one", s(3)).is_err());
+        assert!(r.try_start(&p, 2, "a/three", s(61)).is_ok());
     }
 }

@@ -323,6 +323,7 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
                 r.try_start(
                     &response.policies,
                     response.max_incidents_per_minute,
+                    &format!("{ns}/{}", inc.metadata.name.as_deref().unwrap_or_default()),
                     Instant::now(),
                 )
             })
