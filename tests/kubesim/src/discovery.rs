@@ -334,22 +334,8 @@ pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec
 /// it does for a CRD without a schema — so `kubectl apply -f list.yaml` works, and the server's
 /// own validation still applies to every item.
 pub fn openapi_v2_protobuf() -> Vec<u8> {
-    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
-        out.push((number << 3) | 2); // length-delimited
-        let mut len = bytes.len();
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-        out.extend_from_slice(bytes);
-    }
     let mut doc = Vec::new();
-    field(&mut doc, 1, b"2.0"); // Document.swagger
+    crate::proto::bytes_field(1, b"2.0", &mut doc); // Document.swagger
     doc
 }
 

@@ -385,27 +385,30 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
         .unwrap_or_else(|| Err(ProtoError::Kind(format!("{api_version}/{kind}"))))
 }
 
+/// Appends `v` as a protobuf varint (the encoder side, for the few bodies kubesim writes in
+/// protobuf and for tests).
+pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Appends field `n` as a length-delimited protobuf field holding `b`.
+pub(crate) fn bytes_field(n: u64, b: &[u8], out: &mut Vec<u8>) {
+    varint(n << 3 | 2, out);
+    varint(b.len() as u64, out);
+    out.extend_from_slice(b);
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    pub(super) fn varint(mut v: u64, out: &mut Vec<u8>) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
-
-    pub(super) fn bytes_field(n: u64, b: &[u8], out: &mut Vec<u8>) {
-        varint(n << 3 | 2, out);
-        varint(b.len() as u64, out);
-        out.extend_from_slice(b);
-    }
 
     fn entry(k: &str, v: &[u8]) -> Vec<u8> {
         let mut e = Vec::new();

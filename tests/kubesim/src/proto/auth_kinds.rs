@@ -190,7 +190,7 @@ fn rules_review_spec(b: &[u8]) -> Result<Value, ProtoError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{bytes_field, varint};
+    use super::super::{bytes_field, varint};
     use super::*;
 
     #[test]

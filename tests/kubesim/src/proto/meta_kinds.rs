@@ -52,7 +52,7 @@ fn delete_options(api_version: &str, raw: &[u8]) -> Result<Value, ProtoError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{bytes_field, varint};
+    use super::super::{bytes_field, varint};
     use super::*;
 
     #[test]
