@@ -480,6 +480,14 @@ async fn the_node_a_miner_lands_on_is_in_its_incident_and_alone_is_no_case() {
         Some("node-0"),
         "the node it ran on"
     );
+    assert!(
+        i.spec
+            .pods
+            .iter()
+            .all(|p| p.node.as_deref() == Some("node-0")),
+        "each pod's node, though it was first seen unscheduled: {:?}",
+        i.spec.pods
+    );
     // the web pod is bound to the same node; a later miner's node finding shows the operator
     // has seen that binding (one ordered watch), and still only the miners have incidents
     eventually("web bound", T, || async {

@@ -296,7 +296,6 @@ async fn reconcile_inner(mut inc: CryptojackIncident, ctx: &Arc<Context>) -> Res
         return Ok(Requeue::requeue(Duration::from_secs(60)));
     }
     let gathered = gather(ctx, &inc).await?;
-    inc = record_nodes(ctx, inc, &gathered.pods).await;
     let top = inc.spec.top_owner.clone();
     let response = plan::merge_response(
         &policies,
@@ -891,55 +890,6 @@ async fn extend_facts(
         let set = ctx.policy_set();
         facts.gpu_resources =
             super::credentials::gpu_resources(&ctx.client, &set, &response.policies, inc).await;
-    }
-}
-
-/// Pods are recorded when first seen, often before they are scheduled: fill in the nodes
-/// they run on (a fact responders ask for: which node mined, on which GPUs).
-async fn record_nodes(
-    ctx: &Context,
-    inc: CryptojackIncident,
-    pods: &[k8s_openapi::api::core::v1::Pod],
-) -> CryptojackIncident {
-    let nodes: BTreeMap<String, String> = pods
-        .iter()
-        .filter_map(|p| Some((p.metadata.uid.clone()?, p.spec.as_ref()?.node_name.clone()?)))
-        .collect();
-    let mut next = inc.clone();
-    let mut changed = false;
-    for p in &mut next.spec.pods {
-        if p.node.is_none()
-            && let Some(n) = nodes.get(&p.uid)
-        {
-            p.node = Some(n.clone());
-            changed = true;
-        }
-    }
-    if next.spec.node_name.is_none()
-        && let Some(n) = next
-            .spec
-            .pods
-            .iter()
-            .find_map(|p| p.node.clone())
-            .or_else(|| nodes.values().next().cloned())
-    {
-        next.spec.node_name = Some(n);
-        changed = true;
-    }
-    if !changed {
-        return inc;
-    }
-    let ns = inc.namespace().unwrap_or_default();
-    let api: Api<CryptojackIncident> = Api::namespaced(ctx.client.clone(), &ns);
-    match api
-        .replace(&inc.name_any(), &PostParams::default(), &next)
-        .await
-    {
-        Ok(written) => written,
-        Err(e) => {
-            tracing::debug!(error = %describe(&e), "recording the pods' nodes");
-            inc
-        }
     }
 }
 

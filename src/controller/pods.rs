@@ -459,7 +459,8 @@ fn append(
 ) -> bool {
     let mut changed = false;
     let p = affected(pod);
-    // a listed pod that was not bound to a node when it was recorded: its node now
+    // a listed pod that was not bound to a node when it was recorded: its node now (the pod
+    // watch sees every binding; `fingerprint` includes the node so that a binding is recorded)
     if let Some(node) = &p.node {
         if let Some(listed) = spec.pods.iter_mut().find(|x| x.uid == p.uid)
             && listed.node.is_none()
