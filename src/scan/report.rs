@@ -476,14 +476,6 @@ impl Scanner {
             document: index,
             item: None,
         };
-        let top = Top {
-            api_version: top.api_version,
-            kind: top.kind,
-            metadata: top.metadata,
-            spec: top.spec,
-            template: top.template,
-            items: None::<Vec<IgnoredAny>>,
-        };
         let lean = lean::object(top, None);
         self.lean_object(
             lean,
@@ -565,14 +557,6 @@ impl Scanner {
             file: &source.name,
             document: index,
             item: None,
-        };
-        let top = Top {
-            api_version: top.api_version,
-            kind: top.kind,
-            metadata: top.metadata,
-            spec: top.spec,
-            template: top.template,
-            items: None::<Vec<IgnoredAny>>,
         };
         let lean = lean::object(top, None);
         self.lean_object(
@@ -673,14 +657,6 @@ impl Scanner {
             file: &source.name,
             document: index,
             item: None,
-        };
-        let top = Top {
-            api_version: top.api_version,
-            kind: top.kind,
-            metadata: top.metadata,
-            spec: top.spec,
-            template: top.template,
-            items: None::<Vec<IgnoredAny>>,
         };
         match lean::object(top, None) {
             // the typed path reports what is missing, placed in the YAML
