@@ -332,6 +332,41 @@ fn owner_kind(target: &ObjectRef) -> OwnerKind {
     }
 }
 
+/// The actions writing a flavour's network `objects` with `verb`, each skipped with `skip` when
+/// set; when the flavour cannot write them (`Err(reason)`), one Skipped action on the
+/// NetworkPolicy `fallback` it would have been, with the reason.
+fn network_actions(
+    verb: ActionVerb,
+    objects: Result<Vec<serde_json::Value>, String>,
+    namespace: &str,
+    fallback: String,
+    skip: Option<String>,
+) -> Vec<Planned> {
+    match objects {
+        Ok(objects) => objects
+            .into_iter()
+            .map(|obj| {
+                let mut a = planned(verb, &network::object_ref(&obj));
+                a.skip = skip.clone();
+                a.object = Some(obj);
+                a
+            })
+            .collect(),
+        Err(reason) => {
+            let target = ObjectRef {
+                api_version: "networking.k8s.io/v1".into(),
+                kind: "NetworkPolicy".into(),
+                namespace: Some(namespace.to_string()),
+                name: fallback,
+                uid: None,
+            };
+            let mut a = planned(verb, &target);
+            a.skip = Some(reason);
+            vec![a]
+        }
+    }
+}
+
 fn planned(verb: ActionVerb, target: &ObjectRef) -> Planned {
     Planned {
         id: action_id(verb, target),
@@ -426,36 +461,24 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
             ));
         }
         out.push(label);
-        match &facts.network {
-            Ok(flavor) => {
-                let q = network::Quarantine {
+        let objects = facts.network.clone().map(|flavor| {
+            network::quarantine(
+                flavor,
+                &network::Quarantine {
                     incident: name.clone(),
                     namespace: namespace.clone(),
                     deny_ingress: iso.deny_ingress,
                     dns: iso.dns.clone(),
-                };
-                for obj in network::quarantine(*flavor, &q) {
-                    let mut a = planned(ActionVerb::Isolate, &network::object_ref(&obj));
-                    if own_namespace {
-                        a.skip = own();
-                    }
-                    a.object = Some(obj);
-                    out.push(a);
-                }
-            }
-            Err(reason) => {
-                let target = ObjectRef {
-                    api_version: "networking.k8s.io/v1".into(),
-                    kind: "NetworkPolicy".into(),
-                    namespace: Some(namespace.clone()),
-                    name: network::object_name(&name, "quarantine"),
-                    uid: None,
-                };
-                let mut a = planned(ActionVerb::Isolate, &target);
-                a.skip = Some(reason.clone());
-                out.push(a);
-            }
-        }
+                },
+            )
+        });
+        out.extend(network_actions(
+            ActionVerb::Isolate,
+            objects,
+            &namespace,
+            network::object_name(&name, "quarantine"),
+            if own_namespace { own() } else { None },
+        ));
     }
     if let Some(st) = &response.stratum {
         let b = network::StratumBlock {
@@ -466,34 +489,17 @@ pub fn plan(incident: &CryptojackIncident, response: &Response, facts: &Facts) -
             in_cluster_cidrs: st.in_cluster_cidrs.clone(),
             exclude_namespaces: vec![facts.operator_namespace.clone()],
         };
-        match facts
+        let objects = facts
             .network
             .clone()
-            .and_then(|flavor| network::stratum_block(flavor, &b))
-        {
-            Ok(objs) => {
-                for obj in objs {
-                    let mut a = planned(ActionVerb::BlockPorts, &network::object_ref(&obj));
-                    if own_namespace {
-                        a.skip = own();
-                    }
-                    a.object = Some(obj);
-                    out.push(a);
-                }
-            }
-            Err(reason) => {
-                let target = ObjectRef {
-                    api_version: "networking.k8s.io/v1".into(),
-                    kind: "NetworkPolicy".into(),
-                    namespace: Some(namespace.clone()),
-                    name: network::object_name(&name, "stratum"),
-                    uid: None,
-                };
-                let mut a = planned(ActionVerb::BlockPorts, &target);
-                a.skip = Some(reason);
-                out.push(a);
-            }
-        }
+            .and_then(|flavor| network::stratum_block(flavor, &b));
+        out.extend(network_actions(
+            ActionVerb::BlockPorts,
+            objects,
+            &namespace,
+            network::object_name(&name, "stratum"),
+            if own_namespace { own() } else { None },
+        ));
     }
 
     // 2. what would recreate the pods
