@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod chart_common;
+use crate::chart_common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -18,8 +18,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod chart_common;
-mod operator_common;
+use crate::chart_common;
+use crate::operator_common;
 
 use std::time::Duration;
 

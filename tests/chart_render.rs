@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod chart_common;
+use crate::chart_common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

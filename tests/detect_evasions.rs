@@ -11,7 +11,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-mod detect_common;
+use crate::detect_common;
 
 use cryptojack::detect::Severity;
 use detect_common::*;

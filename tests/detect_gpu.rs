@@ -8,7 +8,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-mod detect_common;
+use crate::detect_common;
 
 use std::collections::BTreeMap;
 

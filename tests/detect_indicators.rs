@@ -12,7 +12,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-mod detect_common;
+use crate::detect_common;
 
 use cryptojack::api::{CryptojackPolicySpec, IocEntry, IocSpec};
 use cryptojack::detect::{CompiledPolicy, PolicySet, Severity, Verdict, known_iocs};

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod operator_common;
+use crate::operator_common;
 
 use std::time::Duration;
 

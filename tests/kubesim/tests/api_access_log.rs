@@ -2,7 +2,7 @@
 //! used, its 403s (the authorizer's and the escalation checks'), the `bind` check that allowed
 //! a RoleBinding, the permissions of a role it never used, and the admin endpoint.
 
-mod common;
+use crate::common;
 
 use common::{apply_json, create_sa, default_builder, request_token, sim_cluster};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};

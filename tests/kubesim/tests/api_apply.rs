@@ -4,7 +4,7 @@
 //! the apiserver's message and causes) and `force`; built-in lists (containers, env, ports).
 //! Each test defines its own small CRD.
 
-mod common;
+use crate::common;
 
 use common::{cluster, eventually, status_of};
 use k8s_openapi::api::apps::v1::Deployment;

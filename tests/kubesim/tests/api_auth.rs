@@ -1,7 +1,7 @@
 //! Authentication and RBAC wiring (kubesim with RBAC on): 401 for unknown tokens, 403 with the
 //! real message, TokenRequest and legacy Secret tokens, the admin endpoint reserved to admins.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

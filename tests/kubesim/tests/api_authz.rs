@@ -3,7 +3,7 @@
 //! the RBAC storage's `bind`/`escalate` checks and ClusterRole aggregation, through the API
 //! contract: with RBAC on in kubesim, against the real cluster in e2e mode.
 
-mod common;
+use crate::common;
 
 use common::{
     Cluster, cluster_with, create_sa, default_builder, eventually, request_token, status_of,

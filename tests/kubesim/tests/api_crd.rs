@@ -2,7 +2,7 @@
 //! pruning and defaulting, status and scale subresources, printer columns, and 415 for strategic
 //! merge patches.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

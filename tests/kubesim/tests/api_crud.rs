@@ -1,7 +1,7 @@
 //! create / get / update semantics through kube::Client (contract tests: they also pass against a
 //! real cluster with CRYPTOJACK_E2E_KUBECONFIG).
 
-mod common;
+use crate::common;
 
 use common::{cluster, status_of};
 use k8s_openapi::api::apps::v1::Deployment;

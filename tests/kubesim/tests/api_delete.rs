@@ -1,7 +1,7 @@
 //! delete: responses, finalizers, propagation policies (Background, Foreground, Orphan), pod
 //! grace periods, namespace termination.
 
-mod common;
+use crate::common;
 
 use common::{cluster, eventually, status_of};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};

@@ -1,6 +1,6 @@
 //! Discovery: /version, /api, /api/v1, /apis, /apis/GROUP, /apis/GROUP/VERSION, OpenAPI v3 index.
 
-mod common;
+use crate::common;
 
 use common::cluster;
 use kube::discovery::{Discovery, Scope};

@@ -3,7 +3,7 @@
 //! `kubectl describe` see the same objects), field selectors of each group, watches across the
 //! groups, and the apiserver's validation (422).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Fault injection (kubesim only): failing requests, latency, closing watches, time advance,
 //! through the harness and through the admin endpoint.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Size limits: 413 for request bodies over 3 MiB (the apiserver's MaxRequestBodyBytes) and
 //! etcd's "request is too large" (500) for objects over 1.5 MiB; nothing is written either way.
 
-mod common;
+use crate::common;
 
 use common::{cluster, status_of};
 use k8s_openapi::api::core::v1::ConfigMap;

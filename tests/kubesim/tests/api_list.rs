@@ -1,6 +1,6 @@
 //! list: label and field selectors, limit/continue, resourceVersion semantics.
 
-mod common;
+use crate::common;
 
 use common::{cluster, default_builder, sim_cluster, status_of};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};

@@ -2,7 +2,7 @@
 //! endpoint): empty until set, container choice and its 400s, tailLines/limitBytes/timestamps,
 //! previous, 404/422 shapes, follow, `kubectl logs`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

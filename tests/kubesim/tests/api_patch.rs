@@ -1,6 +1,6 @@
 //! patch: JSON merge, JSON patch, strategic merge (keyed lists), server-side apply.
 
-mod common;
+use crate::common;
 
 use common::{cluster, status_of};
 use k8s_openapi::api::apps::v1::Deployment;

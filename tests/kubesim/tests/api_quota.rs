@@ -1,7 +1,7 @@
 //! ResourceQuota enforcement on create and the quota controller's status, through the API
 //! contract (the messages are the apiserver's quota admission's).
 
-mod common;
+use crate::common;
 
 use common::{cluster, eventually, status_of};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ResourceQuota};

@@ -2,7 +2,7 @@
 //! `scale` subresources exist where Kubernetes has them (contract test: also passes against a real
 //! cluster with CRYPTOJACK_E2E_KUBECONFIG).
 
-mod common;
+use crate::common;
 
 use common::{cluster, status_of};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};

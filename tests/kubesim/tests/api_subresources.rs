@@ -1,7 +1,7 @@
 //! Subresources: deployments/scale, pods/eviction with PodDisruptionBudgets,
 //! serviceaccounts/token (TokenRequest).
 
-mod common;
+use crate::common;
 
 use common::{cluster, eventually, status_of};
 use k8s_openapi::api::apps::v1::Deployment;

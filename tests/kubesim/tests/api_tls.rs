@@ -3,7 +3,7 @@
 //! plain-HTTP server) and `kubectl --token`, `kubectl create token` and token kubeconfigs work.
 //! kubesim only (the scheme, the CA and the token kubeconfigs are kubesim's).
 
-mod common;
+use crate::common;
 
 use common::{default_builder, sim_cluster, status_of};
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};

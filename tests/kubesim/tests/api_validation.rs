@@ -2,7 +2,7 @@
 //! ResourceQuota, RoleBinding), through the API contract: the apiserver's 422 Invalid Status with
 //! its message and field causes.
 
-mod common;
+use crate::common;
 
 use common::{cluster, eventually, status_of};
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota};

@@ -1,7 +1,7 @@
 //! watch: resourceVersion replay, selectors (transitions become ADDED/DELETED), bookmarks,
 //! timeoutSeconds, 410 Gone as an ERROR event, and kube-runtime's watcher across a "restart".
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

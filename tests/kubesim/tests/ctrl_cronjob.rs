@@ -1,7 +1,7 @@
 //! CronJobs on kubesim's clock (kubesim-only: a real cluster cannot advance time; skipped in e2e
 //! mode).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

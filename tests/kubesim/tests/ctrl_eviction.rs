@@ -1,7 +1,7 @@
 //! PodDisruptionBudget status and the eviction subresource through the API contract (also passes
 //! against a real cluster with CRYPTOJACK_E2E_KUBECONFIG).
 
-mod common;
+use crate::common;
 
 use common::{cluster, create_pause_deployment, eventually, status_of};
 use k8s_openapi::api::apps::v1::Deployment;

@@ -3,7 +3,7 @@
 //! grace period ends, a later delete may only shorten it, grace 0 forces, eviction follows the same
 //! rules; time is the simulated clock (`advance_time`) and real time alike.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

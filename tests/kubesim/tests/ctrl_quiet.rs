@@ -1,7 +1,7 @@
 //! kubesim-only: once the workloads have converged, a controller pass changes nothing (every
 //! status the controllers write is stable, so watches are not flooded with no-op updates).
 
-mod common;
+use crate::common;
 
 use common::{default_builder, sim_cluster};
 use kube::api::{Api, DynamicObject, PostParams};

@@ -3,7 +3,7 @@
 //! RC, replacements for deleted pods, scale to 0), with garbage collection of the pods when the RC
 //! is deleted.
 
-mod common;
+use crate::common;
 
 use common::{PAUSE, cluster, eventually};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};

@@ -2,7 +2,7 @@
 //! uid) when deleted, and the tokens bound to the old uid stop authenticating (401), while the
 //! bindings that name the account apply to the new one. Contract test (RBAC on in kubesim).
 
-mod common;
+use crate::common;
 
 use common::{cluster_with, default_builder, eventually, request_token, status_of};
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};

@@ -1,7 +1,7 @@
 //! Workload controllers through the API contract (kube::Client): they also pass against a real
 //! cluster with CRYPTOJACK_E2E_KUBECONFIG, except where a step is marked kubesim-only.
 
-mod common;
+use crate::common;
 
 use common::{PAUSE, cluster, create_pause_deployment, eventually};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};

@@ -5,7 +5,7 @@
 //! dry run, `template --validate`, a `--wait` that times out, a ServiceAccount without the rights,
 //! and uninstall. The chart is tests/kubesim/tests/fixtures/helm-chart (not the product chart).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! and --server-side, a `kind: List`), patch (merge, json, strategic), label, annotate, scale, delete,
 //! api-resources, and CRD printer columns.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -4,8 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 #[test]
 fn binary_serves_kubectl_and_stops_on_sigterm() {

@@ -2,7 +2,7 @@
 //! cronjob|poddisruptionbudget|role|rolebinding|clusterrole|clusterrolebinding`, the objects read
 //! back as JSON (zero values of Go pointers such as `replicas: 0` kept).
 
-mod common;
+use crate::common;
 
 use common::{Cluster, cluster};
 use serde_json::Value;

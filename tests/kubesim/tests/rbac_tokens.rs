@@ -2,7 +2,7 @@
 //! bindings and the real 403/401 shapes. In kubesim mode the server runs with RBAC on; against a
 //! real cluster (CRYPTOJACK_E2E_KUBECONFIG) the same assertions hold.
 
-mod common;
+use crate::common;
 
 use common::{cluster_with, default_builder, eventually, status_of};
 use k8s_openapi::api::authentication::v1::TokenRequest;

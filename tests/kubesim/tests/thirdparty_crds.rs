@@ -2,7 +2,7 @@
 //! kubesim, is served with its group, version, kind and scope, accepts the deny policy cryptojack
 //! writes for it and refuses an invalid one with 422. kubesim only (CRDs loaded from files).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
