@@ -13,7 +13,9 @@ use cryptojack::api::{ActionState, ActionVerb, CryptojackIncident, IncidentPhase
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Secret, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
 use operator_common::*;
 use serde_json::{Value, json};
 
@@ -914,6 +916,45 @@ async fn a_gpu_claimed_through_dra_is_detected_and_its_device_class_capped() {
     for ns in ["dra-approved", "dra-fpga"] {
         assert!(env.incidents(ns).await.is_empty(), "{ns}");
     }
+    // the API server refuses a new claim on the class (once the quota's status is filled), and
+    // admits one on another class
+    let claims = Api::<DynamicObject>::namespaced_with(
+        env.client.clone(),
+        "dra",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("resource.k8s.io", "v1", "ResourceClaim"),
+            "resourceclaims",
+        ),
+    );
+    let claim = |name: &str, class: &str| -> DynamicObject {
+        serde_json::from_value(json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+            "metadata": {"name": name, "namespace": "dra"},
+            "spec": {"devices": {"requests": [{"name": "accel", "exactly": {"deviceClassName": class}}]}}}))
+        .expect("claim")
+    };
+    let refused = eventually("a GPU claim refused", T, || async {
+        match claims
+            .create(&PostParams::default(), &claim("more", "gpu.nvidia.com"))
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 403 => Some(s.message),
+            Ok(_) => {
+                let _ = claims.delete("more", &Default::default()).await;
+                None
+            }
+            Err(_) => None,
+        }
+    })
+    .await;
+    assert!(
+        refused.contains("exceeded quota")
+            && refused.contains("gpu.nvidia.com.deviceclass.resource.k8s.io/devices"),
+        "{refused}"
+    );
+    claims
+        .create(&PostParams::default(), &claim("fpga", "fpga.example.com"))
+        .await
+        .expect("a claim on another device class is admitted");
     resolve_false_positive(&env, "dra", &name).await;
     assert!(
         quotas
@@ -922,4 +963,11 @@ async fn a_gpu_claimed_through_dra_is_detected_and_its_device_class_capped() {
             .expect("get")
             .is_none()
     );
+    eventually("a GPU claim admitted after the restore", T, || async {
+        claims
+            .create(&PostParams::default(), &claim("after", "gpu.nvidia.com"))
+            .await
+            .ok()
+    })
+    .await;
 }

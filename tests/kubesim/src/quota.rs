@@ -17,7 +17,9 @@
 //! `ephemeral-storage`/`requests.ephemeral-storage`, `limits.*`, `hugepages-*`, and
 //! `requests.<extended resource>`; scopes Terminating, NotTerminating, BestEffort, NotBestEffort,
 //! PriorityClass, CrossNamespacePodAffinity), services (`services`, `services.loadbalancers`,
-//! `services.nodeports`), persistentvolumeclaims (`persistentvolumeclaims`, `requests.storage`) and
+//! `services.nodeports`), persistentvolumeclaims (`persistentvolumeclaims`, `requests.storage`),
+//! resourceclaims.resource.k8s.io when the DRA API is loaded (`count/resourceclaims.resource.k8s.io`
+//! and `<device class>.deviceclass.resource.k8s.io/devices`, as `resource_claims.go` counts them) and
 //! an object count (`count/<resource>[.<group>]`, plus the legacy names `configmaps`, `secrets`,
 //! `replicationcontrollers`, `resourcequotas`) for every other namespaced resource. Quotas are
 //! checked on create only (as the evaluators' `Handles`; in-place pod resize is not modelled).
@@ -224,6 +226,69 @@ const POD_RESOURCES: &[&str] = &[
     "pods",
 ];
 
+/// The resource key of DRA's ResourceClaims (served from CRDs in kubesim: tests/fixtures/thirdparty-crds/dra-v1).
+pub const CLAIMS_KEY: &str = "resource.k8s.io/resourceclaims";
+const CLAIM_COUNT: &str = "count/resourceclaims.resource.k8s.io";
+/// `V1ResourceByDeviceClass`: `<class>.deviceclass.resource.k8s.io/devices`.
+const PER_DEVICE_CLASS: &str = ".deviceclass.resource.k8s.io/devices";
+/// `resourceapi.AllocationResultsMaxSize`: what an `All` request may take at most.
+const ALLOCATION_RESULTS_MAX_SIZE: i64 = 32;
+
+/// The devices one (sub)request may be allocated: its count (default 1) for `ExactCount` (the
+/// default mode), the most an allocation holds for `All`, nothing for a mode it does not know.
+fn requested_devices(req: &Value) -> i64 {
+    match req
+        .get("allocationMode")
+        .and_then(Value::as_str)
+        .unwrap_or("ExactCount")
+    {
+        "ExactCount" => req.get("count").and_then(Value::as_i64).unwrap_or(1),
+        "All" => ALLOCATION_RESULTS_MAX_SIZE,
+        _ => 0,
+    }
+}
+
+/// The claim evaluator's `Usage` (pkg/quota/v1/evaluator/core/resource_claims.go): one claim, and
+/// per device class the devices its requests may take; a `firstAvailable` request is charged its
+/// largest alternative per class. Requests are read in the v1 shape (`exactly`) and the v1beta1
+/// one (the fields on the request itself).
+pub fn claim_usage(claim: &Value) -> ResourceList {
+    let mut out = ResourceList::new();
+    out.insert(CLAIM_COUNT.into(), Quantity::from_units(1));
+    let requests = claim
+        .pointer("/spec/devices/requests")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for req in requests {
+        let mut charge = ResourceList::new();
+        match req.get("firstAvailable").and_then(Value::as_array) {
+            Some(subs) if !subs.is_empty() => {
+                for sub in subs {
+                    if let Some(class) = sub.get("deviceClassName").and_then(Value::as_str) {
+                        let one = ResourceList::from([(
+                            format!("{class}{PER_DEVICE_CLASS}"),
+                            Quantity::from_units(requested_devices(sub)),
+                        )]);
+                        max_into(&mut charge, &one);
+                    }
+                }
+            }
+            _ => {
+                let exact = req.get("exactly").unwrap_or(req);
+                if let Some(class) = exact.get("deviceClassName").and_then(Value::as_str) {
+                    charge.insert(
+                        format!("{class}{PER_DEVICE_CLASS}"),
+                        Quantity::from_units(requested_devices(exact)),
+                    );
+                }
+            }
+        }
+        add_into(&mut out, &charge);
+    }
+    out
+}
+
 /// `ObjectCountQuotaResourceNameFor` of a resource key (`GROUP/PLURAL`): `count/pods`,
 /// `count/deployments.apps`.
 pub fn object_count_name(key: &str) -> String {
@@ -257,6 +322,7 @@ pub fn matching_resources(key: &str, input: &[String]) -> Vec<String> {
                 ) || r.ends_with(".storageclass.storage.k8s.io/requests.storage")
                     || r.ends_with(".storageclass.storage.k8s.io/persistentvolumeclaims")
             }
+            CLAIMS_KEY => r == CLAIM_COUNT || r.ends_with(PER_DEVICE_CLASS),
             _ => *r == object_count_name(key) || legacy_alias(key) == Some(r.as_str()),
         };
         if m {
@@ -282,6 +348,7 @@ pub fn usage(key: &str, obj: &Value, now: Timestamp) -> ResourceList {
     let mut out = ResourceList::new();
     match key {
         "/pods" => return pod_usage(obj, now),
+        CLAIMS_KEY => return claim_usage(obj),
         "/services" => {
             out.insert("count/services".into(), one);
             out.insert("services".into(), one);
@@ -712,7 +779,7 @@ fn tracked(name: &str) -> bool {
             "/secrets",
         ]
         .iter()
-        .chain(["/replicationcontrollers", "/resourcequotas"].iter())
+        .chain(["/replicationcontrollers", "/resourcequotas", CLAIMS_KEY].iter())
         .any(|k| !matching_resources(k, &one).is_empty())
 }
 
@@ -816,5 +883,72 @@ mod tests {
         let scoped = json!({"spec": {"hard": {"pods": "2"}, "scopes": ["Terminating"]}});
         let st = compute_status(&scoped, &[(pods, &gpu)], Timestamp::now());
         assert_eq!(st["used"], json!({"pods": "0"}));
+    }
+
+    /// The cases of resource_claims_test.go: one request, several, a count, `All`, an unknown
+    /// mode, `firstAvailable` (largest alternative per class), and the v1beta1 shape.
+    #[test]
+    fn claim_usage_per_device_class() {
+        let claim = |requests: Value| json!({"spec": {"devices": {"requests": requests}}});
+        let exactly = |class: &str, extra: Value| {
+            let mut e = json!({"deviceClassName": class});
+            if let Some(m) = extra.as_object() {
+                for (k, v) in m {
+                    e[k] = v.clone();
+                }
+            }
+            json!({"name": "r", "exactly": e})
+        };
+        let used = |c: &Value| -> Value { to_json(&claim_usage(c)) };
+        let gpu = "gpu.deviceclass.resource.k8s.io/devices";
+        let count = "count/resourceclaims.resource.k8s.io";
+        assert_eq!(
+            used(&claim(json!([exactly("gpu", json!({}))]))),
+            json!({count: "1", gpu: "1"})
+        );
+        let five: Vec<Value> = (0..5).map(|_| exactly("gpu", json!({}))).collect();
+        assert_eq!(used(&claim(json!(five))), json!({count: "1", gpu: "5"}));
+        assert_eq!(
+            used(&claim(json!([exactly("gpu", json!({"count": 5}))]))),
+            json!({count: "1", gpu: "5"})
+        );
+        assert_eq!(
+            used(&claim(json!([exactly(
+                "gpu",
+                json!({"allocationMode": "All"})
+            )]))),
+            json!({count: "1", gpu: "32"})
+        );
+        assert_eq!(
+            used(&claim(json!([exactly(
+                "gpu",
+                json!({"allocationMode": "Future"})
+            )]))),
+            json!({count: "1", gpu: "0"})
+        );
+        let first = json!([{"name": "r", "firstAvailable": [
+            {"name": "a", "deviceClassName": "gpu", "count": 2},
+            {"name": "b", "deviceClassName": "gpu", "count": 4},
+            {"name": "c", "deviceClassName": "fpga"}]}, exactly("gpu", json!({}))]);
+        assert_eq!(
+            used(&claim(first)),
+            json!({count: "1", gpu: "5", "fpga.deviceclass.resource.k8s.io/devices": "1"})
+        );
+        assert_eq!(
+            used(&claim(
+                json!([{"name": "r", "deviceClassName": "gpu", "count": 3}])
+            )),
+            json!({count: "1", gpu: "3"})
+        );
+        // A quota on a device class counts the claims' devices, and nothing else's.
+        let quota = json!({"spec": {"hard": {gpu: "4", count: "10"}}});
+        let c = claim(json!([exactly("gpu", json!({"count": 2}))]));
+        let cm = json!({"metadata": {"name": "c", "namespace": "ns"}});
+        let st = compute_status(
+            &quota,
+            &[(CLAIMS_KEY, &c), (CLAIMS_KEY, &c), ("/configmaps", &cm)],
+            Timestamp::now(),
+        );
+        assert_eq!(st["used"], json!({gpu: "4", count: "2"}));
     }
 }
