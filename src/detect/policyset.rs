@@ -187,6 +187,7 @@ mod tests {
                 requests: BTreeMap::new(),
                 limits: BTreeMap::new(),
                 claims: Vec::new(),
+                execs: Vec::new(),
             }],
             ..Default::default()
         }

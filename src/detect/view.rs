@@ -49,6 +49,46 @@ pub struct PortView {
     pub name: Option<String>,
 }
 
+/// A command the kubelet runs in the container besides its entrypoint: a lifecycle hook or an
+/// exec probe. A miner started from a `postStart` hook, or re-spawned by a liveness probe,
+/// runs as surely as one in `command`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Handler {
+    PostStart,
+    PreStop,
+    LivenessProbe,
+    ReadinessProbe,
+    StartupProbe,
+}
+
+impl Handler {
+    pub const ALL: [Handler; 5] = [
+        Handler::PostStart,
+        Handler::PreStop,
+        Handler::LivenessProbe,
+        Handler::ReadinessProbe,
+        Handler::StartupProbe,
+    ];
+
+    /// The path of the exec command within the container, e.g. `lifecycle.postStart.exec.command`.
+    pub fn path(self) -> &'static [&'static str] {
+        match self {
+            Handler::PostStart => &["lifecycle", "postStart", "exec", "command"],
+            Handler::PreStop => &["lifecycle", "preStop", "exec", "command"],
+            Handler::LivenessProbe => &["livenessProbe", "exec", "command"],
+            Handler::ReadinessProbe => &["readinessProbe", "exec", "command"],
+            Handler::StartupProbe => &["startupProbe", "exec", "command"],
+        }
+    }
+}
+
+/// The exec command of a lifecycle hook or probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecView {
+    pub handler: Handler,
+    pub command: Vec<String>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContainerView {
     pub kind: ContainerKind,
@@ -66,6 +106,9 @@ pub struct ContainerView {
     /// Names of the pod's resource claims this container uses (`resources.claims[].name`),
     /// in order.
     pub claims: Vec<String>,
+    /// The exec commands of its lifecycle hooks and probes (non-empty ones, in [`Handler::ALL`]
+    /// order).
+    pub execs: Vec<ExecView>,
 }
 
 impl ContainerView {
@@ -416,8 +459,10 @@ fn build_container(
     env: Option<&Vec<k8s_openapi::api::core::v1::EnvVar>>,
     ports: Option<&Vec<k8s_openapi::api::core::v1::ContainerPort>>,
     resources: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
+    execs: Vec<ExecView>,
 ) -> ContainerView {
     ContainerView {
+        execs,
         kind,
         index,
         name: name.to_string(),
@@ -456,6 +501,42 @@ fn build_container(
     }
 }
 
+/// The non-empty exec commands of a container's hooks and probes.
+pub fn execs(
+    lifecycle: Option<&k8s_openapi::api::core::v1::Lifecycle>,
+    probes: [Option<&k8s_openapi::api::core::v1::Probe>; 3],
+) -> Vec<ExecView> {
+    let hook = |h: Option<&k8s_openapi::api::core::v1::LifecycleHandler>| {
+        h.and_then(|h| h.exec.as_ref())
+            .and_then(|e| e.command.clone())
+    };
+    let [liveness, readiness, startup] = probes;
+    let probe = |p: Option<&k8s_openapi::api::core::v1::Probe>| {
+        p.and_then(|p| p.exec.as_ref())
+            .and_then(|e| e.command.clone())
+    };
+    [
+        (
+            Handler::PostStart,
+            hook(lifecycle.and_then(|l| l.post_start.as_ref())),
+        ),
+        (
+            Handler::PreStop,
+            hook(lifecycle.and_then(|l| l.pre_stop.as_ref())),
+        ),
+        (Handler::LivenessProbe, probe(liveness)),
+        (Handler::ReadinessProbe, probe(readiness)),
+        (Handler::StartupProbe, probe(startup)),
+    ]
+    .into_iter()
+    .filter_map(|(handler, command)| {
+        command
+            .filter(|c| !c.is_empty())
+            .map(|command| ExecView { handler, command })
+    })
+    .collect()
+}
+
 fn container_view(kind: ContainerKind, index: usize, c: &Container) -> ContainerView {
     build_container(
         kind,
@@ -467,6 +548,14 @@ fn container_view(kind: ContainerKind, index: usize, c: &Container) -> Container
         c.env.as_ref(),
         c.ports.as_ref(),
         c.resources.as_ref(),
+        execs(
+            c.lifecycle.as_ref(),
+            [
+                c.liveness_probe.as_ref(),
+                c.readiness_probe.as_ref(),
+                c.startup_probe.as_ref(),
+            ],
+        ),
     )
 }
 
@@ -481,5 +570,53 @@ fn ephemeral_view(index: usize, c: &EphemeralContainer) -> ContainerView {
         c.env.as_ref(),
         c.ports.as_ref(),
         c.resources.as_ref(),
+        execs(
+            c.lifecycle.as_ref(),
+            [
+                c.liveness_probe.as_ref(),
+                c.readiness_probe.as_ref(),
+                c.startup_probe.as_ref(),
+            ],
+        ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operator's view of a Pod (typed, from the API) carries every hook and exec probe,
+    /// and leaves out handlers that are not exec (httpGet, tcpSocket, sleep).
+    #[test]
+    fn a_pods_view_carries_its_hooks_and_exec_probes() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": [{"name": "c", "image": "nginx",
+                "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "a"]}},
+                              "preStop": {"sleep": {"seconds": 5}}},
+                "livenessProbe": {"httpGet": {"port": 8080}},
+                "readinessProbe": {"exec": {"command": ["r"]}},
+                "startupProbe": {"exec": {"command": []}}}],
+              "ephemeralContainers": [{"name": "e", "image": "busybox",
+                "lifecycle": {"preStop": {"exec": {"command": ["x"]}}}}]}
+        }))
+        .expect("pod");
+        let v = PodView::from_pod(&pod);
+        let execs: Vec<(Handler, Vec<String>)> = v
+            .containers
+            .iter()
+            .flat_map(|c| c.execs.iter().map(|e| (e.handler, e.command.clone())))
+            .collect();
+        assert_eq!(
+            execs,
+            vec![
+                (
+                    Handler::PostStart,
+                    vec!["sh".into(), "-c".into(), "a".into()]
+                ),
+                (Handler::ReadinessProbe, vec!["r".into()]),
+                (Handler::PreStop, vec!["x".into()]),
+            ]
+        );
+    }
 }

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 
 use crate::detect::{
-    ClaimSource, ClaimView, ContainerKind, ContainerView, EnvView, FieldPath, NodeRequirement,
-    PodView, PortView, TolerationView,
+    ClaimSource, ClaimView, ContainerKind, ContainerView, EnvView, ExecView, FieldPath, Handler,
+    NodeRequirement, PodView, PortView, TolerationView,
 };
 
 /// A quantity as written: a string, or a number in YAML/JSON.
@@ -82,6 +82,25 @@ pub struct Resources {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ExecAction {
+    pub command: Option<Vec<String>>,
+}
+
+/// A lifecycle handler or a probe: only its `exec` is read.
+#[derive(Debug, Deserialize)]
+pub struct Handled {
+    pub exec: Option<ExecAction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle {
+    pub post_start: Option<Handled>,
+    pub pre_stop: Option<Handled>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
     pub image: Option<String>,
@@ -90,6 +109,32 @@ pub struct Container {
     pub env: Option<Vec<EnvVar>>,
     pub ports: Option<Vec<Port>>,
     pub resources: Option<Resources>,
+    pub lifecycle: Option<Lifecycle>,
+    pub liveness_probe: Option<Handled>,
+    pub readiness_probe: Option<Handled>,
+    pub startup_probe: Option<Handled>,
+}
+
+/// The non-empty exec commands of a container's hooks and probes, as the typed path reads them
+/// ([`crate::detect::Handler::ALL`] order).
+fn execs(c: &mut Container) -> Vec<ExecView> {
+    let lifecycle = c.lifecycle.take();
+    let (post_start, pre_stop) = lifecycle.map_or((None, None), |l| (l.post_start, l.pre_stop));
+    [
+        (Handler::PostStart, post_start),
+        (Handler::PreStop, pre_stop),
+        (Handler::LivenessProbe, c.liveness_probe.take()),
+        (Handler::ReadinessProbe, c.readiness_probe.take()),
+        (Handler::StartupProbe, c.startup_probe.take()),
+    ]
+    .into_iter()
+    .filter_map(|(handler, h)| {
+        h.and_then(|h| h.exec)
+            .and_then(|e| e.command)
+            .filter(|c| !c.is_empty())
+            .map(|command| ExecView { handler, command })
+    })
+    .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,7 +287,8 @@ pub fn is_claim_kind(kind: &str, api_version: &str) -> bool {
 }
 
 fn containers(kind: ContainerKind, list: Vec<Container>, out: &mut Vec<ContainerView>) {
-    for (index, c) in list.into_iter().enumerate() {
+    for (index, mut c) in list.into_iter().enumerate() {
+        let execs = execs(&mut c);
         let res = c.resources.unwrap_or_default();
         let qty = |m: Option<BTreeMap<String, Qty>>| {
             m.map(|m| m.into_iter().map(|(k, v)| (k, v.0)).collect())
@@ -283,6 +329,7 @@ fn containers(kind: ContainerKind, list: Vec<Container>, out: &mut Vec<Container
             requests: qty(res.requests),
             limits: qty(res.limits),
             claims: res.claims.into_iter().flatten().map(|c| c.name).collect(),
+            execs,
         });
     }
 }
