@@ -596,6 +596,94 @@ fn class5_lookalike_registry_accounts() {
     assert_class_size(&counts, 100, 20);
 }
 
+/// Class 5, what the eye confuses: `rn` for `m`, `vv` for `w`, `cl` for `d`, digits for
+/// letters (`0`/`o`, `1`/`l`, `5`/`s`), each alone and with one more edit; twins are real
+/// accounts made of the same letter pairs.
+#[test]
+fn class5_lookalike_accounts_that_read_the_same() {
+    const SWAPS: [(char, &str); 6] = [
+        ('m', "rn"),
+        ('w', "vv"),
+        ('d', "cl"),
+        ('o', "0"),
+        ('l', "1"),
+        ('s', "5"),
+    ];
+    let targets = [
+        "bitnami",
+        "kubernetes",
+        "nvidia",
+        "grafana",
+        "prometheus",
+        "library",
+        "hashicorp",
+        "coredns",
+        "mongodb",
+        "microsoft",
+        "docker",
+        "elastic",
+        "gitlab",
+        "datadog",
+        "minio",
+    ];
+    let mut cases = Vec::new();
+    for t in targets {
+        let chars: Vec<char> = t.chars().collect();
+        for (k, c) in chars.iter().enumerate() {
+            let Some((_, with)) = SWAPS.iter().find(|(from, _)| from == c) else {
+                continue;
+            };
+            let head: String = chars[..k].iter().collect();
+            let tail: String = chars[k + 1..].iter().collect();
+            for acct in [
+                format!("{head}{with}{tail}"),
+                // and one more edit: a trailing letter, or the last letter dropped
+                format!("{head}{with}{tail}x"),
+                format!("{head}{with}{}", &tail[..tail.len().saturating_sub(1)]),
+            ] {
+                if acct.len() < 5 {
+                    continue;
+                }
+                let img = format!("docker.io/{acct}/agent:1.0");
+                cases.push(
+                    Case::one(
+                        img.clone(),
+                        container(&img, &[], &[]),
+                        Expect::Rule(format!("builtin/lookalike-registry/{t}")),
+                    )
+                    .also(Expect::Exactly(Severity::Medium)),
+                );
+            }
+        }
+    }
+    for real in [
+        "learnk8s",
+        "clouddrove",
+        "modernisation",
+        "turnkeylinux",
+        "vvakame",
+        "cloudnative-pg",
+        "clockworklabs",
+        "sonarsource",
+        "timberio",
+        "jfrog",
+        "openpolicyagent",
+        "0xpolygon",
+        "mysql",
+        "redis",
+        "bitnamilabs",
+        "kubernetesui",
+    ] {
+        cases.push(Case::one(
+            format!("{real} real"),
+            container(&format!("docker.io/{real}/agent:1.0"), &[], &[]),
+            Expect::Benign,
+        ));
+    }
+    let counts = check(&cases);
+    assert_class_size(&counts, 80, 15);
+}
+
 #[test]
 fn class5_the_verdict_exposes_the_raise() {
     let set = PolicySet::new(vec![CompiledPolicy::builtin_default()]);

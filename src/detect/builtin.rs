@@ -153,7 +153,6 @@ pub(crate) fn is_host_port(v: &str) -> bool {
 
 /// Whether `a` and `b` differ by exactly one edit (ASCII case aside): an insertion, a
 /// deletion, a substitution, or two adjacent letters swapped.
-#[cfg(test)]
 fn one_edit_apart(a: &str, b: &str) -> bool {
     if a.len() > 64 || b.len() > 64 {
         return false;
@@ -628,7 +627,8 @@ impl Scanner<'_> {
         has_ci(set, comp) || comp.split(['-', '_']).any(|t| has_ci(set, t))
     }
 
-    /// A registry host or account one edit away from a well-known one.
+    /// A registry host or account one edit away from a well-known one, or that reads like one
+    /// (`bitnarni` for `bitnami`).
     fn lookalike(&self, r: &ImageRef<'_>, image: &str, hits: &mut Vec<Hit>) {
         let b = self.b;
         let mut found: Option<(String, &str, &str)> = None;
@@ -649,10 +649,15 @@ impl Scanner<'_> {
         if let Some((name, target, what)) = found
             && let Some(&rule) = b.lookalike_rule.get(target)
         {
+            let how = if one_edit_apart(&name, target) {
+                "is one edit away from"
+            } else {
+                "reads like"
+            };
             self.hit(hits, rule, Severity::Medium, Field::Image, || {
                 truncate_chars(
                     &format!(
-                        "{what} {name:?} is one edit away from {target:?}: {}",
+                        "{what} {name:?} {how} {target:?}: {}",
                         shorten_wallets(image)
                     ),
                     MAX_EVIDENCE_CHARS,

@@ -339,6 +339,35 @@ fn set(v: &[String]) -> HashSet<String> {
 pub(crate) struct NearNames {
     /// `by_len[n]`: the names of `n` bytes (names longer than [`NearNames::MAX`] are dropped).
     by_len: Vec<Vec<String>>,
+    /// Each name's visual skeleton (see [`skeleton`]) with the name.
+    skeletons: Vec<(String, String)>,
+}
+
+/// The visual skeleton of a lowercase ASCII name: the letter sequences a reader takes for
+/// another at a glance replaced by it (`rn` → `m`, `vv` → `w`, `cl` → `d`, `0` → `o`,
+/// `1` → `l`, `5` → `s`), as Unicode TR39's confusables do for ASCII. `bitnarni` and
+/// `kubemetes` have the skeletons of `bitnami` and `kubernetes`.
+pub(crate) fn skeleton(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let pair = b.get(i..i + 2);
+        let (c, step) = match pair {
+            Some(b"rn") => ('m', 2),
+            Some(b"vv") => ('w', 2),
+            Some(b"cl") => ('d', 2),
+            _ => match b[i] {
+                b'0' => ('o', 1),
+                b'1' => ('l', 1),
+                b'5' => ('s', 1),
+                c => (char::from(c), 1),
+            },
+        };
+        out.push(c);
+        i += step;
+    }
+    out
 }
 
 impl NearNames {
@@ -346,12 +375,15 @@ impl NearNames {
 
     fn new<'a>(names: impl Iterator<Item = &'a String>) -> NearNames {
         let mut by_len: Vec<Vec<String>> = vec![Vec::new(); Self::MAX + 2];
+        let mut skeletons = Vec::new();
         for n in names {
             if n.len() <= Self::MAX {
-                by_len[n.len()].push(n.to_ascii_lowercase());
+                let lower = n.to_ascii_lowercase();
+                skeletons.push((skeleton(&lower), lower.clone()));
+                by_len[n.len()].push(lower);
             }
         }
-        NearNames { by_len }
+        NearNames { by_len, skeletons }
     }
 
     /// Whether `s` is one of the names (ASCII case aside).
@@ -361,7 +393,9 @@ impl NearNames {
             .is_some_and(|b| b.iter().any(|n| n.eq_ignore_ascii_case(s)))
     }
 
-    /// The name `s` is one edit away from (see [`one_edit_apart`]), unless `s` is a name.
+    /// The name `s` is one edit away from (see [`one_edit_apart`]), or looks like at a glance
+    /// (the same [`skeleton`], or one edit from it once a look-alike sequence is read as what
+    /// it imitates), unless `s` is a name.
     pub(crate) fn near(&self, s: &str) -> Option<&str> {
         if s.len() > Self::MAX || self.contains(s) {
             return None;
@@ -372,11 +406,24 @@ impl NearNames {
         }
         let lower = &buf[..s.len()];
         let lens = s.len().saturating_sub(1)..=s.len() + 1;
-        self.by_len[lens]
+        if let Some(n) = self.by_len[lens]
             .iter()
             .flatten()
             .find(|n| one_edit_apart_lower(lower, n.as_bytes()))
-            .map(String::as_str)
+        {
+            return Some(n);
+        }
+        let lower = std::str::from_utf8(lower).ok()?;
+        let skel = skeleton(lower);
+        if skel == lower && !self.skeletons.iter().any(|(k, n)| k != n) {
+            return None;
+        }
+        self.skeletons
+            .iter()
+            .find(|(k, _)| {
+                *k == skel || (skel != lower && one_edit_apart_lower(skel.as_bytes(), k.as_bytes()))
+            })
+            .map(|(_, n)| n.as_str())
     }
 }
 
