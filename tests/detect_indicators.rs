@@ -18,6 +18,122 @@ use cryptojack::api::{CryptojackPolicySpec, IocEntry, IocSpec};
 use cryptojack::detect::{CompiledPolicy, PolicySet, Severity, Verdict, known_iocs};
 use detect_common::*;
 
+/// Class 4, Dero (the 2023 Kubernetes campaigns and the Docker API worm of 2025): the miners'
+/// wallet and node options, Dero addresses (`dero1q...`, integrated `deroi1q...`, with a
+/// worker suffix), the community pools, `TT-Miner` as written; twins: a Monero wallet's node
+/// option, look-alike strings that are not addresses, and a lone address in env (medium).
+#[test]
+fn class4_dero_miners_addresses_and_pools() {
+    const DERO: &str = "dero1qy3re85alh834xhwtr57l87d8rlqagr2amau2wvll8fy2vdan8e77qg39490z";
+    const DEROI: &str =
+        "deroi1qyzlxxgq2weyqlxg5u4tkng2lf5rktwanqhse2hwm577ps22zv2x2q9pvfz92xmks5khyddz99fsacg4k9";
+    assert_eq!(DERO.len(), 66);
+    let mut cases = Vec::new();
+    let lines: Vec<Vec<String>> = vec![
+        strings(&[
+            "/pause",
+            "--wallet-address",
+            DERO,
+            "--daemon-rpc-address=node.example.net:10300",
+        ]),
+        strings(&[
+            "/usr/bin/cloud",
+            &format!("--wallet-address={DEROI}"),
+            "--mining-threads",
+            "4",
+        ]),
+        strings(&[
+            "./astrominer",
+            "-w",
+            DERO,
+            "-r",
+            "community-pools.mysrv.cloud:10300",
+            "-p",
+            "rpc",
+        ]),
+        strings(&[
+            "/tmp/.x",
+            "-w",
+            &format!("{DEROI}.rig-7"),
+            "-r",
+            "203.0.113.9:10300",
+            "-m",
+            "8",
+        ]),
+        strings(&["/opt/svc", "-r", "dero-node-sg.mysrv.cloud:10300"]),
+        strings(&[
+            "/opt/svc",
+            "--node",
+            "dero.rabidmining.com:10300",
+            "-t",
+            "8",
+        ]),
+        strings(&["/opt/bench/TT-Miner", "-c", "/opt/bench/tt.conf"]),
+        strings(&["/opt/x", "--daemon-rpc-address", "10.0.0.7:10102"]),
+    ];
+    for (k, argv) in lines.iter().enumerate() {
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        cases.push(Case::one(
+            format!("dero#{k}: {refs:?}"),
+            container("docker.io/library/ubuntu:22.04", &refs, &[]),
+            Expect::Miner,
+        ));
+        let script = refs.iter().map(|w| sq(w)).collect::<Vec<_>>().join(" ");
+        cases.push(Case::one(
+            format!("dero#{k} in a loop"),
+            container(
+                "docker.io/library/ubuntu:22.04",
+                &[
+                    "bash",
+                    "-c",
+                    &format!("while :; do {script}; sleep 5; done"),
+                ],
+                &[],
+            ),
+            Expect::Miner,
+        ));
+    }
+    // an address in a wallet variable with no other signal: medium, as a lone Monero one
+    for addr in [DERO, DEROI] {
+        cases.push(Case::one(
+            format!("lone {addr} in env"),
+            with_env(
+                container("ghcr.io/acme/payments:1.4", &["/app/server"], &[]),
+                &[("DONATIONS", addr)],
+            ),
+            Expect::Exactly(Severity::Medium),
+        ));
+    }
+    // twins
+    for argv in [
+        &[
+            "monero-wallet-rpc",
+            "--daemon-address",
+            "node.example.net:18081",
+            "--rpc-bind-port",
+            "18083",
+        ][..],
+        &[
+            "/app/server",
+            "--wallet-address",
+            "0x529084ADCA88fBcB5bD2d5aF02a4B8F0F7dA2EE7",
+        ],
+        &["/app/server", "--id", "dero1qyNOTanADDRESS"],
+        &["/app/server", "--id", &DERO[..60]],
+        &["/app/server", "--id", &DERO.replace("dero1", "zero1")],
+        &["/app/tt", "-c", "/etc/tt/miner.conf.example"],
+        &["/usr/local/bin/ttm", "--render"],
+    ] {
+        cases.push(Case::one(
+            format!("twin {argv:?}"),
+            container("ghcr.io/acme/app:1.0", argv, &[]),
+            Expect::Benign,
+        ));
+    }
+    let counts = check(&cases);
+    assert_class_size(&counts, 18, 7);
+}
+
 #[test]
 fn class4_stratum_scheme_variants() {
     let mut cases = Vec::new();

@@ -395,7 +395,7 @@ impl Scanner<'_> {
             });
         }
         let mut contextual: Vec<(WalletKind, Field, String)> = Vec::new();
-        let mut env_monero: Vec<(Field, String)> = Vec::new();
+        let mut env_monero: Vec<(WalletKind, Field, String)> = Vec::new();
         let mut program_candidates: Vec<(u32, Field, String, bool, String)> = Vec::new();
 
         let mut miner_evidence = img.miner;
@@ -504,18 +504,23 @@ impl Scanner<'_> {
                 self.hit(hits, b.wallet_rule(kind), Severity::High, field, || ev);
             }
         }
-        // a lone Monero address in an env value (a donation address) is at most medium
+        // a lone Monero (or Dero) address in an env value (a donation address) is at most
+        // medium
+        let lone_wallet_rules = env_monero
+            .iter()
+            .map(|(k, _, _)| b.wallet_rule(*k))
+            .collect::<Vec<_>>();
         let other_signal = evidence_here
-            || hits[first..].iter().any(|h| {
-                h.severity >= Severity::Medium && h.rule != b.wallet_rule(WalletKind::Monero)
-            });
-        for (field, ev) in env_monero {
+            || hits[first..]
+                .iter()
+                .any(|h| h.severity >= Severity::Medium && !lone_wallet_rules.contains(&h.rule));
+        for (kind, field, ev) in env_monero {
             let sev = if other_signal {
                 Severity::High
             } else {
                 Severity::Medium
             };
-            self.hit(hits, b.wallet_rule(WalletKind::Monero), sev, field, || ev);
+            self.hit(hits, b.wallet_rule(kind), sev, field, || ev);
         }
     }
 
@@ -785,7 +790,7 @@ impl Scanner<'_> {
         env_name: Option<&str>,
         hits: &mut Vec<Hit>,
         contextual: &mut Vec<(WalletKind, Field, String)>,
-        env_monero: &mut Vec<(Field, String)>,
+        env_monero: &mut Vec<(WalletKind, Field, String)>,
     ) -> CmdResult {
         let b = self.b;
         let words = &cmd.words;
@@ -820,8 +825,8 @@ impl Scanner<'_> {
                 if kind.unambiguous() {
                     if cmd.data && s.env_name.is_some() {
                         let ev = s.evidence(i, ws, we);
-                        if !env_monero.iter().any(|(f, _)| *f == w.field) {
-                            env_monero.push((w.field, ev));
+                        if !env_monero.iter().any(|(_, f, _)| *f == w.field) {
+                            env_monero.push((kind, w.field, ev));
                         }
                     } else {
                         self.hit(hits, b.wallet_rule(kind), Severity::High, w.field, || {

@@ -290,7 +290,7 @@ pub(crate) struct Builtin {
     pub pool_arg_rule: u32,
     pub algo_rule: u32,
     pub coin_rule: u32,
-    pub wallet_rules: [u32; 5],
+    pub wallet_rules: [u32; WalletKind::ALL.len()],
     pub port_rule: u32,
     pub uninspected_rule: u32,
     pub embedded_binary_rule: u32,

@@ -16,15 +16,19 @@ pub(crate) enum WalletKind {
     Ravencoin,
     /// 34-character base58 starting with L or M, or bech32 `ltc1...`.
     Litecoin,
+    /// Bech32 `dero1q...` (66 characters) or integrated `deroi1q...` (the Dero miners'
+    /// `--wallet-address`, as in the 2023 Kubernetes campaigns).
+    Dero,
 }
 
 impl WalletKind {
-    pub(crate) const ALL: [WalletKind; 5] = [
+    pub(crate) const ALL: [WalletKind; 6] = [
         WalletKind::Monero,
         WalletKind::Ethereum,
         WalletKind::Bitcoin,
         WalletKind::Ravencoin,
         WalletKind::Litecoin,
+        WalletKind::Dero,
     ];
 
     pub(crate) fn id(self) -> &'static str {
@@ -34,13 +38,14 @@ impl WalletKind {
             WalletKind::Bitcoin => "bitcoin",
             WalletKind::Ravencoin => "ravencoin",
             WalletKind::Litecoin => "litecoin",
+            WalletKind::Dero => "dero",
         }
     }
 
-    /// Monero addresses are distinctive enough to count anywhere; the others only next to
-    /// pool evidence or as the value of a pool user/wallet option.
+    /// Monero and Dero addresses are distinctive enough to count anywhere; the others only
+    /// next to pool evidence or as the value of a pool user/wallet option.
     pub(crate) fn unambiguous(self) -> bool {
-        self == WalletKind::Monero
+        matches!(self, WalletKind::Monero | WalletKind::Dero)
     }
 }
 
@@ -73,6 +78,20 @@ pub(crate) fn classify(run: &str) -> Option<WalletKind> {
                 .iter()
                 .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit())
     };
+    for prefix in ["dero1q", "deroi1q"] {
+        if run.starts_with(prefix)
+            && (if prefix == "dero1q" {
+                n == 66
+            } else {
+                (80..=250).contains(&n)
+            })
+            && b[prefix.len()..]
+                .iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
+            return Some(WalletKind::Dero);
+        }
+    }
     if bech32("bc1") {
         return Some(WalletKind::Bitcoin);
     }
@@ -191,6 +210,16 @@ mod tests {
     fn shapes() {
         assert_eq!(XMR.len(), 95);
         assert_eq!(classify(XMR), Some(WalletKind::Monero));
+        let dero = "dero1qy3re85alh834xhwtr57l87d8rlqagr2amau2wvll8fy2vdan8e77qg39490z";
+        assert_eq!(classify(dero), Some(WalletKind::Dero));
+        assert_eq!(
+            classify(
+                "deroi1qyzlxxgq2weyqlxg5u4tkng2lf5rktwanqhse2hwm577ps22zv2x2q9pvfz92xmks5khyddz99fsacg4k9"
+            ),
+            Some(WalletKind::Dero)
+        );
+        assert_eq!(classify(&dero[..65]), None);
+        assert_eq!(classify(&dero.to_uppercase()), None);
         assert_eq!(
             classify("0xfdb18fa076bd55f6434bc38e03d2b08145f6fe02"),
             Some(WalletKind::Ethereum)
