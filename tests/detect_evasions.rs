@@ -1322,3 +1322,233 @@ fn class1_lifecycle_hooks_and_exec_probes_are_commands() {
     let counts = check(&cases);
     assert_class_size(&counts, 125, 150);
 }
+
+/// Class 2 in interpreter code: the code reads the command, the pool or a base64 payload from
+/// the container's env (`os.environ['X']`, `os.getenv`, `process.env.X`, `ENV['X']`,
+/// `$ENV{X}`, `getenv('X')`, `Sys.getenv`, `ENVIRON["X"]`), or builds it in a variable across
+/// statements (`h = 'pool.' + 'x.com'` ... `h + ':443'`), or from character codes
+/// (`''.join(map(chr, [...]))`). Twins: the same code with benign env values.
+#[test]
+fn class2_interpreter_code_reads_the_env_and_its_own_variables() {
+    fn programs(var: &str) -> Vec<(&'static str, Vec<String>)> {
+        let c = |i: &str, o: &str, code: String| vec![i.to_string(), o.to_string(), code];
+        vec![
+            (
+                "py-environ",
+                c(
+                    "python3",
+                    "-c",
+                    format!("import os; os.system(os.environ['{var}'])"),
+                ),
+            ),
+            (
+                "py-environ-get",
+                c(
+                    "python3",
+                    "-c",
+                    format!("import os\nos.system(os.environ.get('{var}', ''))"),
+                ),
+            ),
+            (
+                "py-getenv",
+                c(
+                    "python3",
+                    "-c",
+                    format!(
+                        "import os,subprocess; subprocess.call(os.getenv('{var}'), shell=True)"
+                    ),
+                ),
+            ),
+            (
+                "py-var",
+                c(
+                    "python3",
+                    "-c",
+                    format!("import os\ncmd = os.environ['{var}']\nos.system(cmd)"),
+                ),
+            ),
+            (
+                "node-env",
+                c(
+                    "node",
+                    "-e",
+                    format!("require('child_process').execSync(process.env.{var})"),
+                ),
+            ),
+            (
+                "node-env-index",
+                c(
+                    "node",
+                    "-e",
+                    format!("const cp = require('child_process'); cp.exec(process.env['{var}'])"),
+                ),
+            ),
+            ("ruby-env", c("ruby", "-e", format!("system(ENV['{var}'])"))),
+            (
+                "ruby-fetch",
+                c("ruby", "-e", format!("exec(ENV.fetch('{var}'))")),
+            ),
+            (
+                "perl-env",
+                c("perl", "-e", format!("system($ENV{{{var}}})")),
+            ),
+            (
+                "perl-env-quoted",
+                c(
+                    "perl",
+                    "-e",
+                    format!("my $c = $ENV{{'{var}'}}; system($c);"),
+                ),
+            ),
+            (
+                "php-getenv",
+                c("php", "-r", format!("system(getenv('{var}'));")),
+            ),
+            (
+                "php-env",
+                c("php", "-r", format!("shell_exec($_ENV['{var}']);")),
+            ),
+            (
+                "lua-getenv",
+                c("lua", "-e", format!("os.execute(os.getenv('{var}'))")),
+            ),
+            (
+                "r-getenv",
+                c("Rscript", "-e", format!("system(Sys.getenv('{var}'))")),
+            ),
+            (
+                "awk-environ",
+                c(
+                    "awk",
+                    &format!("BEGIN {{ system(ENVIRON[\"{var}\"]) }}"),
+                    String::new(),
+                ),
+            ),
+        ]
+    }
+    let miner_line = format!("/tmp/.x -o pool.supportxmr.com:443 -u {XMR} --tls");
+    let benign_line = "/usr/bin/rsync -a /data/ backup.internal::nightly".to_string();
+    let mut cases = Vec::new();
+    for (value_kind, miner, benign) in [
+        ("line", miner_line.clone(), benign_line.clone()),
+        ("b64", b64(&miner_line), b64(&benign_line)),
+    ] {
+        for (name, mut argv) in programs("CFG") {
+            argv.retain(|a| !a.is_empty());
+            // base64 payloads are decoded by the code itself
+            if value_kind == "b64" {
+                let last = argv.len() - 1;
+                argv[last] = match name {
+                    n if n.starts_with("py") => argv[last]
+                        .replace("import os", "import os, base64")
+                        .replace(
+                            "os.environ['CFG']",
+                            "base64.b64decode(os.environ['CFG']).decode()",
+                        )
+                        .replace(
+                            "os.environ.get('CFG', '')",
+                            "base64.b64decode(os.environ.get('CFG', '')).decode()",
+                        )
+                        .replace(
+                            "os.getenv('CFG')",
+                            "base64.b64decode(os.getenv('CFG')).decode()",
+                        ),
+                    n if n.starts_with("node") => argv[last]
+                        .replace(
+                            "process.env.CFG",
+                            "Buffer.from(process.env.CFG, 'base64').toString()",
+                        )
+                        .replace(
+                            "process.env['CFG']",
+                            "Buffer.from(process.env['CFG'], 'base64').toString()",
+                        ),
+                    n if n.starts_with("php") => argv[last]
+                        .replace("getenv('CFG')", "base64_decode(getenv('CFG'))")
+                        .replace("$_ENV['CFG']", "base64_decode($_ENV['CFG'])"),
+                    _ => continue,
+                };
+            }
+            let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+            cases.push(Case::one(
+                format!("{value_kind} {name} miner: {refs:?}"),
+                with_env(
+                    container("python:3.12-slim", &refs, &[]),
+                    &[("CFG", &miner)],
+                ),
+                Expect::Miner,
+            ));
+            cases.push(Case::one(
+                format!("{value_kind} {name} benign: {refs:?}"),
+                with_env(
+                    container("python:3.12-slim", &refs, &[]),
+                    &[("CFG", &benign)],
+                ),
+                Expect::Benign,
+            ));
+        }
+    }
+    // string building across statements, and from character codes
+    let codes: Vec<(&str, String)> = vec![
+        (
+            "py-vars",
+            "import subprocess as s\nh = 'pool.' + 'support' + 'xmr.com'\nb = '/tmp/' + '.x'\ns.Popen([b, '-o', h + ':443', '--tls'])".to_string(),
+        ),
+        (
+            "js-vars",
+            "const h = 'pool.' + 'supportxmr' + '.com'; const cp = require('child_process'); cp.spawn('/tmp/.x', ['-o', h + ':443'])".to_string(),
+        ),
+        (
+            "perl-vars",
+            "my $h = 'pool.' . 'supportxmr.com'; my $p = ':443'; system('/tmp/.x', '-o', $h . $p);".to_string(),
+        ),
+        (
+            "py-chr-join",
+            format!(
+                "import os; os.system(''.join(map(chr, [{}])))",
+                miner_line.bytes().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        (
+            "py-join-list",
+            "import os; os.system(' '.join(['/tmp/.x', '-o', 'pool.supportxmr.com:443', '--donate-level', '1']))".to_string(),
+        ),
+    ];
+    for (name, code) in &codes {
+        let interp = if name.starts_with("js") {
+            ("node", "-e")
+        } else if name.starts_with("perl") {
+            ("perl", "-e")
+        } else {
+            ("python3", "-c")
+        };
+        cases.push(Case::one(
+            format!("{name} miner"),
+            container("python:3.12-slim", &[interp.0, interp.1, code], &[]),
+            Expect::Miner,
+        ));
+        let twin = code
+            .replace("supportxmr", "example")
+            .replace("xmr.com", "example.com")
+            .replace("'pool.'", "'api.'")
+            .replace("--donate-level", "--level")
+            .replace(
+                &miner_line
+                    .bytes()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                &benign_line
+                    .bytes()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        cases.push(Case::one(
+            format!("{name} twin: {twin}"),
+            container("python:3.12-slim", &[interp.0, interp.1, &twin], &[]),
+            Expect::Benign,
+        ));
+    }
+    let counts = check(&cases);
+    assert_class_size(&counts, 28, 28);
+}

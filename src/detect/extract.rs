@@ -1671,7 +1671,14 @@ impl<'a> Extracted<'a> {
             skip: false,
             here: false,
         };
-        for item in interp::analyze(lang, code) {
+        let env = |name: &str| {
+            self.env
+                .iter()
+                .rev()
+                .find(|e| e.name == name)
+                .map(|e| e.value.to_string())
+        };
+        for item in interp::analyze_in_env(lang, code, &env) {
             match item {
                 interp::Item::Argv(argv) => {
                     let words: Vec<Word<'a>> = argv.into_iter().map(word).collect();

@@ -353,10 +353,36 @@ fn tokenize(lang: Lang, code: &str) -> Vec<Tok> {
 /// Folds string building into single literals: `'a' + 'b'`, `'a' . 'b'`, `'a' .. 'b'`,
 /// adjacent literals, `chr(120)`, `String.fromCharCode(120, 109)`, `[::-1]`, `'..'.reverse`.
 fn fold(toks: Vec<Tok>) -> Vec<Tok> {
-    // chr(N) / String.fromCharCode(N, ...) → Str
+    // chr(N) / String.fromCharCode(N, ...) / map(chr, [N, ...]) → Str
     let mut v: Vec<Tok> = Vec::with_capacity(toks.len());
     let mut i = 0;
     while i < toks.len() {
+        if matches!(&toks[i], Tok::Ident(m) if m == "map")
+            && toks.get(i + 1) == Some(&Tok::P('('))
+            && matches!(toks.get(i + 2), Some(Tok::Ident(c)) if c == "chr")
+            && toks.get(i + 3) == Some(&Tok::P(','))
+            && matches!(toks.get(i + 4), Some(Tok::P('[' | '(')))
+        {
+            let mut j = i + 5;
+            let mut s = String::new();
+            let mut ok = true;
+            while j < toks.len() && !matches!(toks[j], Tok::P(']' | ')')) {
+                match &toks[j] {
+                    Tok::Num(n) => match parse_int(n).and_then(char::from_u32) {
+                        Some(ch) => s.push(ch),
+                        None => ok = false,
+                    },
+                    Tok::P(',') => {}
+                    _ => ok = false,
+                }
+                j += 1;
+            }
+            if ok && !s.is_empty() && toks.get(j + 1) == Some(&Tok::P(')')) {
+                v.push(Tok::Str(s));
+                i = j + 2;
+                continue;
+            }
+        }
         if let Tok::Ident(name) = &toks[i]
             && matches!(name.as_str(), "chr" | "fromCharCode" | "char")
             && toks.get(i + 1) == Some(&Tok::P('('))
@@ -418,6 +444,51 @@ fn fold(toks: Vec<Tok>) -> Vec<Tok> {
                     prev.push_str(s);
                 }
                 i += skip + 1;
+                continue;
+            }
+        }
+        // 'sep'.join('abc') / 'sep'.join(['a', 'b'])
+        if v[i] == Tok::P('.')
+            && matches!(out.last(), Some(Tok::Str(_)))
+            && matches!(v.get(i + 1), Some(Tok::Ident(j)) if j == "join")
+            && v.get(i + 2) == Some(&Tok::P('('))
+        {
+            let mut parts: Vec<String> = Vec::new();
+            let mut j = i + 3;
+            let list = v.get(j) == Some(&Tok::P('['));
+            if list {
+                j += 1;
+            }
+            let mut ok = true;
+            while j < v.len() && !matches!(v[j], Tok::P(']' | ')')) {
+                match &v[j] {
+                    Tok::Str(p) => parts.push(p.clone()),
+                    Tok::P(',') if list => {}
+                    _ => ok = false,
+                }
+                j += 1;
+            }
+            if list && v.get(j) == Some(&Tok::P(']')) {
+                j += 1;
+            }
+            if ok
+                && !parts.is_empty()
+                && (list || parts.len() == 1)
+                && v.get(j) == Some(&Tok::P(')'))
+            {
+                if let Some(Tok::Str(sep)) = out.last_mut() {
+                    *sep = if list {
+                        parts.join(sep.as_str())
+                    } else {
+                        let sep = sep.clone();
+                        parts[0]
+                            .chars()
+                            .map(String::from)
+                            .collect::<Vec<_>>()
+                            .join(&sep)
+                    };
+                }
+                i = j + 1;
                 continue;
             }
         }
@@ -860,9 +931,153 @@ impl Walker {
     }
 }
 
-/// What one piece of code runs or holds.
-pub(crate) fn analyze(lang: Lang, code: &str) -> Vec<Item> {
-    let toks = fold(tokenize(lang, code));
+/// Reads of the process environment, replaced by the container's literal value:
+/// `os.environ['X']`, `os.environ.get('X')`, `os.getenv('X')`, `getenv('X')` (PHP, Lua, C-like),
+/// `Sys.getenv('X')`, `process.env.X`, `process.env['X']`, `ENV['X']`, `ENV.fetch('X')`,
+/// `$ENV{X}`, `$_ENV['X']`, `$_SERVER['X']`, `ENVIRON["X"]`. Reads of variables the container
+/// does not define stay as they are.
+fn resolve_env(toks: Vec<Tok>, env: &dyn Fn(&str) -> Option<String>) -> Vec<Tok> {
+    const MAPS: &[&str] = &["environ", "ENV", "_ENV", "_SERVER", "ENVIRON"];
+    const OWNERS: &[&str] = &["os", "process", "Sys"];
+    let name_at = |t: Option<&Tok>| match t {
+        Some(Tok::Str(s)) | Some(Tok::Ident(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        // (tokens consumed, variable name)
+        let found: Option<(usize, String)> = match &toks[i] {
+            // environ['X'], ENV['X'], ENV{X}, _SERVER['X'], ENVIRON["X"]
+            Tok::Ident(m) if MAPS.contains(&m.as_str()) => {
+                match (toks.get(i + 1), name_at(toks.get(i + 2)), toks.get(i + 3)) {
+                    (Some(Tok::P('[')), Some(n), Some(Tok::P(']')))
+                    | (Some(Tok::P('{')), Some(n), Some(Tok::P('}'))) => Some((4, n)),
+                    // environ.get('X', ...), ENV.fetch('X', ...)
+                    (Some(Tok::P('.')), _, _) => match (toks.get(i + 2), toks.get(i + 3)) {
+                        (Some(Tok::Ident(f)), Some(Tok::P('(')))
+                            if matches!(f.as_str(), "get" | "fetch") =>
+                        {
+                            match toks.get(i + 4) {
+                                Some(Tok::Str(n)) => {
+                                    let close = toks[i + 5..]
+                                        .iter()
+                                        .position(|t| *t == Tok::P(')'))
+                                        .map(|k| i + 5 + k);
+                                    close.map(|c| (c + 1 - i, n.clone()))
+                                }
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            // getenv('X', ...)
+            Tok::Ident(f) if f == "getenv" && toks.get(i + 1) == Some(&Tok::P('(')) => {
+                match toks.get(i + 2) {
+                    Some(Tok::Str(n)) => toks[i + 3..]
+                        .iter()
+                        .position(|t| *t == Tok::P(')'))
+                        .map(|k| (k + 4, n.clone())),
+                    _ => None,
+                }
+            }
+            // env.X, env['X'] after `process.`
+            Tok::Ident(e)
+                if e == "env"
+                    && matches!(out.len().checked_sub(2).map(|k| &out[k]), Some(Tok::Ident(p)) if p == "process")
+                    && out.last() == Some(&Tok::P('.')) =>
+            {
+                match (toks.get(i + 1), toks.get(i + 2), toks.get(i + 3)) {
+                    (Some(Tok::P('.')), Some(Tok::Ident(n)), _) => Some((3, n.clone())),
+                    (Some(Tok::P('[')), Some(Tok::Str(n)), Some(Tok::P(']'))) => {
+                        Some((4, n.clone()))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some((len, name)) = found
+            && let Some(value) = env(&name)
+        {
+            // drop the owner: `os.`, `process.`, `Sys.`
+            if out.last() == Some(&Tok::P('.'))
+                && matches!(out.len().checked_sub(2).map(|k| &out[k]), Some(Tok::Ident(o)) if OWNERS.contains(&o.as_str()))
+            {
+                out.truncate(out.len() - 2);
+            }
+            out.push(Tok::Str(value));
+            i += len;
+            continue;
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// Variables assigned one string (`h = 'pool.' + 'x.com'`, `my $h = '...'`, `const h = ...`)
+/// replaced by it where they are read afterwards, so that string building across statements
+/// folds like string building within one (`h + ':443'`). Anything else assigned (a call, a
+/// list, a second value) forgets the variable.
+fn resolve_vars(toks: Vec<Tok>) -> Vec<Tok> {
+    let mut vars: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    let end_of_statement = |t: Option<&Tok>| {
+        matches!(
+            t,
+            None | Some(Tok::P(';')) | Some(Tok::P(',')) | Some(Tok::P(')'))
+        )
+    };
+    while i < toks.len() {
+        if let Tok::Ident(name) = &toks[i] {
+            let assigned = toks.get(i + 1) == Some(&Tok::P('='))
+                && toks.get(i + 2) != Some(&Tok::P('='))
+                && !matches!(out.last(), Some(Tok::P('.')));
+            if assigned {
+                match (toks.get(i + 2), end_of_statement(toks.get(i + 3))) {
+                    (Some(Tok::Str(v)), true) => {
+                        vars.insert(name.clone(), v.clone());
+                    }
+                    _ => {
+                        vars.remove(name);
+                    }
+                }
+                out.push(toks[i].clone());
+                i += 1;
+                continue;
+            }
+            let member =
+                matches!(out.last(), Some(Tok::P('.'))) || toks.get(i + 1) == Some(&Tok::P('('));
+            if !member && let Some(v) = vars.get(name) {
+                out.push(Tok::Str(v.clone()));
+                i += 1;
+                continue;
+            }
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// What one piece of code runs or holds, knowing no env values.
+#[cfg(test)]
+fn analyze(lang: Lang, code: &str) -> Vec<Item> {
+    analyze_in_env(lang, code, &|_| None)
+}
+
+/// What one piece of code runs or holds; `env` gives the container's literal env values.
+pub(crate) fn analyze_in_env(
+    lang: Lang,
+    code: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Item> {
+    let toks = fold(resolve_vars(fold(resolve_env(tokenize(lang, code), env))));
     let mut w = Walker {
         lang,
         items: Vec::new(),
@@ -1042,6 +1257,64 @@ mod tests {
         assert_eq!(scripts(&items), vec!["/tmp/xrmig"]);
         let items = analyze(Lang::Perl, "system('./x'.'mrig')");
         assert_eq!(scripts(&items), vec!["./xmrig"]);
+    }
+
+    #[test]
+    fn env_reads_and_variables_are_resolved() {
+        let env = |n: &str| (n == "CMD").then(|| "/tmp/x -o h:1".to_string());
+        for (lang, code) in [
+            (Lang::Python, "import os; os.system(os.environ['CMD'])"),
+            (
+                Lang::Python,
+                "import os; os.system(os.environ.get('CMD', 'x'))",
+            ),
+            (
+                Lang::Python,
+                "import os\nc = os.getenv('CMD')\nos.system(c)",
+            ),
+            (
+                Lang::Node,
+                "require('child_process').execSync(process.env.CMD)",
+            ),
+            (
+                Lang::Node,
+                "require('child_process').exec(process.env['CMD'])",
+            ),
+            (Lang::Ruby, "system(ENV['CMD'])"),
+            (Lang::Ruby, "system(ENV.fetch('CMD'))"),
+            (Lang::Perl, "system($ENV{CMD})"),
+            (Lang::Php, "system(getenv('CMD'));"),
+            (Lang::Php, "system($_SERVER['CMD']);"),
+            (Lang::Lua, "os.execute(os.getenv('CMD'))"),
+            (Lang::R, "system(Sys.getenv('CMD'))"),
+        ] {
+            let items = analyze_in_env(lang, code, &env);
+            assert_eq!(scripts(&items), vec!["/tmp/x -o h:1"], "{lang:?} {code}");
+        }
+        // a variable the container does not define stays unknown
+        assert!(
+            scripts(&analyze_in_env(
+                Lang::Python,
+                "import os; os.system(os.environ['NOPE'])",
+                &env
+            ))
+            .is_empty()
+        );
+        // a variable reassigned to something unknown is forgotten
+        let items = analyze(Lang::Python, "import os\nc = 'ls'\nc = f()\nos.system(c)");
+        assert!(scripts(&items).is_empty(), "{items:?}");
+        let items = analyze(
+            Lang::Python,
+            "import os\nh = 'a' + 'b'\nos.system(h + ' -c')",
+        );
+        assert_eq!(scripts(&items), vec!["ab -c"]);
+        let items = analyze(
+            Lang::Python,
+            "import os; os.system(''.join(map(chr, [108, 115])))",
+        );
+        assert_eq!(scripts(&items), vec!["ls"]);
+        let items = analyze(Lang::Python, "import os; os.system(' '.join(['ls', '-l']))");
+        assert_eq!(scripts(&items), vec!["ls -l"]);
     }
 
     #[test]
