@@ -1098,3 +1098,85 @@ spec:
     }
     assert_eq!(keys[0], keys[1]);
 }
+
+#[test]
+fn other_kinds_with_a_pod_template_are_workloads_of_their_kind() {
+    // an Argo Rollout and a Knative Service run pods from spec.template: evaluated (on both
+    // YAML paths); a NodePool's template is not a pod's; a broken template is an error that
+    // names the field
+    let text = r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: alpine:3.20
+          command: ["/opt/xmrig", "-o", "pool.supportxmr.com:443"]
+  strategy: {canary: {steps: [{setWeight: 20}]}}
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: hello, namespace: web}
+spec:
+  template:
+    spec:
+      containers:
+        - image: ghcr.io/knative/helloworld-go:latest
+          ports: [{containerPort: 8080}]
+---
+apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: default}
+spec:
+  template:
+    spec:
+      requirements: [{key: kubernetes.io/arch, operator: In, values: [amd64]}]
+---
+apiVersion: apps.kruise.io/v1alpha1
+kind: CloneSet
+metadata: {name: broken}
+spec:
+  template:
+    spec:
+      containers: "xmrig"
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fast = dir.path().join("fast.yaml");
+    let full = dir.path().join("full.yaml");
+    std::fs::write(&fast, text).expect("write");
+    std::fs::write(
+        &full,
+        format!("{}\nxAnchored: &anchor 1\n", text.trim_end()),
+    )
+    .expect("write");
+    for path in [&fast, &full] {
+        let out = scan(&[&path.to_string_lossy(), "--format", "json"]);
+        let r = out.json();
+        assert_contract(&r);
+        assert!(
+            findings(&r).iter().any(|f| f["kind"] == "Rollout"
+                && f["name"] == "web"
+                && f["severity"] == "critical"
+                && f["field"] == "spec.template.spec.containers[0].command[0]"),
+            "{r:#}"
+        );
+        assert!(
+            findings(&r)
+                .iter()
+                .all(|f| f["name"] != "hello" && f["name"] != "default"),
+            "{r:#}"
+        );
+        let errs = errors(&r);
+        assert!(
+            errs.iter().any(|e| e["message"].as_str().is_some_and(
+                |m| m.contains("CloneSet") && m.contains("spec.template.spec.containers")
+            )),
+            "{errs:#?}"
+        );
+        assert_eq!(r["summary"]["skipped"], 1, "the NodePool");
+    }
+}

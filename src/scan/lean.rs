@@ -454,7 +454,26 @@ pub fn object<I>(top: Top<I>, inherit: Option<(&str, Option<&str>)>) -> Lean {
         api.as_str()
     };
     let Some(path) = spec_path(&kind, api_for_check) else {
-        return Lean::Skipped;
+        // another kind with a pod template (`spec.template.spec.containers`: Argo Rollouts,
+        // Knative Services, ...) is evaluated as a workload of its kind, as the typed path does
+        let template = top.spec.and_then(|s| s.template);
+        return match template {
+            Some(t)
+                if !kind.is_empty() && t.spec.as_ref().is_some_and(|s| s.containers.is_some()) =>
+            {
+                let meta = top.metadata.unwrap_or_default();
+                let labels = t.metadata.and_then(|m| m.labels);
+                let spec = t.spec.unwrap_or_default();
+                Lean::Target(Box::new(view(
+                    &kind,
+                    &meta,
+                    labels,
+                    spec,
+                    &["spec", "template", "spec"],
+                )))
+            }
+            _ => Lean::Skipped,
+        };
     };
     let meta = top.metadata.unwrap_or_default();
     // the fields the typed API objects require on the way to the PodSpec

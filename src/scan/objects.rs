@@ -172,23 +172,72 @@ fn list_items(value: Value) -> Result<ListParts, Value> {
     }
 }
 
+/// Whether an object of a kind `scan` does not know carries a pod template
+/// (`spec.template.spec.containers`): Argo Rollouts, Knative Services, OpenKruise CloneSets
+/// and other controllers that run pods from it are evaluated as workloads of their own kind.
+pub fn has_generic_pod_template(value: &Value) -> bool {
+    value.pointer("/spec/template/spec/containers").is_some()
+}
+
+/// An object of another kind that carries a pod template, evaluated as a workload of its kind.
+fn generic_object(kind: &str, value: Value) -> Object {
+    #[derive(serde::Deserialize)]
+    struct Generic {
+        #[serde(default)]
+        metadata: ObjectMeta,
+        spec: GenericSpec,
+    }
+    #[derive(serde::Deserialize)]
+    struct GenericSpec {
+        template: PodTemplateSpec,
+    }
+    let name = value
+        .pointer("/metadata/name")
+        .or_else(|| value.pointer("/metadata/generateName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match decode::<Generic>(value) {
+        Ok(g) => Object::Target(Box::new(view(
+            kind,
+            &g.metadata,
+            Some(g.spec.template),
+            "spec.template.spec",
+        ))),
+        Err((field, message)) => Object::Invalid {
+            kind: kind.to_string(),
+            name,
+            field,
+            message,
+        },
+    }
+}
+
 fn object(mut value: Value) -> Object {
     let Some(map) = value.as_object_mut() else {
         return Object::Skipped;
     };
-    let Some(kind) = map
+    let kind_name = map
         .get("kind")
         .and_then(Value::as_str)
-        .and_then(Kind::parse)
-    else {
-        return Object::Skipped;
+        .unwrap_or_default()
+        .to_string();
+    let generic = |value: Value| {
+        if !kind_name.is_empty() && has_generic_pod_template(&value) {
+            generic_object(&kind_name, value)
+        } else {
+            Object::Skipped
+        }
+    };
+    let Some(kind) = Kind::parse(&kind_name) else {
+        return generic(value);
     };
     let api_version = map
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or(kind.api_version());
     if !kind.accepts(api_version) {
-        return Object::Skipped;
+        return generic(value);
     }
     // Older versions of the same API decode with the current types.
     map.insert(
@@ -374,5 +423,18 @@ mod tests {
         let old = json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment",
             "metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": []}}}});
         assert!(matches!(entries(old)[0].object, Object::Target(_)));
+        // another group's kind with a pod template is a workload of its kind
+        let rollout = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "r"}, "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}});
+        match &entries(rollout)[0].object {
+            Object::Target(v) => {
+                assert_eq!((v.kind.as_str(), v.name.as_str()), ("Rollout", "r"));
+                assert_eq!(v.spec_path.to_string(), "spec.template.spec");
+            }
+            other => panic!("{other:?}"),
+        }
+        let nodepool = json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "spec": {"template": {"spec": {"requirements": []}}}});
+        assert!(matches!(entries(nodepool)[0].object, Object::Skipped));
     }
 }
