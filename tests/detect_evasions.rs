@@ -1087,7 +1087,7 @@ fn class3_nested_layers_within_the_budget_and_reported_beyond() {
         )
         .also(Expect::AtMost(Severity::Medium)),
     );
-    // a gzip bomb is refused and reported
+    // a gzip bomb is refused and reported: high when a shell runs it, medium otherwise
     let bomb = b64_bytes(&gzip(&vec![b'A'; 16 << 20]));
     cases.push(
         Case::one(
@@ -1098,6 +1098,22 @@ fn class3_nested_layers_within_the_budget_and_reported_beyond() {
                     "sh",
                     "-c",
                     &format!("echo {bomb} | base64 -d | gunzip | sh"),
+                ],
+                &[],
+            ),
+            Expect::Rule("builtin/obfuscation/uninspected".into()),
+        )
+        .also(Expect::Exactly(Severity::High)),
+    );
+    cases.push(
+        Case::one(
+            "gzip bomb unpacked to a file",
+            container(
+                "alpine",
+                &[
+                    "sh",
+                    "-c",
+                    &format!("echo {bomb} | base64 -d | gunzip > /tmp/out"),
                 ],
                 &[],
             ),
@@ -1551,4 +1567,86 @@ fn class2_interpreter_code_reads_the_env_and_its_own_variables() {
     }
     let counts = check(&cases);
     assert_class_size(&counts, 28, 28);
+}
+
+/// Class 3, what cannot be read and is run anyway: a payload compressed with a compressor
+/// cryptojack does not undo (bzip2, xz, zstd) or encrypted (`openssl enc -d`, `gpg -d`) and
+/// piped to a shell or interpreter is high on its own (hiding what a shell runs is the
+/// evasion); the same payload unpacked to a file or listed is medium at most.
+#[test]
+fn class3_uninspectable_payloads_run_by_a_shell() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    // pseudo-random bytes behind each format's magic
+    let body: Vec<u8> = (0u32..400)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let with_magic = |magic: &[u8]| {
+        let mut v = magic.to_vec();
+        v.extend_from_slice(&body);
+        v
+    };
+    let payloads: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "xz",
+            with_magic(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]),
+            "xz -d",
+        ),
+        (
+            "xz-unxz",
+            with_magic(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]),
+            "unxz",
+        ),
+        ("bzip2", with_magic(b"BZh91AY&SY"), "bzip2 -dc"),
+        ("bunzip2", with_magic(b"BZh91AY&SY"), "bunzip2"),
+        ("zstd", with_magic(&[0x28, 0xb5, 0x2f, 0xfd]), "zstd -d"),
+        (
+            "openssl",
+            body.clone(),
+            "openssl enc -d -aes-256-cbc -pbkdf2 -k s3cret",
+        ),
+        ("gpg", body.clone(), "gpg --batch --passphrase x -d"),
+    ];
+    let runners = ["sh", "bash -s", "/bin/sh -", "python3 -", "perl"];
+    let mut cases = Vec::new();
+    for (name, bytes, filter) in &payloads {
+        let blob = b64(bytes);
+        for runner in runners {
+            let mut scripts = vec![
+                format!("echo {blob} | base64 -d | {filter} | {runner}"),
+                format!("printf '%s' '{blob}' | base64 --decode | {filter} | {runner}"),
+            ];
+            // a compressed payload is recognised by its magic bytes wherever it is decoded;
+            // a cipher's output only where the pipeline shows it runs (not through a
+            // here-string of a command substitution: not covered)
+            if !matches!(*name, "openssl" | "gpg") {
+                scripts.push(format!(
+                    "{filter} <<< \"$(echo {blob} | base64 -d)\" | {runner}"
+                ));
+            }
+            for script in scripts {
+                cases.push(
+                    Case::one(
+                        format!("{name} -> {runner}: {script:.60}"),
+                        container("alpine:3.20", &["sh", "-c", &script], &[]),
+                        Expect::Rule("builtin/obfuscation/uninspected".into()),
+                    )
+                    .also(Expect::Exactly(Severity::High)),
+                );
+            }
+        }
+        // twins: the same payload unpacked to a file, never run
+        for script in [
+            format!("echo {blob} | base64 -d | {filter} > /data/restore.tar"),
+            format!("echo {blob} | base64 -d > /tmp/blob.bin && ls -l /tmp/blob.bin"),
+        ] {
+            cases.push(Case::one(
+                format!("{name} twin: {script:.60}"),
+                container("alpine:3.20", &["sh", "-c", &script], &[]),
+                Expect::AtMost(Severity::Medium),
+            ));
+        }
+    }
+    let counts = check(&cases);
+    assert_class_size(&counts, 60, 0);
 }

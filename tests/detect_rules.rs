@@ -1724,7 +1724,16 @@ fn hostile_input_is_bounded() {
     let many = format!("echo {junk} | base64 -d | sh;").repeat(64);
     let f = run(container("c", "alpine", &["sh", "-c", &many], &[]));
     assert_eq!(rules(&f), ["builtin/obfuscation/uninspected"], "{f:#?}");
-    assert_eq!(f[0].severity, Severity::Medium);
+    // binary data run by a shell: what it runs cannot be read, which is high on its own
+    assert_eq!(f[0].severity, Severity::High);
+    assert!(f[0].evidence.contains("run by `sh`"), "{f:#?}");
+    let f = run(container(
+        "c",
+        "alpine",
+        &["sh", "-c", &format!("echo {junk} | base64 -d > /tmp/blob")],
+        &[],
+    ));
+    assert!(f.iter().all(|f| f.severity <= Severity::Medium), "{f:#?}");
     // deeply nested command substitutions and unbalanced quotes
     let nested = format!("{}xmrig{}", "$(".repeat(5_000), ")".repeat(5_000));
     let _ = run(container("c", "alpine", &["sh", "-c", &nested], &[]));

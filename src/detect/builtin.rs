@@ -386,11 +386,13 @@ impl Scanner<'_> {
             }
         }
         for l in &x.limits {
-            let rule = match l.kind {
-                LimitKind::Uninspected => b.uninspected_rule,
-                LimitKind::EmbeddedBinary => b.embedded_binary_rule,
+            let (rule, severity) = match l.kind {
+                LimitKind::Uninspected => (b.uninspected_rule, Severity::Medium),
+                LimitKind::EmbeddedBinary => (b.embedded_binary_rule, Severity::Medium),
+                // hiding what a shell runs is itself the evasion
+                LimitKind::UninspectedRun => (b.uninspected_rule, Severity::High),
             };
-            self.hit(hits, rule, Severity::Medium, l.field, || {
+            self.hit(hits, rule, severity, l.field, || {
                 truncate_chars(&l.evidence, MAX_EVIDENCE_CHARS)
             });
         }

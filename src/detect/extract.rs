@@ -93,6 +93,9 @@ pub(crate) enum LimitKind {
     Uninspected,
     /// A decoded payload that is an executable.
     EmbeddedBinary,
+    /// A payload that could not be inspected (an unsupported compressor, a cipher, binary
+    /// data) and that the pipeline runs (`... | base64 -d | xz -d | sh`).
+    UninspectedRun,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -560,7 +563,8 @@ fn shell_run(words: &[Word<'_>], p: usize) -> Run {
     let mut i = p + 1;
     while i < words.len() {
         let a = text_of(words, i);
-        if a == "--" || words[i].here {
+        // a lone `-` ends the options like `--` (bash, dash): `sh -` reads standard input
+        if a == "--" || a == "-" || words[i].here {
             i += 1;
             continue;
         }
@@ -1502,6 +1506,16 @@ impl<'a> Extracted<'a> {
                 k += 1;
             }
             let consumer = consumer_after(k, &stages);
+            // whether a stage after the decoders runs its standard input (`| sh`, `| python3 -`)
+            let executed = stages[k..]
+                .iter()
+                .find(|(_, r)| matches!(r.run, Run::Stdin(_)))
+                .map(|(w, _)| {
+                    w.iter()
+                        .map(|w| w.text.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                });
             // sources: echo/printf/cat stages before the decoder, here-strings of the decoder
             let mut sources: Vec<(usize, Vec<usize>, String, bool)> = Vec::new();
             for (si, (w, r)) in stages.iter().enumerate().take(d) {
@@ -1543,6 +1557,7 @@ impl<'a> Extracted<'a> {
                 {
                     continue;
                 }
+                let before = self.limits.len();
                 if let Some(plain) = self.decode(&text, &chain, field) {
                     for &u in &used {
                         if let Some(w) = stages[si].0.get_mut(u) {
@@ -1550,6 +1565,8 @@ impl<'a> Extracted<'a> {
                         }
                     }
                     payloads.push((plain, consumer, 1));
+                } else if let Some(runner) = &executed {
+                    self.uninspected_run(before, field, runner, k < stages.len());
                 }
             }
         } else {
@@ -1622,6 +1639,32 @@ impl<'a> Extracted<'a> {
                 ),
             }
         }
+    }
+
+    /// A payload decoded (or not) on its way to a shell or interpreter that cryptojack cannot
+    /// read: the limit `decode` just recorded becomes [`LimitKind::UninspectedRun`], or one is
+    /// recorded for binary data (an encrypted or unsupported payload after an unknown filter).
+    fn uninspected_run(&mut self, before: usize, field: Field, runner: &str, filtered: bool) {
+        if let Some(l) = self.limits.get_mut(before)
+            && l.kind == LimitKind::Uninspected
+        {
+            l.kind = LimitKind::UninspectedRun;
+            l.evidence = format!("{}, run by `{runner}`", l.evidence);
+            return;
+        }
+        if self.limits.len() > before {
+            return; // an embedded executable, reported as such
+        }
+        let how = if filtered {
+            "through a filter cryptojack cannot undo"
+        } else {
+            "to binary data"
+        };
+        self.limit(
+            LimitKind::UninspectedRun,
+            field,
+            format!("an encoded payload decoded {how}, run by `{runner}`: not inspected"),
+        );
     }
 
     /// Decodes a payload within the container's budget; records what cannot be inspected.

@@ -42,7 +42,7 @@
 //! | `builtin/pool/pool-argument` (host:port after a pool option or in a POOL variable, miner-like only) | pool | high |
 //! | `builtin/miner-flags/<option>`, `.../algorithm`, `.../coin` | miner-flags | high (shared algorithms only on a miner-like line; an ALGO variable alone: medium) |
 //! | `builtin/wallet/<coin>` | wallet | high (Monero in an env value with no other signal: medium) |
-//! | `builtin/obfuscation/uninspected`, `builtin/obfuscation/embedded-binary` | miner-binary | medium |
+//! | `builtin/obfuscation/uninspected`, `builtin/obfuscation/embedded-binary` | miner-binary | medium (uninspected and run by a shell or interpreter: high) |
 //! | `builtin/port/stratum-port` | port | low |
 //! | `builtin/gpu/unapproved` (resources, globs, DRA claims) | gpu-unapproved | high (one per pod) |
 //! | `builtin/node/gpu-instance-type` (not when the GPU request is approved), `builtin/node/region` / `builtin/node/spot` | node | medium / low |
