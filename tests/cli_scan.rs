@@ -987,6 +987,24 @@ fn the_fast_yaml_path_agrees_with_the_full_parser() {
     assert!(compared >= 15, "{compared}");
 }
 
+/// `scan --format json` of `text` as written (the block-YAML fast path) and with an anchor
+/// appended (which the fast path leaves to the full YAML parser).
+fn scan_on_both_yaml_paths(text: &str) -> Vec<Output> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fast = dir.path().join("fast.yaml");
+    let full = dir.path().join("full.yaml");
+    std::fs::write(&fast, text).expect("write");
+    std::fs::write(
+        &full,
+        format!("{}\nxAnchored: &anchor 1\n", text.trim_end()),
+    )
+    .expect("write");
+    [&fast, &full]
+        .iter()
+        .map(|p| scan(&[&p.to_string_lossy(), "--format", "json"]))
+        .collect()
+}
+
 #[test]
 fn lifecycle_hooks_and_exec_probes_are_scanned_on_both_paths() {
     // a miner started from a postStart hook, one re-spawned by a liveness probe, and a
@@ -1042,18 +1060,8 @@ spec:
             preStop:
               exec: {command: ["/bin/sh", "-c", "pg_ctl stop -m fast"]}
 "#;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fast = dir.path().join("fast.yaml");
-    let full = dir.path().join("full.yaml");
-    std::fs::write(&fast, text).expect("write");
-    std::fs::write(
-        &full,
-        format!("{}\nxAnchored: &anchor 1\n", text.trim_end()),
-    )
-    .expect("write");
     let mut keys = Vec::new();
-    for path in [&fast, &full] {
-        let out = scan(&[&path.to_string_lossy(), "--format", "json"]);
+    for out in scan_on_both_yaml_paths(text) {
         let r = out.json();
         assert_contract(&r);
         let by = |name: &str| -> Vec<&Value> {
@@ -1144,17 +1152,7 @@ spec:
     spec:
       containers: "xmrig"
 "#;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fast = dir.path().join("fast.yaml");
-    let full = dir.path().join("full.yaml");
-    std::fs::write(&fast, text).expect("write");
-    std::fs::write(
-        &full,
-        format!("{}\nxAnchored: &anchor 1\n", text.trim_end()),
-    )
-    .expect("write");
-    for path in [&fast, &full] {
-        let out = scan(&[&path.to_string_lossy(), "--format", "json"]);
+    for out in scan_on_both_yaml_paths(text) {
         let r = out.json();
         assert_contract(&r);
         assert!(

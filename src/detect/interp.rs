@@ -350,6 +350,23 @@ fn tokenize(lang: Lang, code: &str) -> Vec<Tok> {
     out
 }
 
+/// The characters of a comma-separated list of character codes from `start` up to the first
+/// token `end` accepts: the string and the index of that token (`None` when something else is
+/// in the list, it is empty, or it is not closed).
+fn char_codes(toks: &[Tok], start: usize, end: impl Fn(&Tok) -> bool) -> Option<(String, usize)> {
+    let mut s = String::new();
+    let mut j = start;
+    while j < toks.len() && !end(&toks[j]) {
+        match &toks[j] {
+            Tok::Num(n) => s.push(parse_int(n).and_then(char::from_u32)?),
+            Tok::P(',') => {}
+            _ => return None,
+        }
+        j += 1;
+    }
+    (!s.is_empty() && j < toks.len()).then_some((s, j))
+}
+
 /// Folds string building into single literals: `'a' + 'b'`, `'a' . 'b'`, `'a' .. 'b'`,
 /// adjacent literals, `chr(120)`, `String.fromCharCode(120, 109)`, `[::-1]`, `'..'.reverse`.
 fn fold(toks: Vec<Tok>) -> Vec<Tok> {
@@ -362,56 +379,27 @@ fn fold(toks: Vec<Tok>) -> Vec<Tok> {
             && matches!(toks.get(i + 2), Some(Tok::Ident(c)) if c == "chr")
             && toks.get(i + 3) == Some(&Tok::P(','))
             && matches!(toks.get(i + 4), Some(Tok::P('[' | '(')))
+            && let Some((s, j)) = char_codes(&toks, i + 5, |t| matches!(t, Tok::P(']' | ')')))
+            && toks.get(j + 1) == Some(&Tok::P(')'))
         {
-            let mut j = i + 5;
-            let mut s = String::new();
-            let mut ok = true;
-            while j < toks.len() && !matches!(toks[j], Tok::P(']' | ')')) {
-                match &toks[j] {
-                    Tok::Num(n) => match parse_int(n).and_then(char::from_u32) {
-                        Some(ch) => s.push(ch),
-                        None => ok = false,
-                    },
-                    Tok::P(',') => {}
-                    _ => ok = false,
-                }
-                j += 1;
-            }
-            if ok && !s.is_empty() && toks.get(j + 1) == Some(&Tok::P(')')) {
-                v.push(Tok::Str(s));
-                i = j + 2;
-                continue;
-            }
+            v.push(Tok::Str(s));
+            i = j + 2;
+            continue;
         }
         if let Tok::Ident(name) = &toks[i]
             && matches!(name.as_str(), "chr" | "fromCharCode" | "char")
             && toks.get(i + 1) == Some(&Tok::P('('))
+            && let Some((s, j)) = char_codes(&toks, i + 2, |t| *t == Tok::P(')'))
         {
-            let mut j = i + 2;
-            let mut s = String::new();
-            let mut ok = true;
-            while j < toks.len() && toks[j] != Tok::P(')') {
-                match &toks[j] {
-                    Tok::Num(n) => match parse_int(n).and_then(char::from_u32) {
-                        Some(ch) => s.push(ch),
-                        None => ok = false,
-                    },
-                    Tok::P(',') => {}
-                    _ => ok = false,
-                }
-                j += 1;
-            }
-            if ok && !s.is_empty() && j < toks.len() {
-                if name == "fromCharCode" && matches!(v.last(), Some(Tok::P('.'))) {
+            if name == "fromCharCode" && matches!(v.last(), Some(Tok::P('.'))) {
+                v.pop();
+                if matches!(v.last(), Some(Tok::Ident(s)) if s == "String") {
                     v.pop();
-                    if matches!(v.last(), Some(Tok::Ident(s)) if s == "String") {
-                        v.pop();
-                    }
                 }
-                v.push(Tok::Str(s));
-                i = j + 1;
-                continue;
             }
+            v.push(Tok::Str(s));
+            i = j + 1;
+            continue;
         }
         v.push(toks[i].clone());
         i += 1;
@@ -1300,21 +1288,25 @@ mod tests {
             ))
             .is_empty()
         );
-        // a variable reassigned to something unknown is forgotten
-        let items = analyze(Lang::Python, "import os\nc = 'ls'\nc = f()\nos.system(c)");
-        assert!(scripts(&items).is_empty(), "{items:?}");
-        let items = analyze(
-            Lang::Python,
-            "import os\nh = 'a' + 'b'\nos.system(h + ' -c')",
-        );
-        assert_eq!(scripts(&items), vec!["ab -c"]);
-        let items = analyze(
-            Lang::Python,
-            "import os; os.system(''.join(map(chr, [108, 115])))",
-        );
-        assert_eq!(scripts(&items), vec!["ls"]);
-        let items = analyze(Lang::Python, "import os; os.system(' '.join(['ls', '-l']))");
-        assert_eq!(scripts(&items), vec!["ls -l"]);
+        // variables, character codes and joins; a variable reassigned to something unknown
+        // is forgotten
+        for (code, expected) in [
+            ("import os\nc = 'ls'\nc = f()\nos.system(c)", vec![]),
+            (
+                "import os\nh = 'a' + 'b'\nos.system(h + ' -c')",
+                vec!["ab -c"],
+            ),
+            (
+                "import os; os.system(''.join(map(chr, [108, 115])))",
+                vec!["ls"],
+            ),
+            (
+                "import os; os.system(' '.join(['ls', '-l']))",
+                vec!["ls -l"],
+            ),
+        ] {
+            assert_eq!(scripts(&analyze(Lang::Python, code)), expected, "{code}");
+        }
     }
 
     #[test]

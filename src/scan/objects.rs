@@ -179,6 +179,16 @@ pub fn has_generic_pod_template(value: &Value) -> bool {
     value.pointer("/spec/template/spec/containers").is_some()
 }
 
+/// `metadata.name`, else `metadata.generateName`, else empty.
+fn object_name(value: &Value) -> String {
+    value
+        .pointer("/metadata/name")
+        .or_else(|| value.pointer("/metadata/generateName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// An object of another kind that carries a pod template, evaluated as a workload of its kind.
 fn generic_object(kind: &str, value: Value) -> Object {
     #[derive(serde::Deserialize)]
@@ -191,12 +201,7 @@ fn generic_object(kind: &str, value: Value) -> Object {
     struct GenericSpec {
         template: PodTemplateSpec,
     }
-    let name = value
-        .pointer("/metadata/name")
-        .or_else(|| value.pointer("/metadata/generateName"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let name = object_name(&value);
     match decode::<Generic>(value) {
         Ok(g) => Object::Target(Box::new(view(
             kind,
@@ -244,12 +249,7 @@ fn object(mut value: Value) -> Object {
         "apiVersion".into(),
         Value::String(kind.api_version().into()),
     );
-    let name = value
-        .pointer("/metadata/name")
-        .or_else(|| value.pointer("/metadata/generateName"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let name = object_name(&value);
     let result = match kind {
         Kind::Pod => decode::<Pod>(value).map(|p| PodView::from_pod(&p)),
         Kind::Deployment => decode::<Deployment>(value).map(|d| {
