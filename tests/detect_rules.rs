@@ -1726,7 +1726,10 @@ fn hostile_input_is_bounded() {
     assert_eq!(rules(&f), ["builtin/obfuscation/uninspected"], "{f:#?}");
     // binary data run by a shell: what it runs cannot be read, which is high on its own
     assert_eq!(f[0].severity, Severity::High);
-    assert!(f[0].evidence.contains("run by `sh`"), "{f:#?}");
+    assert!(
+        f[0].evidence.contains("cannot decode to text, run by `sh`"),
+        "{f:#?}"
+    );
     let f = run(container(
         "c",
         "alpine",

@@ -464,10 +464,17 @@ impl Scanner<'_> {
             if self.collides(n, &base, &img, &c.image, collision_words) && !miner_evidence {
                 continue;
             }
+            // `xmrig-exporter`, `xmrig_detector`: tooling named after the miner it watches,
+            // like such an image (low unless the container shows the miner at work)
+            let severity = if self.names_tooling(&base) && !miner_evidence {
+                Severity::Low
+            } else {
+                Severity::Critical
+            };
             self.hit(
                 hits,
                 b.miner_binary_rule[n as usize],
-                Severity::Critical,
+                severity,
                 field,
                 || ev,
             );
@@ -605,10 +612,7 @@ impl Scanner<'_> {
                 })
                 .map(|m| (m, m.pattern().as_u32()))
                 .collect();
-            let tooling = !ms.is_empty()
-                && comp
-                    .split(['-', '_', '.'])
-                    .any(|t| has_ci(&b.keyword_exclude, t));
+            let tooling = !ms.is_empty() && self.names_tooling(comp);
             for (_, n) in outermost(ms) {
                 let names = if tooling {
                     &mut info.tooling_names
@@ -649,6 +653,13 @@ impl Scanner<'_> {
             }
         }
         info
+    }
+
+    /// Whether a name (an image path component, a program's basename) also has a word of
+    /// tooling about miners (`detector`, `exporter`, `scanner`...).
+    fn names_tooling(&self, name: &str) -> bool {
+        name.split(['-', '_', '.'])
+            .any(|t| has_ci(&self.b.keyword_exclude, t))
     }
 
     /// An image path component naming a node daemon (`monerod`, `bitcoin-core`,
@@ -1274,7 +1285,11 @@ fn rules_or_document_file(t: &str, st: usize, en: usize) -> bool {
         "yar", "yara", "rule", "rules", "sig", "sigma", "ndb", "hdb", "ldb", "hsb", "cvd", "cld",
         "ioc", "md", "rst", "txt", "html", "pdf", "csv",
     ];
-    let seg_end = t[en..].find('/').map_or(t.len(), |k| en + k);
+    // a download (`http://host/xmrig.txt`) is whatever the server sends: only local paths
+    if t.contains("://") {
+        return false;
+    }
+    let seg_end = t[en..].find(['/', '?', '#']).map_or(t.len(), |k| en + k);
     let segment = &t[t[..st].rfind('/').map_or(0, |k| k + 1)..seg_end];
     segment
         .rsplit_once('.')

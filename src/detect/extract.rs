@@ -1509,12 +1509,12 @@ impl<'a> Extracted<'a> {
             // whether a stage after the decoders runs its standard input (`| sh`, `| python3 -`)
             let executed = stages[k..]
                 .iter()
-                .find(|(_, r)| matches!(r.run, Run::Stdin(_)))
-                .map(|(w, _)| {
-                    w.iter()
-                        .map(|w| w.text.as_ref())
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                .position(|(_, r)| matches!(r.run, Run::Stdin(_)))
+                .map(|at| {
+                    let words = &stages[k + at].0;
+                    let runner = words.iter().map(|w| w.text.as_ref()).collect::<Vec<_>>();
+                    // stages between the decoders and the runner: filters cryptojack cannot undo
+                    (runner.join(" "), at > 0)
                 });
             // sources: echo/printf/cat stages before the decoder, here-strings of the decoder
             let mut sources: Vec<(usize, Vec<usize>, String, bool)> = Vec::new();
@@ -1565,8 +1565,8 @@ impl<'a> Extracted<'a> {
                         }
                     }
                     payloads.push((plain, consumer, 1));
-                } else if let Some(runner) = &executed {
-                    self.uninspected_run(before, field, runner, k < stages.len());
+                } else if let Some((runner, filtered)) = &executed {
+                    self.uninspected_run(before, field, runner, *filtered);
                 }
             }
         } else {
@@ -1655,15 +1655,15 @@ impl<'a> Extracted<'a> {
         if self.limits.len() > before {
             return; // an embedded executable, reported as such
         }
-        let how = if filtered {
-            "through a filter cryptojack cannot undo"
+        let what = if filtered {
+            "an encoded payload passed through a filter cryptojack cannot undo"
         } else {
-            "to binary data"
+            "an encoded payload cryptojack cannot decode to text"
         };
         self.limit(
             LimitKind::UninspectedRun,
             field,
-            format!("an encoded payload decoded {how}, run by `{runner}`: not inspected"),
+            format!("{what}, run by `{runner}`: not inspected"),
         );
     }
 

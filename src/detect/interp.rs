@@ -1023,9 +1023,28 @@ fn resolve_vars(toks: Vec<Tok>) -> Vec<Tok> {
     };
     while i < toks.len() {
         if let Tok::Ident(name) = &toks[i] {
-            let assigned = toks.get(i + 1) == Some(&Tok::P('='))
-                && toks.get(i + 2) != Some(&Tok::P('='))
-                && !matches!(out.last(), Some(Tok::P('.')));
+            // an assignment starts a statement (`h = ...`, `my $h = ...`, `const h = ...`); a
+            // keyword argument (`f(cmd='x')`) or an attribute (`o.h = ...`) is not one
+            let statement_start = match out.last() {
+                None | Some(Tok::P(';' | '{' | '}')) => true,
+                Some(Tok::Ident(k)) => {
+                    matches!(k.as_str(), "my" | "our" | "local" | "const" | "let" | "var")
+                }
+                _ => false,
+            };
+            // `h += ...`, `h .= ...`, `h ..= ...`: the value is no longer known
+            let next = |k: usize| toks.get(i + k);
+            let compound = matches!(next(1), Some(Tok::P('+' | '.' | '-' | '*' | '|')))
+                && (next(2) == Some(&Tok::P('='))
+                    || (next(2) == Some(&Tok::P('.')) && next(3) == Some(&Tok::P('='))));
+            if compound {
+                vars.remove(name);
+                out.push(toks[i].clone());
+                i += 1;
+                continue;
+            }
+            let assigned =
+                statement_start && next(1) == Some(&Tok::P('=')) && next(2) != Some(&Tok::P('='));
             if assigned {
                 match (toks.get(i + 2), end_of_statement(toks.get(i + 3))) {
                     (Some(Tok::Str(v)), true) => {

@@ -176,7 +176,9 @@ fn list_items(value: Value) -> Result<ListParts, Value> {
 /// (`spec.template.spec.containers`): Argo Rollouts, Knative Services, OpenKruise CloneSets
 /// and other controllers that run pods from it are evaluated as workloads of their own kind.
 pub fn has_generic_pod_template(value: &Value) -> bool {
-    value.pointer("/spec/template/spec/containers").is_some()
+    value
+        .pointer("/spec/template/spec/containers")
+        .is_some_and(|c| !c.is_null())
 }
 
 /// `metadata.name`, else `metadata.generateName`, else empty.
@@ -433,6 +435,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let empty = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "spec": {"template": {"spec": {"containers": null}}}});
+        assert!(
+            matches!(entries(empty)[0].object, Object::Skipped),
+            "as the lean path"
+        );
         let nodepool = json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
             "spec": {"template": {"spec": {"requirements": []}}}});
         assert!(matches!(entries(nodepool)[0].object, Object::Skipped));
