@@ -21,7 +21,7 @@ use aho_corasick::Match;
 
 use super::extract::{Cmd, Extracted, Field, LimitKind, basename};
 use super::ioc::{find_ips, host_use};
-use super::signatures::{Builtin, EnvRole, WordPat, get_ci, has_ci, normalized};
+use super::signatures::{Builtin, EnvRole, Near, WordPat, get_ci, has_ci, normalized};
 use super::view::ContainerView;
 use super::wallet::{
     MAX_EVIDENCE_CHARS, WalletKind, evidence, find_wallets, shorten_wallets, truncate_chars,
@@ -153,6 +153,7 @@ pub(crate) fn is_host_port(v: &str) -> bool {
 
 /// Whether `a` and `b` differ by exactly one edit (ASCII case aside): an insertion, a
 /// deletion, a substitution, or two adjacent letters swapped.
+#[cfg(test)]
 fn one_edit_apart(a: &str, b: &str) -> bool {
     if a.len() > 64 || b.len() > 64 {
         return false;
@@ -673,7 +674,7 @@ impl Scanner<'_> {
     /// (`bitnarni` for `bitnami`).
     fn lookalike(&self, r: &ImageRef<'_>, image: &str, hits: &mut Vec<Hit>) {
         let b = self.b;
-        let mut found: Option<(String, &str, &str)> = None;
+        let mut found: Option<(String, (&str, Near), &str)> = None;
         if let Some(reg) = r.registry {
             let host = reg.split(':').next().unwrap_or(reg);
             if let Some(t) = b.lookalike_registries.near(host) {
@@ -688,13 +689,12 @@ impl Scanner<'_> {
                 found = Some((account.to_ascii_lowercase(), t, "account"));
             }
         }
-        if let Some((name, target, what)) = found
+        if let Some((name, (target, near), what)) = found
             && let Some(&rule) = b.lookalike_rule.get(target)
         {
-            let how = if one_edit_apart(&name, target) {
-                "is one edit away from"
-            } else {
-                "reads like"
+            let how = match near {
+                Near::OneEdit => "is one edit away from",
+                Near::ReadsLike => "reads like",
             };
             self.hit(hits, rule, Severity::Medium, Field::Image, || {
                 truncate_chars(

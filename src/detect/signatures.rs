@@ -393,10 +393,11 @@ impl NearNames {
             .is_some_and(|b| b.iter().any(|n| n.eq_ignore_ascii_case(s)))
     }
 
-    /// The name `s` is one edit away from (see [`one_edit_apart`]), or looks like at a glance
-    /// (the same [`skeleton`], or one edit from it once a look-alike sequence is read as what
-    /// it imitates), unless `s` is a name.
-    pub(crate) fn near(&self, s: &str) -> Option<&str> {
+    /// The name `s` is one edit away from (see [`one_edit_apart_lower`]), or looks like at a
+    /// glance (the same [`skeleton`], or one edit from it once a look-alike sequence is read as
+    /// what it imitates), unless `s` is a name; with how it is near. Allocates only for a name
+    /// that has a look-alike sequence itself.
+    pub(crate) fn near(&self, s: &str) -> Option<(&str, Near)> {
         if s.len() > Self::MAX || self.contains(s) {
             return None;
         }
@@ -411,20 +412,38 @@ impl NearNames {
             .flatten()
             .find(|n| one_edit_apart_lower(lower, n.as_bytes()))
         {
-            return Some(n);
+            return Some((n, Near::OneEdit));
         }
-        let lower = std::str::from_utf8(lower).ok()?;
-        let skel = skeleton(lower);
-        if skel == lower && !self.skeletons.iter().any(|(k, n)| k != n) {
-            return None;
+        fn reads_like((_, n): &(String, String)) -> (&str, Near) {
+            (n.as_str(), Near::ReadsLike)
         }
+        if !has_lookalike_sequence(lower) {
+            // its skeleton is itself: near only a name whose skeleton it is (`kubemetes`)
+            return self
+                .skeletons
+                .iter()
+                .find(|(k, n)| k != n && k.as_bytes() == lower)
+                .map(reads_like);
+        }
+        let skel = skeleton(std::str::from_utf8(lower).ok()?);
         self.skeletons
             .iter()
-            .find(|(k, _)| {
-                *k == skel || (skel != lower && one_edit_apart_lower(skel.as_bytes(), k.as_bytes()))
-            })
-            .map(|(_, n)| n.as_str())
+            .find(|(k, _)| *k == skel || one_edit_apart_lower(skel.as_bytes(), k.as_bytes()))
+            .map(reads_like)
     }
+}
+
+/// How a name is near a well-known one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Near {
+    OneEdit,
+    ReadsLike,
+}
+
+/// Whether a lowercase name has a sequence [`skeleton`] reads as another letter.
+fn has_lookalike_sequence(b: &[u8]) -> bool {
+    b.iter().any(|c| matches!(c, b'0' | b'1' | b'5'))
+        || b.windows(2).any(|w| matches!(w, b"rn" | b"vv" | b"cl"))
 }
 
 /// Whether `a` and `b` (lowercase) differ by exactly one edit: an insertion, a deletion, a
