@@ -29,7 +29,7 @@ export CRYPTOJACK_SARIF_VALIDATOR="$root/scripts/validate-sarif.py"
 export CONTAINERS_CONF="$root/.tools/containers/containers.conf"
 # No incremental caches: the test command builds each crate once, and on a cold clone those
 # caches were 3.3 GB of the 8.4 GB target/ (a CI run once died of a full disk). With the test
-# binaries grouped per family (Cargo.toml `autotests`), a cold target/ is about 2 GB.
+# binaries grouped per family (Cargo.toml `autotests`), a cold target/ is about 2.5 GB.
 export CARGO_INCREMENTAL=0
 
 step "rustfmt" cargo fmt --all -- --check
